@@ -1,0 +1,545 @@
+//! The loaded application: components compiled and pre-instantiated, each trigger's
+//! middleware chain, and dispatching a request into a chain. Every component instance
+//! gets its own store, so each has exactly the capabilities its grants say.
+
+use crate::engine;
+use crate::instance::{Grants, InstanceState, Mount, Next};
+use crate::kv::StoreManager;
+use crate::manifest::{LoadedManifest, RouteToml};
+use crate::outbound::{AllowedHosts, InProcess, OutboundClient, ResponseFuture};
+use crate::routes::{RouteMatch, RoutePattern, Router};
+use crate::runtime_config::LoadedRuntimeConfig;
+use crate::variables::{self, ComponentVariables, Providers};
+use anyhow::{Context, bail};
+use futures::channel::oneshot;
+use http_body_util::BodyExt;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+use wasmtime::component::{Accessor, Component, Linker, Resource};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi_http::p3::bindings::ServicePre;
+use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
+use wasmtime_wasi_http::{Error as HttpError, WasiBody, WasiHttpView};
+
+pub const HANDLER: &str = "wasi:http/handler@0.3.0";
+
+/// Options for loading an app (the `up` flags).
+pub struct LoadOptions {
+    pub manifest: PathBuf,
+    pub runtime_config: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub variables: HashMap<String, String>,
+}
+
+/// One component of a chain, with the grants it runs with there.
+pub struct Link {
+    pub component: String,
+    pre: ServicePre<InstanceState>,
+    grants: Grants,
+}
+
+/// A trigger's components, outermost middleware first, the handler last.
+pub struct Chain {
+    pub links: Vec<Link>,
+}
+
+pub struct App {
+    pub name: String,
+    engine: Engine,
+    router: Router<usize>,
+    chains: Vec<Arc<Chain>>,
+    /// Service-chaining targets: components with an HTTP trigger.
+    by_component: HashMap<String, Arc<Chain>>,
+    client: OutboundClient,
+    routes_desc: Vec<String>,
+}
+
+const MAX_GUEST_MEMORY: usize = 256 << 20;
+
+impl App {
+    pub fn load(opts: &LoadOptions) -> anyhow::Result<Arc<App>> {
+        let manifest = LoadedManifest::read(&opts.manifest)?;
+        let runtime = match &opts.runtime_config {
+            Some(path) => LoadedRuntimeConfig::read(path)?,
+            None => LoadedRuntimeConfig::default(),
+        };
+        manifest.validate(&runtime.store_labels())?;
+        let file = manifest.path.display().to_string();
+        let state_dir = opts
+            .state_dir
+            .clone()
+            .or_else(|| runtime.config.state_dir.as_ref().map(|d| runtime.dir.join(d)))
+            .unwrap_or_else(|| manifest.dir.join(".spin"));
+
+        let providers =
+            Providers::from_process_env(opts.variables.clone(), runtime.variable_values());
+        let app_values = variables::resolve_app_variables(&manifest.variable_decls(), &providers)
+            .with_context(|| format!("{file}: variables"))?;
+        let stores = runtime.build_stores(&state_dir)?;
+
+        let engine = engine::new_engine()?;
+        let linker = build_linker(&engine)?;
+        let cache_dir = state_dir.join("compiled");
+
+        let mut pres: HashMap<String, (ServicePre<InstanceState>, Grants, HandlerShape)> =
+            HashMap::new();
+        let m = &manifest.manifest;
+        let used: Vec<&String> = {
+            let mut ids: Vec<&String> = Vec::new();
+            for t in &m.trigger.http {
+                for mw in &t.dependencies.middleware {
+                    ids.push(&mw.component);
+                }
+                ids.push(&t.component);
+            }
+            ids.sort();
+            ids.dedup();
+            ids
+        };
+        for id in used {
+            let c = &m.component[id];
+            let source = manifest.resolve(&c.source);
+            if !source.exists() {
+                bail!(
+                    "{file}: component.{id}.source: {} does not exist (run `waypost build` first?)",
+                    source.display()
+                );
+            }
+            let component = engine::load_component(&engine, &source, &cache_dir)
+                .with_context(|| format!("{file}: component.{id}.source"))?;
+            let shape = HandlerShape::of(&engine, &component);
+            if !shape.exports {
+                bail!("{file}: component.{id}: does not export `{HANDLER}`");
+            }
+            let pre = linker
+                .instantiate_pre(&component)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("{file}: component.{id}: cannot be linked"))?;
+            let pre = ServicePre::new(pre)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("{file}: component.{id}: not a wasi:http handler"))?;
+            let grants = component_grants(&manifest, id, &app_values, &stores, &state_dir)
+                .with_context(|| format!("{file}: component.{id}"))?;
+            pres.insert(id.clone(), (pre, grants, shape));
+        }
+
+        let mut chains = Vec::new();
+        let mut routes = Vec::new();
+        let mut routes_desc = Vec::new();
+        let mut triggers_of: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, t) in m.trigger.http.iter().enumerate() {
+            let (pre, primary, shape) = &pres[&t.component];
+            if shape.imports {
+                bail!(
+                    "{file}: trigger.http[{i}].component: `{}` imports `{HANDLER}`, so it is middleware and cannot be a trigger's handler",
+                    t.component
+                );
+            }
+            let mut links = Vec::new();
+            for (j, mw) in t.dependencies.middleware.iter().enumerate() {
+                let (mw_pre, _, mw_shape) = &pres[&mw.component];
+                if !mw_shape.imports {
+                    bail!(
+                        "{file}: trigger.http[{i}].dependencies.middleware[{j}]: `{}` does not import `{HANDLER}`, so it cannot be middleware",
+                        mw.component
+                    );
+                }
+                links.push(Link {
+                    component: mw.component.clone(),
+                    pre: mw_pre.clone(),
+                    grants: middleware_grants(primary, &mw.component, |k| mw.inherits(k)),
+                });
+            }
+            links.push(Link {
+                component: t.component.clone(),
+                pre: pre.clone(),
+                grants: primary.clone(),
+            });
+            chains.push(Arc::new(Chain { links }));
+            triggers_of.entry(t.component.as_str()).or_default().push(i);
+            if let RouteToml::Path(route) = &t.route {
+                routes.push((RoutePattern::parse(route)?, i));
+                let names: Vec<&str> = chains[i].links.iter().map(|l| l.component.as_str()).collect();
+                routes_desc.push(format!("{route}: {}", names.join(" -> ")));
+            }
+        }
+        let raw: Vec<&str> = routes.iter().map(|(p, _)| p.raw()).collect();
+        for dup in Router::<usize>::duplicates(&raw) {
+            crate::log::event(
+                "duplicate_route",
+                &[("route", &dup), ("detail", "only the last trigger with this route is served")],
+            );
+        }
+        // Spin rewrites a component used by several triggers into one copy per chain,
+        // so chaining to it by id reaches it without middleware; a component with a
+        // single trigger is reached through that trigger's chain.
+        let by_component = triggers_of
+            .iter()
+            .map(|(id, triggers)| {
+                let chain = if triggers.len() == 1 {
+                    chains[triggers[0]].clone()
+                } else {
+                    let (pre, grants, _) = &pres[*id];
+                    Arc::new(Chain {
+                        links: vec![Link {
+                            component: id.to_string(),
+                            pre: pre.clone(),
+                            grants: grants.clone(),
+                        }],
+                    })
+                };
+                (id.to_string(), chain)
+            })
+            .collect();
+
+        Ok(Arc::new(App {
+            name: m.application.name.clone(),
+            engine,
+            router: Router::new(routes),
+            chains,
+            by_component,
+            client: OutboundClient::new()?,
+            routes_desc,
+        }))
+    }
+
+    /// `route: component` lines for the start-up banner.
+    pub fn describe_routes(&self) -> Vec<String> {
+        self.routes_desc.clone()
+    }
+
+    pub fn route(&self, path: &str) -> Option<(RouteMatch, Arc<Chain>)> {
+        self.router
+            .route(path)
+            .map(|(m, i)| (m, self.chains[*i].clone()))
+    }
+
+    /// Runs `request` through `chain` from link `index` inward.
+    pub fn run(
+        self: &Arc<Self>,
+        chain: Arc<Chain>,
+        index: usize,
+        request: http::Request<WasiBody>,
+    ) -> ResponseFuture {
+        let app = self.clone();
+        Box::pin(async move { app.run_link(chain, index, request).await })
+    }
+
+    async fn run_link(
+        self: Arc<Self>,
+        chain: Arc<Chain>,
+        index: usize,
+        request: http::Request<WasiBody>,
+    ) -> Result<http::Response<WasiBody>, HttpError> {
+        let link = &chain.links[index];
+        let next = (index + 1 < chain.links.len()).then(|| Next {
+            chain: chain.clone(),
+            index: index + 1,
+        });
+        let state = InstanceState::new(
+            &link.grants,
+            &self.client,
+            self.clone(),
+            next,
+            MAX_GUEST_MEMORY,
+        )
+        .map_err(|e| HttpError::InternalError(Some(format!("{e:#}"))))?;
+        let pre = link.pre.clone();
+        let component = link.component.clone();
+        let engine = self.engine.clone();
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let tx = Mutex::new(Some(tx));
+            let outcome = serve_in_store(&engine, pre, state, request, &tx).await;
+            if let Err(e) = outcome {
+                let message = e.root_cause().to_string();
+                crate::log::event(
+                    "guest_error",
+                    &[("component", &component), ("error", first_line(&message))],
+                );
+                if let Some(tx) = tx.lock().unwrap().take() {
+                    let _ = tx.send(Err(HttpError::InternalError(Some(format!(
+                        "component `{component}` failed"
+                    )))));
+                }
+            }
+        });
+        rx.await
+            .unwrap_or_else(|_| Err(HttpError::InternalError(Some("component task ended".into()))))
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+type ResponseSender = oneshot::Sender<Result<http::Response<WasiBody>, HttpError>>;
+
+/// Instantiates, calls `handle`, hands the response to the caller, and keeps the
+/// store's event loop running until the response body has been consumed or dropped.
+async fn serve_in_store(
+    engine: &Engine,
+    pre: ServicePre<InstanceState>,
+    state: InstanceState,
+    request: http::Request<WasiBody>,
+    tx: &Mutex<Option<ResponseSender>>,
+) -> wasmtime::Result<()> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    let service = pre.instantiate_async(&mut store).await?;
+    let (request, request_io) =
+        wasmtime_wasi_http::p3::Request::from_http(&mut store.data_mut().hooks, request);
+    let request = store.data_mut().table.push(request)?;
+    store
+        .run_concurrent(async |accessor| -> wasmtime::Result<()> {
+            let result = service
+                .wasi_http_handler()
+                .call_handle(accessor, request)
+                .await?;
+            let send = |r| tx.lock().unwrap().take().map(|tx| tx.send(r).is_ok());
+            let response = match result {
+                Ok(response) => response,
+                Err(code) => {
+                    send(Err(error_from_code(code)));
+                    return Ok(());
+                }
+            };
+            let response = accessor.with(|mut access| {
+                let response = access.data_mut().table.delete(response)?;
+                response.into_http_with_getter(&mut access, request_io, InstanceState::http)
+            })?;
+            let (done_tx, done_rx) = oneshot::channel::<()>();
+            let response = response.map(|body| {
+                NotifyOnDrop {
+                    body,
+                    _done: done_tx,
+                }
+                .boxed_unsync()
+            });
+            if send(Ok(response)) == Some(true) {
+                let _ = done_rx.await;
+            }
+            Ok(())
+        })
+        .await?
+}
+
+/// A response body that tells the store task when it is finished with.
+struct NotifyOnDrop {
+    body: WasiBody,
+    _done: oneshot::Sender<()>,
+}
+
+impl http_body::Body for NotifyOnDrop {
+    type Data = bytes::Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl InProcess for App {
+    fn dispatch_to_component(
+        self: Arc<Self>,
+        component: &str,
+        request: http::Request<WasiBody>,
+    ) -> Option<ResponseFuture> {
+        let chain = self.by_component.get(component)?.clone();
+        let mut request = request;
+        let full_url = request.uri().to_string();
+        let path = request.uri().path().to_string();
+        let headers = request.headers_mut();
+        headers.remove(http::header::HOST);
+        crate::server::set_spin_headers(
+            headers,
+            &RouteMatch {
+                raw_route: "/...".into(),
+                based_route: "/...".into(),
+                component_route: String::new(),
+                path_info: path,
+                params: Vec::new(),
+            },
+            &full_url,
+            "0.0.0.0:0",
+        );
+        Some(self.run(chain, 0, request))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct HandlerShape {
+    imports: bool,
+    exports: bool,
+}
+
+impl HandlerShape {
+    fn of(engine: &Engine, component: &Component) -> Self {
+        let ty = component.component_type();
+        Self {
+            imports: ty.imports(engine).any(|(name, _)| name == HANDLER),
+            exports: ty.exports(engine).any(|(name, _)| name == HANDLER),
+        }
+    }
+}
+
+fn error_from_code(code: ErrorCode) -> HttpError {
+    HttpError::InternalError(Some(format!("handler returned error: {code:?}")))
+}
+
+fn error_to_code(e: &HttpError) -> ErrorCode {
+    match e {
+        HttpError::HttpRequestDenied => ErrorCode::HttpRequestDenied,
+        HttpError::DestinationNotFound => ErrorCode::DestinationNotFound,
+        HttpError::ConnectionRefused => ErrorCode::ConnectionRefused,
+        HttpError::ConnectionReadTimeout => ErrorCode::ConnectionReadTimeout,
+        HttpError::HttpProtocolError => ErrorCode::HttpProtocolError,
+        HttpError::InternalError(m) => ErrorCode::InternalError(m.clone()),
+        other => ErrorCode::InternalError(Some(other.to_string())),
+    }
+}
+
+/// The middleware's `wasi:http/handler@0.3.0` import: the next link of its chain.
+fn add_next_handler(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
+    type Req = wasmtime_wasi_http::p3::Request;
+    type Resp = wasmtime_wasi_http::p3::Response;
+    linker.instance(HANDLER)?.func_wrap_concurrent(
+        "handle",
+        |accessor: &Accessor<InstanceState>, (request,): (Resource<Req>,)| {
+            Box::pin(async move {
+                let prepared = accessor.with(|mut access| -> wasmtime::Result<_> {
+                    let next = access.data_mut().next.clone();
+                    let app = access.data_mut().app.clone();
+                    let request = access.data_mut().table.delete(request)?;
+                    let converted = request.into_http_with_getter(
+                        &mut access,
+                        async { Ok(()) },
+                        InstanceState::http,
+                    );
+                    Ok((next, app, converted))
+                })?;
+                let (next, app, converted) = prepared;
+                let (request, _options) = match converted {
+                    Ok(r) => r,
+                    Err(e) => return Ok((Err(e.downcast()?),)),
+                };
+                let Some(next) = next else {
+                    return Ok((Err(ErrorCode::InternalError(Some(
+                        "no next handler: this component is not running as middleware".into(),
+                    ))),));
+                };
+                let response = match app.run(next.chain, next.index, request).await {
+                    Ok(response) => response,
+                    Err(e) => return Ok((Err(error_to_code(&e)),)),
+                };
+                accessor.with(|mut access| {
+                    let state = access.data_mut();
+                    let (response, _io) = Resp::from_http(&mut state.hooks, response);
+                    Ok((Ok(state.table.push(response)?),))
+                })
+            })
+        },
+    )?;
+    Ok(())
+}
+
+fn build_linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    crate::kv::add_to_linker(&mut linker, InstanceState::kv_ctx)?;
+    variables::add_to_linker(&mut linker, |s: &mut InstanceState| &s.variables)?;
+    add_next_handler(&mut linker)?;
+    Ok(linker)
+}
+
+/// A component's own grants from its manifest entry.
+fn component_grants(
+    manifest: &LoadedManifest,
+    id: &str,
+    app_values: &HashMap<String, String>,
+    stores: &StoreManager,
+    state_dir: &Path,
+) -> anyhow::Result<Grants> {
+    let c = &manifest.manifest.component[id];
+    let mut vars = HashMap::new();
+    for (name, template) in &c.variables {
+        let value = variables::expand_template(template, app_values)
+            .with_context(|| format!("variables.{name}"))?;
+        vars.insert(name.clone(), value);
+    }
+    let mut hosts = Vec::new();
+    for (i, entry) in c.allowed_outbound_hosts.iter().enumerate() {
+        let expanded = variables::expand_template(entry, app_values)
+            .with_context(|| format!("allowed_outbound_hosts[{i}]"))?;
+        // An entry whose template expands to nothing is an optional endpoint left unset.
+        if !matches!(expanded.as_str(), "" | "http://" | "https://") {
+            hosts.push(expanded);
+        }
+    }
+    let mounts = if c.files.is_empty() {
+        Vec::new()
+    } else {
+        let root = state_dir.join("files").join(id);
+        crate::files::materialize(&manifest.dir, &c.files, &root).context("files")?;
+        vec![Mount {
+            host: root,
+            guest: "/".into(),
+        }]
+    };
+    Ok(Grants {
+        component: id.into(),
+        kv: stores.view_for(&c.key_value_stores),
+        variables: ComponentVariables(Arc::new(vars)),
+        outbound: Arc::new(AllowedHosts::parse_all(&hosts)?),
+        environment: c.environment.clone().into_iter().collect(),
+        mounts,
+    })
+}
+
+/// A middleware runs with the primary component's grants, only those it inherits.
+fn middleware_grants(primary: &Grants, id: &str, inherits: impl Fn(&str) -> bool) -> Grants {
+    Grants {
+        component: id.into(),
+        kv: if inherits("key_value_stores") {
+            primary.kv.clone()
+        } else {
+            primary.kv.none()
+        },
+        variables: if inherits("variables") {
+            primary.variables.clone()
+        } else {
+            ComponentVariables::default()
+        },
+        outbound: if inherits("allowed_outbound_hosts") {
+            primary.outbound.clone()
+        } else {
+            Arc::default()
+        },
+        environment: if inherits("environment") {
+            primary.environment.clone()
+        } else {
+            Vec::new()
+        },
+        mounts: if inherits("files") {
+            primary.mounts.clone()
+        } else {
+            Vec::new()
+        },
+    }
+}

@@ -1,0 +1,63 @@
+//! The Wasmtime engine and component loading: compiled once, cached on disk (keyed
+//! by the component's bytes and the engine's compatibility hash) so restarts skip
+//! Cranelift.
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// Concurrent component instances the pooling allocator reserves room for.
+pub const MAX_INSTANCES: u32 = 1000;
+
+pub fn new_engine() -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model_async(true);
+    config.concurrency_support(true);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    let mut pooling = PoolingAllocationConfig::default();
+    pooling
+        .total_component_instances(MAX_INSTANCES)
+        .total_core_instances(MAX_INSTANCES * 4)
+        .total_memories(MAX_INSTANCES * 2)
+        .total_tables(MAX_INSTANCES * 4)
+        .max_memory_size(256 << 20)
+        .max_component_instance_size(1 << 20)
+        .max_core_instances_per_component(16)
+        .max_memories_per_component(4)
+        .max_tables_per_component(16)
+        .total_stacks(MAX_INSTANCES);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    Ok(Engine::new(&config)?)
+}
+
+/// Loads `path`, reusing `<cache_dir>/<hash>.cwasm` when this engine compiled it before.
+pub fn load_component(engine: &Engine, path: &Path, cache_dir: &Path) -> anyhow::Result<Component> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read component {}", path.display()))?;
+    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    let mut digest = Sha256::new();
+    digest.update(&bytes);
+    digest.update(engine_hash.finish().to_le_bytes());
+    digest.update(env!("CARGO_PKG_VERSION"));
+    let key = format!("{:x}", digest.finalize());
+    let cached = cache_dir.join(format!("{key}.cwasm"));
+    if cached.exists() {
+        // SAFETY: the file was written by `Component::serialize` of an engine with the
+        // same compatibility hash, in a directory only this host writes.
+        if let Ok(component) = unsafe { Component::deserialize_file(engine, &cached) } {
+            return Ok(component);
+        }
+    }
+    let component = Component::new(engine, &bytes)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("{} is not a valid component", path.display()))?;
+    std::fs::create_dir_all(cache_dir)?;
+    let tmp = cache_dir.join(format!("{key}.tmp{}", std::process::id()));
+    std::fs::write(&tmp, component.serialize()?)?;
+    std::fs::rename(&tmp, &cached)?;
+    Ok(component)
+}

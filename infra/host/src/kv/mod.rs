@@ -1,0 +1,128 @@
+//! Key-value capability: the `StoreManager` trait every backend implements, the
+//! per-app set of labelled stores built from the manifest and runtime config, and
+//! the per-instance view that enforces a component's `key_value_stores` grant.
+
+mod bindings;
+pub mod sqlite;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use bindings::{CasHandle, KvCtx, StoreHandle, add_to_linker};
+
+/// Errors a backend reports. `Other` carries text shown to the guest as
+/// `error::other(...)`; it never contains secrets (connection strings are redacted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvError {
+    Other(String),
+}
+
+impl std::fmt::Display for KvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KvError::Other(msg) => f.write_str(msg),
+        }
+    }
+}
+
+pub type KvResult<T> = Result<T, KvError>;
+
+/// Outcome of a compare-and-swap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SwapOutcome {
+    Swapped,
+    /// The value changed since the CAS handle read it.
+    Conflict,
+}
+
+/// One labelled store. Backends (SQLite, Redis, ...) implement this; every method is
+/// a single atomic operation on the backend.
+pub trait Store: Send + Sync {
+    fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>>;
+    fn set(&self, key: &str, value: &[u8]) -> KvResult<()>;
+    fn delete(&self, key: &str) -> KvResult<()>;
+    fn exists(&self, key: &str) -> KvResult<bool>;
+    fn keys(&self) -> KvResult<Vec<String>>;
+    /// Adds `delta` to the integer stored at `key` (absent counts as 0) and returns
+    /// the new value, atomically with respect to every other caller.
+    fn increment(&self, key: &str, delta: i64) -> KvResult<i64>;
+    /// Writes `new` only if the current value is still `expected` (`None` = absent).
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> KvResult<SwapOutcome>;
+    fn get_many(&self, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        keys.iter()
+            .map(|k| Ok((k.clone(), self.get(k)?)))
+            .collect()
+    }
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
+        entries.iter().try_for_each(|(k, v)| self.set(k, v))
+    }
+    fn delete_many(&self, keys: &[String]) -> KvResult<()> {
+        keys.iter().try_for_each(|k| self.delete(k))
+    }
+}
+
+/// The stores an application can open, by label.
+#[derive(Clone, Default)]
+pub struct StoreManager {
+    stores: HashMap<String, Arc<dyn Store>>,
+}
+
+impl StoreManager {
+    pub fn insert(&mut self, label: impl Into<String>, store: Arc<dyn Store>) {
+        self.stores.insert(label.into(), store);
+    }
+
+    pub fn contains(&self, label: &str) -> bool {
+        self.stores.contains_key(label)
+    }
+
+    /// The per-instance view for a component granted `allowed` labels.
+    pub fn view_for(&self, allowed: &[String]) -> KvView {
+        KvView {
+            stores: self.clone(),
+            allowed: Arc::new(allowed.to_vec()),
+        }
+    }
+}
+
+/// Why a store could not be opened; mapped to each interface's error variant.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OpenError {
+    NoSuchStore,
+    AccessDenied,
+}
+
+/// What one component instance may open.
+#[derive(Clone, Default)]
+pub struct KvView {
+    stores: StoreManager,
+    allowed: Arc<Vec<String>>,
+}
+
+impl KvView {
+    /// The same stores with nothing granted.
+    pub fn none(&self) -> KvView {
+        KvView {
+            stores: self.stores.clone(),
+            allowed: Arc::default(),
+        }
+    }
+
+    /// Spin's rule: a label the component was not granted is `access-denied`, whether
+    /// or not the store exists, so a component cannot probe for other stores.
+    pub fn open(&self, label: &str) -> Result<Arc<dyn Store>, OpenError> {
+        if !self.allowed.iter().any(|l| l == label) {
+            return Err(OpenError::AccessDenied);
+        }
+        self.stores
+            .stores
+            .get(label)
+            .cloned()
+            .ok_or(OpenError::NoSuchStore)
+    }
+}

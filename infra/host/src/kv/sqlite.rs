@@ -1,0 +1,226 @@
+//! The default key-value backend: one SQLite file in the state dir, the same table
+//! layout Spin uses (`spin_key_value(store, key, value)`), so a `.spin` state dir
+//! can be read by either runtime.
+//!
+//! Durability: WAL journal with `synchronous = NORMAL`. A write is in the OS page
+//! cache when the call returns and is fsynced at WAL checkpoints, so it survives the
+//! process being killed or restarted, but the last moments of writes can be lost on
+//! power failure or kernel crash. That trade is what keeps an fsync off every request.
+
+use super::{KvError, KvResult, Store, SwapOutcome};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// One SQLite file shared by every label that the runtime config maps to it.
+pub struct SqliteFile {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteFile {
+    pub fn open(path: &Path) -> anyhow::Result<Arc<Self>> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    pub fn in_memory() -> anyhow::Result<Arc<Self>> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> anyhow::Result<Arc<Self>> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS spin_key_value (
+                store TEXT NOT NULL,
+                key   TEXT NOT NULL,
+                value BLOB NOT NULL,
+                PRIMARY KEY (store, key)
+            );",
+        )?;
+        Ok(Arc::new(Self {
+            conn: Mutex::new(conn),
+        }))
+    }
+
+    pub fn store(self: &Arc<Self>, name: &str) -> SqliteStore {
+        SqliteStore {
+            file: self.clone(),
+            name: name.to_string(),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> KvResult<T> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn).map_err(|e| KvError::Other(format!("sqlite: {e}")))
+    }
+}
+
+/// A label's rows inside a `SqliteFile`.
+pub struct SqliteStore {
+    file: Arc<SqliteFile>,
+    name: String,
+}
+
+/// Counters are stored as the decimal text of the number, so a plain `get` of a
+/// counter reads as something a person (and the Redis backend) agrees with.
+fn parse_counter(bytes: &[u8]) -> KvResult<i64> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| KvError::Other("value is not an integer".into()))
+}
+
+impl Store for SqliteStore {
+    fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
+        self.file.with(|c| {
+            c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .query_row(params![self.name, key], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> KvResult<()> {
+        self.file.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![self.name, key, value])
+            .map(drop)
+        })
+    }
+
+    fn delete(&self, key: &str) -> KvResult<()> {
+        self.file.with(|c| {
+            c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .execute(params![self.name, key])
+                .map(drop)
+        })
+    }
+
+    fn exists(&self, key: &str) -> KvResult<bool> {
+        Ok(self.get(key)?.is_some())
+    }
+
+    fn keys(&self) -> KvResult<Vec<String>> {
+        self.file.with(|c| {
+            c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?
+                .query_map(params![self.name], |r| r.get(0))?
+                .collect()
+        })
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> KvResult<i64> {
+        // One connection behind a mutex makes this atomic within the process;
+        // the single UPSERT ... RETURNING statement keeps it atomic across processes
+        // sharing the file.
+        let current = self.get(key)?;
+        if let Some(bytes) = &current {
+            parse_counter(bytes)?;
+        }
+        let text: String = self.file.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, CAST(?3 AS TEXT))
+                 ON CONFLICT (store, key) DO UPDATE
+                   SET value = CAST(CAST(CAST(value AS TEXT) AS INTEGER) + ?3 AS TEXT)
+                 RETURNING CAST(value AS TEXT)",
+            )?
+            .query_row(params![self.name, key, delta], |r| r.get(0))
+        })?;
+        parse_counter(text.as_bytes())
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> KvResult<SwapOutcome> {
+        let changed = self.file.with(|c| match expected {
+            Some(old) => c
+                .prepare_cached(
+                    "UPDATE spin_key_value SET value = ?4
+                     WHERE store = ?1 AND key = ?2 AND value = ?3",
+                )?
+                .execute(params![self.name, key, old, new]),
+            None => c
+                .prepare_cached(
+                    "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (store, key) DO NOTHING",
+                )?
+                .execute(params![self.name, key, new]),
+        })?;
+        Ok(if changed == 1 {
+            SwapOutcome::Swapped
+        } else {
+            SwapOutcome::Conflict
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> SqliteStore {
+        SqliteFile::in_memory().unwrap().store("default")
+    }
+
+    #[test]
+    fn set_get_delete_round_trip() {
+        let s = store();
+        assert_eq!(s.get("a").unwrap(), None);
+        s.set("a", b"1").unwrap();
+        assert_eq!(s.get("a").unwrap().as_deref(), Some(&b"1"[..]));
+        assert!(s.exists("a").unwrap());
+        s.delete("a").unwrap();
+        assert!(!s.exists("a").unwrap());
+    }
+
+    #[test]
+    fn increment_starts_at_zero_and_reads_back_as_text() {
+        let s = store();
+        assert_eq!(s.increment("n", 5).unwrap(), 5);
+        assert_eq!(s.increment("n", -2).unwrap(), 3);
+        assert_eq!(s.get("n").unwrap().as_deref(), Some(&b"3"[..]));
+    }
+
+    #[test]
+    fn increment_of_non_integer_is_an_error_and_keeps_value() {
+        let s = store();
+        s.set("n", b"abc").unwrap();
+        assert!(s.increment("n", 1).is_err());
+        assert_eq!(s.get("n").unwrap().as_deref(), Some(&b"abc"[..]));
+    }
+
+    #[test]
+    fn compare_and_swap_detects_a_changed_value() {
+        let s = store();
+        assert_eq!(s.compare_and_swap("k", None, b"v1").unwrap(), SwapOutcome::Swapped);
+        assert_eq!(s.compare_and_swap("k", None, b"v2").unwrap(), SwapOutcome::Conflict);
+        assert_eq!(
+            s.compare_and_swap("k", Some(b"v1"), b"v2").unwrap(),
+            SwapOutcome::Swapped
+        );
+        assert_eq!(
+            s.compare_and_swap("k", Some(b"v1"), b"v3").unwrap(),
+            SwapOutcome::Conflict
+        );
+        assert_eq!(s.get("k").unwrap().as_deref(), Some(&b"v2"[..]));
+    }
+
+    #[test]
+    fn labels_in_one_file_are_separate() {
+        let file = SqliteFile::in_memory().unwrap();
+        let (a, b) = (file.store("a"), file.store("b"));
+        a.set("k", b"1").unwrap();
+        assert_eq!(b.get("k").unwrap(), None);
+        assert_eq!(a.keys().unwrap(), vec!["k".to_string()]);
+        assert!(b.keys().unwrap().is_empty());
+    }
+}

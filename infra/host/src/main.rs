@@ -1,0 +1,138 @@
+//! `waypost`: a Spin-compatible Wasmtime host for the Waypost gateway.
+
+mod app;
+mod builder;
+mod engine;
+mod files;
+mod instance;
+mod kv;
+mod log;
+mod manifest;
+mod outbound;
+mod routes;
+mod runtime_config;
+mod server;
+mod variables;
+mod wit;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "waypost", version, about = "Run the Waypost Spin application on Wasmtime")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the application's HTTP trigger.
+    Up(UpArgs),
+    /// Run every component's build command from the manifest.
+    Build {
+        /// The manifest (a file, or a directory containing spin.toml).
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        from: PathBuf,
+        /// Build only these components.
+        #[arg(short = 'c', long = "component-id")]
+        components: Vec<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    /// The manifest (a file, or a directory containing spin.toml).
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+    from: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Spin runtime config file (key-value stores, variables providers).
+    #[arg(long = "runtime-config-file")]
+    runtime_config_file: Option<PathBuf>,
+    /// Directory for the default key-value store and the compiled-component cache.
+    #[arg(long = "state-dir")]
+    state_dir: Option<PathBuf>,
+    /// Run the build commands first.
+    #[arg(long)]
+    build: bool,
+    /// Set an application variable: `name=value`.
+    #[arg(long = "variable", value_parser = parse_variable)]
+    variables: Vec<(String, String)>,
+    /// Largest request body accepted, in bytes (larger gets 413).
+    #[arg(long = "max-request-body", default_value_t = 1 << 20)]
+    max_request_body: usize,
+    /// How long to wait for in-flight requests on shutdown, in seconds.
+    #[arg(long = "shutdown-grace", default_value_t = 30)]
+    shutdown_grace: u64,
+}
+
+fn parse_variable(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not of the form name=value"))?;
+    Ok((k.to_string(), v.to_string()))
+}
+
+fn manifest_path(from: PathBuf) -> PathBuf {
+    if from.is_dir() { from.join("spin.toml") } else { from }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(args) => up(args),
+        Command::Build { from, components } => manifest::LoadedManifest::read(&manifest_path(from))
+            .and_then(|m| builder::build(&m, &components)),
+    };
+    if let Err(e) = result {
+        eprintln!("Error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn up(args: UpArgs) -> anyhow::Result<()> {
+    let manifest = manifest_path(args.from);
+    if args.build {
+        builder::build(&manifest::LoadedManifest::read(&manifest)?, &[])?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let opts = app::LoadOptions {
+            manifest,
+            runtime_config: args.runtime_config_file,
+            state_dir: args.state_dir,
+            variables: args.variables.into_iter().collect::<HashMap<_, _>>(),
+        };
+        let app = tokio::task::spawn_blocking(move || app::App::load(&opts))
+            .await
+            .context("loading the app panicked")??;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        eprintln!("Serving http://{addr}");
+        for route in app.describe_routes() {
+            eprintln!("  {route}");
+        }
+        if args.max_request_body == 0 {
+            bail!("--max-request-body must be positive");
+        }
+        server::serve(
+            app,
+            listener,
+            server::ServerOptions {
+                max_body_bytes: args.max_request_body,
+                shutdown_grace: Duration::from_secs(args.shutdown_grace),
+            },
+        )
+        .await
+    })
+}

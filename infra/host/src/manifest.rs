@@ -1,0 +1,469 @@
+//! `spin.toml` (manifest version 2): the subset Waypost's host runs, parsed strictly
+//! (unknown fields are errors) and validated so every error names the file and field.
+
+use crate::routes::RoutePattern;
+use crate::variables::{VariableDecl, is_valid_name};
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub spin_manifest_version: u32,
+    pub application: Application,
+    #[serde(default)]
+    pub variables: BTreeMap<String, VariableToml>,
+    #[serde(default)]
+    pub trigger: Triggers,
+    #[serde(default)]
+    pub component: BTreeMap<String, Component>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Application {
+    pub name: String,
+    #[allow(dead_code, reason = "parsed so the manifest is checked whole")]
+    #[serde(default)]
+    pub version: Option<String>,
+    #[allow(dead_code, reason = "parsed so the manifest is checked whole")]
+    #[serde(default)]
+    pub description: Option<String>,
+    #[allow(dead_code, reason = "parsed so the manifest is checked whole")]
+    #[serde(default)]
+    pub authors: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariableToml {
+    #[serde(default)]
+    pub default: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub secret: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Triggers {
+    #[serde(default)]
+    pub http: Vec<HttpTrigger>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTrigger {
+    #[allow(dead_code, reason = "parsed so the manifest is checked whole")]
+    #[serde(default)]
+    pub id: Option<String>,
+    pub route: RouteToml,
+    pub component: String,
+    #[serde(default)]
+    pub dependencies: TriggerDependencies,
+}
+
+/// `route = "/x"` or `route = { private = true }` (reachable only by service chaining).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RouteToml {
+    Path(String),
+    Private { private: bool },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerDependencies {
+    /// Outermost first; the trigger's component is innermost.
+    #[serde(default)]
+    pub middleware: Vec<MiddlewareRef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MiddlewareRef {
+    pub component: String,
+    /// Which of the primary component's capabilities this middleware may use
+    /// (`true`, `false`, or a list of keys such as `["key_value_stores"]`).
+    #[serde(default)]
+    pub inherit_configuration: Option<InheritConfiguration>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum InheritConfiguration {
+    All(bool),
+    Some(Vec<String>),
+}
+
+/// The capability keys a middleware can inherit, as Spin names them.
+pub const CAPABILITY_KEYS: [&str; 5] = [
+    "allowed_outbound_hosts",
+    "environment",
+    "files",
+    "key_value_stores",
+    "variables",
+];
+
+impl MiddlewareRef {
+    pub fn inherits(&self, key: &str) -> bool {
+        match &self.inherit_configuration {
+            None | Some(InheritConfiguration::All(false)) => false,
+            Some(InheritConfiguration::All(true)) => true,
+            Some(InheritConfiguration::Some(keys)) => keys.iter().any(|k| k == key),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    pub source: String,
+    #[allow(dead_code, reason = "parsed so the manifest is checked whole")]
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    #[serde(default)]
+    pub files: Vec<FileMount>,
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<String>,
+    #[serde(default)]
+    pub key_value_stores: Vec<String>,
+    #[serde(default)]
+    pub build: Option<BuildConfig>,
+}
+
+/// `"static/**"` (mounted at the same relative path) or `{ source, destination }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FileMount {
+    Pattern(String),
+    Placement { source: String, destination: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildConfig {
+    pub command: String,
+    #[serde(default)]
+    pub workdir: Option<String>,
+    #[allow(dead_code, reason = "parsed so the manifest is checked whole")]
+    #[serde(default)]
+    pub watch: Vec<String>,
+}
+
+impl Component {
+    /// The capability keys this component grants itself.
+    pub fn declared_capabilities(&self) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        if !self.allowed_outbound_hosts.is_empty() {
+            keys.push("allowed_outbound_hosts");
+        }
+        if !self.environment.is_empty() {
+            keys.push("environment");
+        }
+        if !self.files.is_empty() {
+            keys.push("files");
+        }
+        if !self.key_value_stores.is_empty() {
+            keys.push("key_value_stores");
+        }
+        if !self.variables.is_empty() {
+            keys.push("variables");
+        }
+        keys
+    }
+}
+
+/// A manifest read from disk, with the directory its relative paths resolve from.
+pub struct LoadedManifest {
+    pub path: PathBuf,
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl LoadedManifest {
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read manifest {}", path.display()))?;
+        let manifest: Manifest =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            dir,
+            manifest,
+        })
+    }
+
+    pub fn resolve(&self, relative: &str) -> PathBuf {
+        self.dir.join(relative)
+    }
+
+    /// Checks what does not need the component binaries: ids, routes, references,
+    /// variables, store labels. `known_stores` are the labels the runtime config
+    /// defines (plus `default`).
+    pub fn validate(&self, known_stores: &[String]) -> anyhow::Result<()> {
+        let m = &self.manifest;
+        let file = self.path.display();
+        if m.spin_manifest_version != 2 {
+            bail!(
+                "{file}: spin_manifest_version: expected 2, found {}",
+                m.spin_manifest_version
+            );
+        }
+        for (name, v) in &m.variables {
+            if !is_valid_name(name) {
+                bail!(
+                    "{file}: variables.{name}: invalid name (lowercase letters, digits and `_`, starting with a letter)"
+                );
+            }
+            if v.required == v.default.is_some() {
+                bail!("{file}: variables.{name}: must be `required` OR have a `default`");
+            }
+        }
+        for (id, c) in &m.component {
+            if !is_valid_component_id(id) {
+                bail!(
+                    "{file}: component.{id}: invalid id (lowercase letters, digits and `-`, starting with a letter)"
+                );
+            }
+            for (name, template) in &c.variables {
+                if !is_valid_name(name) {
+                    bail!("{file}: component.{id}.variables.{name}: invalid variable name");
+                }
+                for reference in template_references(template) {
+                    if !m.variables.contains_key(&reference) {
+                        bail!(
+                            "{file}: component.{id}.variables.{name}: refers to `{reference}`, which is not in [variables]"
+                        );
+                    }
+                }
+            }
+            for (i, label) in c.key_value_stores.iter().enumerate() {
+                if !known_stores.iter().any(|k| k == label) {
+                    bail!(
+                        "{file}: component.{id}.key_value_stores[{i}]: store `{label}` is not defined (define it in the runtime config's [key_value_store.{label}])"
+                    );
+                }
+            }
+            for (i, host) in c.allowed_outbound_hosts.iter().enumerate() {
+                crate::outbound::AllowedHost::parse(host).with_context(|| {
+                    format!("{file}: component.{id}.allowed_outbound_hosts[{i}]")
+                })?;
+            }
+        }
+        for (i, t) in m.trigger.http.iter().enumerate() {
+            if !m.component.contains_key(&t.component) {
+                bail!(
+                    "{file}: trigger.http[{i}].component: unknown component `{}`",
+                    t.component
+                );
+            }
+            for (j, mw) in t.dependencies.middleware.iter().enumerate() {
+                let field = format!("{file}: trigger.http[{i}].dependencies.middleware[{j}]");
+                let Some(c) = m.component.get(&mw.component) else {
+                    bail!("{field}.component: unknown component `{}`", mw.component);
+                };
+                let own = c.declared_capabilities();
+                if !own.is_empty() {
+                    bail!(
+                        "{field}.component: middleware `{}` may not have its own resources or permissions (it declares {}); grant them on `{}` and list them in inherit_configuration",
+                        mw.component,
+                        own.join(", "),
+                        t.component
+                    );
+                }
+                if let Some(InheritConfiguration::Some(keys)) = &mw.inherit_configuration {
+                    for (k, key) in keys.iter().enumerate() {
+                        if !CAPABILITY_KEYS.contains(&key.as_str()) {
+                            bail!(
+                                "{field}.inherit_configuration[{k}]: unknown capability `{key}` (one of {})",
+                                CAPABILITY_KEYS.join(", ")
+                            );
+                        }
+                    }
+                }
+            }
+            match &t.route {
+                RouteToml::Path(route) => {
+                    RoutePattern::parse(route)
+                        .with_context(|| format!("{file}: trigger.http[{i}].route"))?;
+                }
+                RouteToml::Private { private: false } => bail!(
+                    "{file}: trigger.http[{i}].route: must be a string pattern or `{{ private = true }}`"
+                ),
+                RouteToml::Private { private: true } => {}
+            }
+        }
+        Ok(())
+    }
+
+    pub fn variable_decls(&self) -> BTreeMap<String, VariableDecl> {
+        self.manifest
+            .variables
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    VariableDecl {
+                        default: v.default.clone(),
+                        required: v.required,
+                        secret: v.secret,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// Spin component ids: kebab-case (lowercase letters, digits, `-`), starting with a letter.
+pub fn is_valid_component_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-' | '_'))
+}
+
+fn template_references(template: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        match after.find("}}") {
+            Some(end) => {
+                out.push(after[..end].trim().to_string());
+                rest = &after[end + 2..];
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> anyhow::Result<LoadedManifest> {
+        let manifest: Manifest = toml::from_str(text)?;
+        Ok(LoadedManifest {
+            path: PathBuf::from("spin.toml"),
+            dir: PathBuf::from("."),
+            manifest,
+        })
+    }
+
+    const GOOD: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "t"
+[variables]
+region = { default = "eu" }
+[[trigger.http]]
+route = "/v1/..."
+component = "router"
+dependencies.middleware = [{ component = "auth" }]
+[component.router]
+source = "router.wasm"
+key_value_stores = ["default"]
+variables = { region = "{{ region }}" }
+[component.auth]
+source = "auth.wasm"
+"#;
+
+    fn default_store() -> Vec<String> {
+        vec!["default".to_string()]
+    }
+
+    #[test]
+    fn a_good_manifest_validates() {
+        load(GOOD).unwrap().validate(&default_store()).unwrap();
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = load(&GOOD.replace("[component.auth]", "[component.auth]\nsorce = \"x\""))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("sorce"), "{err}");
+    }
+
+    fn validation_error(text: &str) -> String {
+        load(text)
+            .unwrap()
+            .validate(&default_store())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn unknown_component_is_named_with_its_field() {
+        let err = validation_error(&GOOD.replace("component = \"router\"", "component = \"nope\""));
+        assert!(err.contains("trigger.http[0].component"), "{err}");
+        assert!(err.contains("`nope`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_middleware_is_named_with_its_field() {
+        let err = validation_error(&GOOD.replace("{ component = \"auth\" }", "{ component = \"authz\" }"));
+        assert!(err.contains("dependencies.middleware[0].component"), "{err}");
+    }
+
+    #[test]
+    fn undefined_store_label_is_named() {
+        let err = validation_error(&GOOD.replace("[\"default\"]", "[\"cache\"]"));
+        assert!(err.contains("component.router.key_value_stores[0]"), "{err}");
+        assert!(err.contains("`cache`"), "{err}");
+    }
+
+    #[test]
+    fn bad_route_is_named() {
+        let err = validation_error(&GOOD.replace("/v1/...", "v1"));
+        assert!(err.contains("trigger.http[0].route"), "{err}");
+    }
+
+    #[test]
+    fn middleware_with_its_own_permissions_is_refused() {
+        let err = validation_error(&GOOD.replace(
+            "[component.auth]\nsource = \"auth.wasm\"",
+            "[component.auth]\nsource = \"auth.wasm\"\nkey_value_stores = [\"default\"]",
+        ));
+        assert!(err.contains("dependencies.middleware[0].component"), "{err}");
+        assert!(err.contains("key_value_stores"), "{err}");
+    }
+
+    #[test]
+    fn unknown_inherited_capability_is_named() {
+        let err = validation_error(&GOOD.replace(
+            "{ component = \"auth\" }",
+            "{ component = \"auth\", inherit_configuration = [\"kv\"] }",
+        ));
+        assert!(err.contains("inherit_configuration[0]"), "{err}");
+    }
+
+    #[test]
+    fn variable_needs_required_or_default() {
+        let err = validation_error(&GOOD.replace("region = { default = \"eu\" }", "region = {}"));
+        assert!(err.contains("variables.region"), "{err}");
+    }
+
+    #[test]
+    fn template_to_unknown_variable_is_named() {
+        let err = validation_error(&GOOD.replace("{{ region }}", "{{ zone }}"));
+        assert!(err.contains("component.router.variables.region"), "{err}");
+    }
+}

@@ -1,0 +1,268 @@
+//! The HTTP trigger's listener: routes each request to its chain with the headers
+//! Spin gives a component, enforces the body limit, turns failures into
+//! problem+json, logs one line per request, and shuts down gracefully.
+
+use crate::app::App;
+use crate::routes::RouteMatch;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use wasmtime_wasi_http::{Error as HttpError, WasiBody};
+
+pub struct ServerOptions {
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+}
+
+/// Serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests
+/// finish (up to the grace period) and returns.
+pub async fn serve(app: Arc<App>, listener: TcpListener, opts: ServerOptions) -> anyhow::Result<()> {
+    let opts = Arc::new(opts);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = Box::pin(shutdown_signal());
+    loop {
+        let (stream, client) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    crate::log::event("accept_error", &[("error", &e.to_string())]);
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let opts = opts.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let (app, opts) = (app.clone(), opts.clone());
+            async move { Ok::<_, std::convert::Infallible>(handle(app, &opts, req, client).await) }
+        });
+        let builder = auto::Builder::new(TokioExecutor::new());
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    crate::log::event("shutdown", &[("detail", "draining in-flight requests")]);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(opts.shutdown_grace) => {
+            crate::log::event("shutdown", &[("detail", "grace period over; dropping connections")]);
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+type HostBody = http_body_util::combinators::UnsyncBoxBody<Bytes, HttpError>;
+
+async fn handle(
+    app: Arc<App>,
+    opts: &ServerOptions,
+    req: Request<Incoming>,
+    client: SocketAddr,
+) -> Response<HostBody> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (response, route, component) = dispatch(&app, opts, req, client).await;
+    let status = response.status().as_u16();
+    let mut line = serde_json::json!({
+        "ts": crate::log::now_rfc3339(),
+        "event": "request",
+        "method": method.as_str(),
+        "path": path,
+        "status": status,
+        "latency_us": started.elapsed().as_micros() as u64,
+    });
+    if let Some(route) = route {
+        line["route"] = route.into();
+    }
+    if let Some(component) = component {
+        line["component"] = component.into();
+    }
+    if let Some(id) = request_id {
+        line["request_id"] = id.into();
+    }
+    crate::log::write_line(line);
+    response
+}
+
+async fn dispatch(
+    app: &Arc<App>,
+    opts: &ServerOptions,
+    req: Request<Incoming>,
+    client: SocketAddr,
+) -> (Response<HostBody>, Option<String>, Option<String>) {
+    let path = req.uri().path();
+    if let Some(spin) = path.strip_prefix("/.well-known/spin/") {
+        let response = match spin {
+            "health" => text(StatusCode::OK, "OK"),
+            "info" => json(
+                StatusCode::OK,
+                serde_json::json!({ "name": app.name, "host": "waypost" }),
+            ),
+            _ => empty(StatusCode::NOT_FOUND),
+        };
+        return (response, None, None);
+    }
+    let Some((matched, chain)) = app.route(path) else {
+        return (
+            problem(StatusCode::NOT_FOUND, "not-found", "No route matches this path."),
+            None,
+            None,
+        );
+    };
+    let route = matched.raw_route.clone();
+    let component = chain.links.last().map(|l| l.component.clone());
+    if let Some(len) = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > opts.max_body_bytes as u64 {
+            return (too_large(opts.max_body_bytes), Some(route), component);
+        }
+    }
+    let (mut parts, body) = req.into_parts();
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost")
+        .to_string();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
+    let full_url = format!("http://{host}{path_and_query}");
+    parts.uri = match full_url.parse() {
+        Ok(uri) => uri,
+        Err(_) => {
+            return (
+                problem(StatusCode::BAD_REQUEST, "bad-request", "The request URL is not valid."),
+                Some(route),
+                component,
+            );
+        }
+    };
+    parts.headers.remove(http::header::CONNECTION);
+    set_spin_headers(&mut parts.headers, &matched, &full_url, &client.to_string());
+    let limit = opts.max_body_bytes;
+    let body: WasiBody = Limited::new(body, limit)
+        .map_err(move |e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                HttpError::HttpRequestBodySize(Some(limit as u64))
+            } else {
+                HttpError::HttpProtocolError
+            }
+        })
+        .boxed_unsync();
+    let request = Request::from_parts(parts, body);
+    let response = match app.run(chain, 0, request).await {
+        Ok(response) => response,
+        Err(HttpError::HttpRequestBodySize(_)) => too_large(limit),
+        Err(e) => {
+            crate::log::event("request_failed", &[("route", &route), ("error", &e.to_string())]);
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "The component failed to handle the request.",
+            )
+        }
+    };
+    (response, Some(route), component)
+}
+
+/// The request headers Spin adds for a component.
+pub fn set_spin_headers(headers: &mut HeaderMap, m: &RouteMatch, full_url: &str, client: &str) {
+    let mut set = |name: &str, value: &str| {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
+    };
+    set("spin-full-url", full_url);
+    set("spin-path-info", &m.path_info);
+    set("spin-matched-route", &m.based_route);
+    set("spin-base-path", "/");
+    set("spin-raw-component-route", &m.raw_route);
+    set("spin-component-route", &m.component_route);
+    set("spin-client-addr", client);
+    for (name, value) in &m.params {
+        set(
+            &format!("spin-path-match-{}", name.replace('_', "-").to_ascii_lowercase()),
+            value,
+        );
+    }
+}
+
+fn full(status: StatusCode, content_type: &str, body: Bytes) -> Response<HostBody> {
+    let mut response = Response::new(Full::new(body).map_err(|e| match e {}).boxed_unsync());
+    *response.status_mut() = status;
+    if !content_type.is_empty() {
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap());
+    }
+    response
+}
+
+fn empty(status: StatusCode) -> Response<HostBody> {
+    full(status, "", Bytes::new())
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<HostBody> {
+    full(status, "text/plain", Bytes::from_static(body.as_bytes()))
+}
+
+fn json(status: StatusCode, body: serde_json::Value) -> Response<HostBody> {
+    full(status, "application/json", Bytes::from(body.to_string()))
+}
+
+/// An RFC 9457 problem document for failures the host itself answers.
+pub fn problem(status: StatusCode, kind: &str, detail: &str) -> Response<HostBody> {
+    let body = serde_json::json!({
+        "type": format!("https://waypost.dev/problems/host/{kind}"),
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    full(status, "application/problem+json", Bytes::from(body.to_string()))
+}
+
+fn too_large(limit: usize) -> Response<HostBody> {
+    problem(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload-too-large",
+        &format!("The request body exceeds the limit of {limit} bytes."),
+    )
+}

@@ -1,0 +1,280 @@
+//! `waypost-probe`: a test fixture that exercises the host's Spin APIs over HTTP.
+//!
+//! Routing: the operation is taken from the request's URI path (not `spin-path-info`),
+//! so the component works under any route prefix. The path is split into segments and
+//! the FIRST segment that names an operation (`echo`, `kv`, `var`, `outbound`, `trap`,
+//! `slow`, `files`, `files-write`) selects it; the segments after it are its arguments.
+//! So `/probe/kv/get?store=s&key=k` and `/kv/get?...` are the same operation. Route
+//! prefixes must therefore not contain one of those words as a whole segment.
+//!
+//! | path                               | response                                              |
+//! |------------------------------------|-------------------------------------------------------|
+//! | `/echo`                            | 200 JSON `{method, path, headers, body}`              |
+//! | `/kv/get?store=L&key=K`            | 200 raw value, 404 `no-such-key`                      |
+//! | `/kv/set?store=L&key=K` (body)     | 204                                                   |
+//! | `/kv/keys?store=L`                 | 200 JSON array of keys, sorted                        |
+//! | `/kv/incr?store=L&key=K&delta=N`   | 200 new value (wasi:keyvalue atomics), delta default 1|
+//! | `/kv/cas-conflict?store=L&key=K`   | 409 `cas-failed` / 200 `swapped`                      |
+//! | `/kv/cas?store=L&key=K` (body)     | 200 `swapped` / 409 `cas-failed`                      |
+//! | `/var/NAME`                        | 200 value, 404 Debug of the error                     |
+//! | `/outbound?url=URL`                | 200 upstream body + `x-upstream-status`, 502 Debug    |
+//! | `/trap`                            | traps (panic)                                         |
+//! | `/slow?ms=N`                       | 200 `slept N` after N ms                              |
+//! | `/files/REL`                       | 200 contents of `/REL`, 404 io error text             |
+//! | `/files-write/REL`                 | 200 `written`, 403 io error text                      |
+//! | anything else                      | 200 `probe`                                           |
+//!
+//! Store errors, for every `/kv/...` operation: 403 `access-denied`, 404 `no-such-store`,
+//! otherwise 500 with the error's Debug text.
+
+use bytes::Bytes;
+use spin_sdk::experimental::wasi::keyvalue::{atomics, store as wasi_kv};
+use spin_sdk::http::body::IncomingBodyExt;
+use spin_sdk::http::{FullBody, Request, Response, StatusCode};
+use spin_sdk::{http_service, key_value, variables};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+type Reply = Response<FullBody<Bytes>>;
+
+const OPS: &[&str] = &[
+    "echo",
+    "kv",
+    "var",
+    "outbound",
+    "trap",
+    "slow",
+    "files",
+    "files-write",
+];
+
+#[http_service]
+async fn handle(req: Request) -> Reply {
+    let path = req.uri().path().to_string();
+    let query = parse_query(req.uri().query().unwrap_or(""));
+    let param = |name: &str| query.get(name).cloned().unwrap_or_default();
+
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let Some(at) = segments.iter().position(|s| OPS.contains(s)) else {
+        return reply(200, "probe");
+    };
+    let args = segments[at + 1..].join("/");
+
+    match (segments[at], args.as_str()) {
+        ("echo", _) => echo(req).await,
+        ("kv", "get") => kv_get(&param("store"), &param("key")).await,
+        ("kv", "set") => kv_set(&param("store"), &param("key"), body(req).await).await,
+        ("kv", "keys") => kv_keys(&param("store")).await,
+        ("kv", "incr") => {
+            let delta = param("delta").parse().unwrap_or(1);
+            kv_incr(&param("store"), &param("key"), delta)
+        }
+        ("kv", "cas-conflict") => kv_cas(&param("store"), &param("key"), None),
+        ("kv", "cas") => kv_cas(&param("store"), &param("key"), Some(body(req).await)),
+        ("var", name) => match variables::get(percent_decode(name)).await {
+            Ok(value) => reply(200, value),
+            Err(e @ (variables::Error::Undefined(_) | variables::Error::InvalidName(_))) => {
+                reply(404, format!("{e:?}"))
+            }
+            Err(e) => reply(500, format!("{e:?}")),
+        },
+        ("outbound", _) => outbound(&param("url")).await,
+        ("trap", _) => panic!("probe asked to trap"),
+        ("slow", _) => {
+            let ms: u64 = param("ms").parse().unwrap_or(0);
+            spin_sdk::time::sleep(Duration::from_millis(ms)).await;
+            reply(200, format!("slept {ms}"))
+        }
+        ("files", rel) => match std::fs::read_to_string(format!("/{}", percent_decode(rel))) {
+            Ok(contents) => reply(200, contents),
+            Err(e) => reply(404, e.to_string()),
+        },
+        ("files-write", rel) => match std::fs::write(format!("/{}", percent_decode(rel)), "x") {
+            Ok(()) => reply(200, "written"),
+            Err(e) => reply(403, e.to_string()),
+        },
+        _ => reply(200, "probe"),
+    }
+}
+
+async fn echo(req: Request) -> Reply {
+    let mut headers = BTreeMap::<String, String>::new();
+    for (name, value) in req.headers() {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        headers
+            .entry(name.as_str().to_string())
+            .and_modify(|v| *v = format!("{v}, {value}"))
+            .or_insert(value);
+    }
+    let doc = serde_json::json!({
+        "method": req.method().as_str(),
+        "path": req.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/"),
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body(req).await),
+    });
+    json(doc)
+}
+
+async fn kv_get(label: &str, key: &str) -> Reply {
+    let store = match key_value::Store::open(label).await {
+        Ok(store) => store,
+        Err(e) => return kv_error(e),
+    };
+    match store.get(key).await {
+        Ok(Some(value)) => reply(200, value),
+        Ok(None) => reply(404, "no-such-key"),
+        Err(e) => kv_error(e),
+    }
+}
+
+async fn kv_set(label: &str, key: &str, value: Bytes) -> Reply {
+    let store = match key_value::Store::open(label).await {
+        Ok(store) => store,
+        Err(e) => return kv_error(e),
+    };
+    match store.set(key, value).await {
+        Ok(()) => reply(204, ""),
+        Err(e) => kv_error(e),
+    }
+}
+
+async fn kv_keys(label: &str) -> Reply {
+    let store = match key_value::Store::open(label).await {
+        Ok(store) => store,
+        Err(e) => return kv_error(e),
+    };
+    match store.get_keys().await.collect().await {
+        Ok(mut keys) => {
+            keys.sort();
+            json(serde_json::json!(keys))
+        }
+        Err(e) => kv_error(e),
+    }
+}
+
+/// `wasi:keyvalue/atomics.increment`.
+fn kv_incr(label: &str, key: &str, delta: i64) -> Reply {
+    let bucket = match wasi_kv::open(label) {
+        Ok(bucket) => bucket,
+        Err(e) => return wasi_kv_error(e),
+    };
+    match atomics::increment(&bucket, key, delta) {
+        Ok(value) => reply(200, value.to_string()),
+        Err(e) => wasi_kv_error(e),
+    }
+}
+
+/// Compare-and-swap with `wasi:keyvalue/atomics`. With `new_value == None` this is the
+/// conflict demonstration: the key is changed to `changed` between `Cas::new` and `swap`
+/// (which then tries to write `mine`), so a correct host answers 409.
+fn kv_cas(label: &str, key: &str, new_value: Option<Bytes>) -> Reply {
+    let bucket = match wasi_kv::open(label) {
+        Ok(bucket) => bucket,
+        Err(e) => return wasi_kv_error(e),
+    };
+    let cas = match atomics::Cas::new(&bucket, key) {
+        Ok(cas) => cas,
+        Err(e) => return wasi_kv_error(e),
+    };
+    let value = match new_value {
+        Some(value) => value,
+        None => {
+            if let Err(e) = bucket.set(key, b"changed") {
+                return wasi_kv_error(e);
+            }
+            Bytes::from_static(b"mine")
+        }
+    };
+    match atomics::swap(cas, &value) {
+        Ok(()) => reply(200, "swapped"),
+        Err(atomics::CasError::CasFailed(_)) => reply(409, "cas-failed"),
+        Err(atomics::CasError::StoreError(e)) => wasi_kv_error(e),
+    }
+}
+
+async fn outbound(url: &str) -> Reply {
+    // `http::get` is `http::send` of a GET request with an empty body.
+    match spin_sdk::http::get(url).await {
+        Ok(upstream) => {
+            let status = upstream.status().as_u16();
+            let body = match upstream.into_body().bytes().await {
+                Ok(body) => body,
+                Err(e) => return reply(502, format!("{e:?}")),
+            };
+            let mut resp = reply(200, body);
+            resp.headers_mut()
+                .insert("x-upstream-status", status.to_string().parse().unwrap());
+            resp
+        }
+        Err(e) => reply(502, format!("{e:?}")),
+    }
+}
+
+fn kv_error(e: key_value::Error) -> Reply {
+    match e {
+        key_value::Error::AccessDenied => reply(403, "access-denied"),
+        key_value::Error::NoSuchStore => reply(404, "no-such-store"),
+        e => reply(500, format!("{e:?}")),
+    }
+}
+
+fn wasi_kv_error(e: wasi_kv::Error) -> Reply {
+    match e {
+        wasi_kv::Error::AccessDenied => reply(403, "access-denied"),
+        wasi_kv::Error::NoSuchStore => reply(404, "no-such-store"),
+        e => reply(500, format!("{e:?}")),
+    }
+}
+
+/// The whole request body; a body that fails to arrive reads as empty.
+async fn body(req: Request) -> Bytes {
+    req.into_body().bytes().await.unwrap_or_default()
+}
+
+fn reply(status: u16, body: impl Into<Bytes>) -> Reply {
+    let mut resp = Reply::new(FullBody::new(body.into()));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap();
+    resp
+}
+
+fn json(value: serde_json::Value) -> Reply {
+    let mut resp = reply(200, value.to_string());
+    resp.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    resp
+}
+
+fn parse_query(query: &str) -> HashMap<String, String> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| percent_decode(&s.replace('+', " "));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// Decodes `%XX` escapes; malformed escapes are kept as they are.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .map(|h| u8::from_str_radix(std::str::from_utf8(h).unwrap(), 16).unwrap());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
