@@ -1,1 +1,6 @@
+//! Waypost's gateway logic as plain Rust, shared by every component and unit-tested
+//! natively. Components are thin: they read the request, call into here, and write
+//! the response.
 
+pub mod health;
+pub mod problem;

@@ -32,6 +32,8 @@ pub struct LoadOptions {
     pub runtime_config: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
     pub variables: HashMap<String, String>,
+    /// Where compiled components are cached; `<state_dir>/compiled` by default.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// One component of a chain, with the grants it runs with there.
@@ -71,7 +73,13 @@ impl App {
         let state_dir = opts
             .state_dir
             .clone()
-            .or_else(|| runtime.config.state_dir.as_ref().map(|d| runtime.dir.join(d)))
+            .or_else(|| {
+                runtime
+                    .config
+                    .state_dir
+                    .as_ref()
+                    .map(|d| runtime.dir.join(d))
+            })
             .unwrap_or_else(|| manifest.dir.join(".spin"));
 
         let providers =
@@ -82,7 +90,10 @@ impl App {
 
         let engine = engine::new_engine()?;
         let linker = build_linker(&engine)?;
-        let cache_dir = state_dir.join("compiled");
+        let cache_dir = opts
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| state_dir.join("compiled"));
 
         let mut pres: HashMap<String, (ServicePre<InstanceState>, Grants, HandlerShape)> =
             HashMap::new();
@@ -162,7 +173,11 @@ impl App {
             triggers_of.entry(t.component.as_str()).or_default().push(i);
             if let RouteToml::Path(route) = &t.route {
                 routes.push((RoutePattern::parse(route)?, i));
-                let names: Vec<&str> = chains[i].links.iter().map(|l| l.component.as_str()).collect();
+                let names: Vec<&str> = chains[i]
+                    .links
+                    .iter()
+                    .map(|l| l.component.as_str())
+                    .collect();
                 routes_desc.push(format!("{route}: {}", names.join(" -> ")));
             }
         }
@@ -170,7 +185,10 @@ impl App {
         for dup in Router::<usize>::duplicates(&raw) {
             crate::log::event(
                 "duplicate_route",
-                &[("route", &dup), ("detail", "only the last trigger with this route is served")],
+                &[
+                    ("route", &dup),
+                    ("detail", "only the last trigger with this route is served"),
+                ],
             );
         }
         // Spin rewrites a component used by several triggers into one copy per chain,
@@ -267,8 +285,11 @@ impl App {
                 }
             }
         });
-        rx.await
-            .unwrap_or_else(|_| Err(HttpError::InternalError(Some("component task ended".into()))))
+        rx.await.unwrap_or_else(|_| {
+            Err(HttpError::InternalError(Some(
+                "component task ended".into(),
+            )))
+        })
     }
 }
 

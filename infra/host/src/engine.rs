@@ -38,7 +38,9 @@ pub fn load_component(engine: &Engine, path: &Path, cache_dir: &Path) -> anyhow:
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read component {}", path.display()))?;
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
     let mut digest = Sha256::new();
     digest.update(&bytes);
     digest.update(engine_hash.finish().to_le_bytes());

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 /// Builds `root` from the component's `files` entries (paths relative to `app_dir`).
 pub fn materialize(app_dir: &Path, mounts: &[FileMount], root: &Path) -> anyhow::Result<()> {
     if root.exists() {
-        std::fs::remove_dir_all(root).with_context(|| format!("cannot clear {}", root.display()))?;
+        std::fs::remove_dir_all(root)
+            .with_context(|| format!("cannot clear {}", root.display()))?;
     }
     std::fs::create_dir_all(root)?;
     for (i, mount) in mounts.iter().enumerate() {
@@ -49,7 +50,10 @@ fn copy_pattern(app_dir: &Path, pattern: &str, root: &Path) -> anyhow::Result<()
     if glob::Pattern::escape(pattern) == pattern {
         bail!("does not exist and does not look like a glob pattern");
     }
-    let full = format!("{}/{pattern}", glob::Pattern::escape(&app_dir.to_string_lossy()));
+    let full = format!(
+        "{}/{pattern}",
+        glob::Pattern::escape(&app_dir.to_string_lossy())
+    );
     for entry in glob::glob(&full)? {
         let path = entry?;
         if path.is_file() {

@@ -23,7 +23,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "waypost", version, about = "Run the Waypost Spin application on Wasmtime")]
+#[command(
+    name = "waypost",
+    version,
+    about = "Run the Waypost Spin application on Wasmtime"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,6 +62,10 @@ struct UpArgs {
     /// Directory for the default key-value store and the compiled-component cache.
     #[arg(long = "state-dir")]
     state_dir: Option<PathBuf>,
+    /// Where compiled components are cached (default: `<state-dir>/compiled`;
+    /// also settable with WAYPOST_CACHE_DIR).
+    #[arg(long = "cache-dir")]
+    cache_dir: Option<PathBuf>,
     /// Run the build commands first.
     #[arg(long)]
     build: bool,
@@ -80,7 +88,11 @@ fn parse_variable(s: &str) -> Result<(String, String), String> {
 }
 
 fn manifest_path(from: PathBuf) -> PathBuf {
-    if from.is_dir() { from.join("spin.toml") } else { from }
+    if from.is_dir() {
+        from.join("spin.toml")
+    } else {
+        from
+    }
 }
 
 fn main() {
@@ -110,6 +122,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             runtime_config: args.runtime_config_file,
             state_dir: args.state_dir,
             variables: args.variables.into_iter().collect::<HashMap<_, _>>(),
+            cache_dir: args
+                .cache_dir
+                .or_else(|| std::env::var_os("WAYPOST_CACHE_DIR").map(PathBuf::from)),
         };
         let app = tokio::task::spawn_blocking(move || app::App::load(&opts))
             .await

@@ -419,14 +419,22 @@ source = "auth.wasm"
 
     #[test]
     fn unknown_middleware_is_named_with_its_field() {
-        let err = validation_error(&GOOD.replace("{ component = \"auth\" }", "{ component = \"authz\" }"));
-        assert!(err.contains("dependencies.middleware[0].component"), "{err}");
+        let err = validation_error(
+            &GOOD.replace("{ component = \"auth\" }", "{ component = \"authz\" }"),
+        );
+        assert!(
+            err.contains("dependencies.middleware[0].component"),
+            "{err}"
+        );
     }
 
     #[test]
     fn undefined_store_label_is_named() {
         let err = validation_error(&GOOD.replace("[\"default\"]", "[\"cache\"]"));
-        assert!(err.contains("component.router.key_value_stores[0]"), "{err}");
+        assert!(
+            err.contains("component.router.key_value_stores[0]"),
+            "{err}"
+        );
         assert!(err.contains("`cache`"), "{err}");
     }
 
@@ -442,7 +450,10 @@ source = "auth.wasm"
             "[component.auth]\nsource = \"auth.wasm\"",
             "[component.auth]\nsource = \"auth.wasm\"\nkey_value_stores = [\"default\"]",
         ));
-        assert!(err.contains("dependencies.middleware[0].component"), "{err}");
+        assert!(
+            err.contains("dependencies.middleware[0].component"),
+            "{err}"
+        );
         assert!(err.contains("key_value_stores"), "{err}");
     }
 

@@ -58,7 +58,11 @@ impl AllowedHost {
         }
         let scheme = match scheme {
             "*" => None,
-            s if s.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-') && !s.is_empty() => {
+            s if s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-')
+                && !s.is_empty() =>
+            {
                 Some(s.to_ascii_lowercase())
             }
             _ => bail!("`{entry}`: invalid scheme `{scheme}`"),
@@ -71,13 +75,16 @@ impl AllowedHost {
             "" => bail!("`{entry}`: missing host"),
             "*" => HostPattern::Any,
             h if h.starts_with("*.") => HostPattern::Subdomain(h[1..].to_ascii_lowercase()),
-            h if h.contains('*') => bail!("`{entry}`: `*` is only allowed as a whole host or a leading `*.`"),
+            h if h.contains('*') => {
+                bail!("`{entry}`: `*` is only allowed as a whole host or a leading `*.`")
+            }
             h => HostPattern::Exact(h.to_ascii_lowercase()),
         };
         let port = match port {
             None => {
                 if scheme.is_none() || !matches!(scheme.as_deref(), Some("http" | "https")) {
-                    if !matches!(host, HostPattern::Exact(ref h) if h.ends_with(INTERNAL_SUFFIX) || h == "self") {
+                    if !matches!(host, HostPattern::Exact(ref h) if h.ends_with(INTERNAL_SUFFIX) || h == "self")
+                    {
                         bail!("`{entry}`: a port is required when the scheme has no default port");
                     }
                 }
@@ -87,15 +94,20 @@ impl AllowedHost {
             Some(p) => match p.split_once("..") {
                 Some((a, b)) => {
                     let (a, b): (u16, u16) = (
-                        a.parse().with_context(|| format!("`{entry}`: bad port range"))?,
-                        b.parse().with_context(|| format!("`{entry}`: bad port range"))?,
+                        a.parse()
+                            .with_context(|| format!("`{entry}`: bad port range"))?,
+                        b.parse()
+                            .with_context(|| format!("`{entry}`: bad port range"))?,
                     );
                     if a > b {
                         bail!("`{entry}`: empty port range");
                     }
                     PortPattern::Range(a, b)
                 }
-                None => PortPattern::Exact(p.parse().with_context(|| format!("`{entry}`: bad port `{p}`"))?),
+                None => PortPattern::Exact(
+                    p.parse()
+                        .with_context(|| format!("`{entry}`: bad port `{p}`"))?,
+                ),
             },
         };
         Ok(Some(Self { scheme, host, port }))
@@ -106,7 +118,9 @@ impl AllowedHost {
         let host_ok = match &self.host {
             HostPattern::Any => true,
             HostPattern::Exact(h) => h == host,
-            HostPattern::Subdomain(suffix) => host.ends_with(suffix.as_str()) && host.len() > suffix.len(),
+            HostPattern::Subdomain(suffix) => {
+                host.ends_with(suffix.as_str()) && host.len() > suffix.len()
+            }
         };
         let port_ok = match self.port {
             PortPattern::Any => true,
@@ -137,7 +151,9 @@ impl AllowedHosts {
         for (i, entry) in entries.iter().enumerate() {
             let host = AllowedHost::parse(entry)
                 .with_context(|| format!("allowed_outbound_hosts[{i}]"))?
-                .with_context(|| format!("allowed_outbound_hosts[{i}]: unexpanded template in `{entry}`"))?;
+                .with_context(|| {
+                    format!("allowed_outbound_hosts[{i}]: unexpanded template in `{entry}`")
+                })?;
             hosts.push(host);
         }
         Ok(Self(hosts))
@@ -238,11 +254,18 @@ impl WasiHttpHooks for OutboundHooks {
         if !self.allowed.allows(request.uri()) {
             crate::log::event(
                 "outbound_denied",
-                &[("component", &self.component), ("uri", &redact_uri(request.uri()))],
+                &[
+                    ("component", &self.component),
+                    ("uri", &redact_uri(request.uri())),
+                ],
             );
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
-        let host = request.uri().host().unwrap_or_default().to_ascii_lowercase();
+        let host = request
+            .uri()
+            .host()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         if let Some(target) = host.strip_suffix(INTERNAL_SUFFIX) {
             let target = target.to_string();
             let app = self.app.clone();
@@ -278,14 +301,25 @@ mod tests {
 
     fn allows(entries: &[&str], uri: &str) -> bool {
         let entries: Vec<String> = entries.iter().map(|s| s.to_string()).collect();
-        AllowedHosts::parse_all(&entries).unwrap().allows(&uri.parse().unwrap())
+        AllowedHosts::parse_all(&entries)
+            .unwrap()
+            .allows(&uri.parse().unwrap())
     }
 
     #[test]
     fn exact_host_and_default_port() {
-        assert!(allows(&["https://api.ups.com"], "https://api.ups.com/rating"));
-        assert!(!allows(&["https://api.ups.com"], "http://api.ups.com/rating"));
-        assert!(!allows(&["https://api.ups.com"], "https://api.ups.com:8443/"));
+        assert!(allows(
+            &["https://api.ups.com"],
+            "https://api.ups.com/rating"
+        ));
+        assert!(!allows(
+            &["https://api.ups.com"],
+            "http://api.ups.com/rating"
+        ));
+        assert!(!allows(
+            &["https://api.ups.com"],
+            "https://api.ups.com:8443/"
+        ));
         assert!(!allows(&["https://api.ups.com"], "https://evil.com/"));
     }
 
@@ -295,15 +329,30 @@ mod tests {
         assert!(allows(&["http://127.0.0.1:*"], "http://127.0.0.1:5555/"));
         assert!(allows(&["https://*.fedex.com"], "https://apis.fedex.com/"));
         assert!(!allows(&["https://*.fedex.com"], "https://fedex.com/"));
-        assert!(allows(&["http://localhost:8000..8010"], "http://localhost:8005/"));
-        assert!(!allows(&["http://localhost:8000..8010"], "http://localhost:8011/"));
+        assert!(allows(
+            &["http://localhost:8000..8010"],
+            "http://localhost:8005/"
+        ));
+        assert!(!allows(
+            &["http://localhost:8000..8010"],
+            "http://localhost:8011/"
+        ));
     }
 
     #[test]
     fn service_chaining_needs_its_entry() {
-        assert!(allows(&["http://sandbox.spin.internal"], "http://sandbox.spin.internal/x"));
-        assert!(allows(&["http://*.spin.internal"], "http://router.spin.internal/"));
-        assert!(!allows(&["http://sandbox.spin.internal"], "http://router.spin.internal/"));
+        assert!(allows(
+            &["http://sandbox.spin.internal"],
+            "http://sandbox.spin.internal/x"
+        ));
+        assert!(allows(
+            &["http://*.spin.internal"],
+            "http://router.spin.internal/"
+        ));
+        assert!(!allows(
+            &["http://sandbox.spin.internal"],
+            "http://router.spin.internal/"
+        ));
         assert!(!allows(&[], "http://router.spin.internal/"));
     }
 

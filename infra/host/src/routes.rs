@@ -84,7 +84,8 @@ impl RoutePattern {
         } else {
             trimmed.split('/').collect()
         };
-        if parts.len() < self.segments.len() || (!self.wildcard && parts.len() != self.segments.len())
+        if parts.len() < self.segments.len()
+            || (!self.wildcard && parts.len() != self.segments.len())
         {
             return None;
         }
@@ -233,7 +234,10 @@ mod tests {
     #[test]
     fn longer_wildcard_prefix_wins() {
         let r = router(&["/v1/...", "/v1/carriers/..."]);
-        assert_eq!(pick(&r, "/v1/carriers/ups/track").unwrap(), "/v1/carriers/...");
+        assert_eq!(
+            pick(&r, "/v1/carriers/ups/track").unwrap(),
+            "/v1/carriers/..."
+        );
         assert_eq!(pick(&r, "/v1/rates").unwrap(), "/v1/...");
     }
 
@@ -261,9 +265,9 @@ mod tests {
         let (m, _) = r.route("/a/b").unwrap();
         assert_eq!(m.component_route, "");
         assert_eq!(m.based_route, "/...");
+        assert_eq!(m.path_info, "/a/b");
         let (m, _) = r.route("/").unwrap();
         assert_eq!(m.path_info, "/");
-        assert_eq!(m.path_info, "/a/b");
     }
 
     #[test]
@@ -295,6 +299,9 @@ mod tests {
             (RoutePattern::parse("/a").unwrap(), 1),
         ]);
         assert_eq!(r.route("/a").map(|(_, t)| *t), Some(1));
-        assert_eq!(Router::<()>::duplicates(&["/a", "/b", "/a"]), vec!["/a".to_string()]);
+        assert_eq!(
+            Router::<()>::duplicates(&["/a", "/b", "/a"]),
+            vec!["/a".to_string()]
+        );
     }
 }

@@ -120,9 +120,11 @@ impl LoadedRuntimeConfig {
                 VariablesProvider::Env { prefix } => {
                     let prefix = prefix.as_deref().unwrap_or("SPIN_VARIABLE");
                     let prefix = format!("{}_", prefix.trim_end_matches('_'));
-                    values.extend(std::env::vars().filter_map(|(k, v)| {
-                        Some((k.strip_prefix(&prefix)?.to_lowercase(), v))
-                    }));
+                    values.extend(
+                        std::env::vars().filter_map(|(k, v)| {
+                            Some((k.strip_prefix(&prefix)?.to_lowercase(), v))
+                        }),
+                    );
                 }
             }
         }

@@ -23,7 +23,11 @@ pub struct ServerOptions {
 
 /// Serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests
 /// finish (up to the grace period) and returns.
-pub async fn serve(app: Arc<App>, listener: TcpListener, opts: ServerOptions) -> anyhow::Result<()> {
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    opts: ServerOptions,
+) -> anyhow::Result<()> {
     let opts = Arc::new(opts);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = Box::pin(shutdown_signal());
@@ -131,7 +135,11 @@ async fn dispatch(
     }
     let Some((matched, chain)) = app.route(path) else {
         return (
-            problem(StatusCode::NOT_FOUND, "not-found", "No route matches this path."),
+            problem(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "No route matches this path.",
+            ),
             None,
             None,
         );
@@ -166,7 +174,11 @@ async fn dispatch(
         Ok(uri) => uri,
         Err(_) => {
             return (
-                problem(StatusCode::BAD_REQUEST, "bad-request", "The request URL is not valid."),
+                problem(
+                    StatusCode::BAD_REQUEST,
+                    "bad-request",
+                    "The request URL is not valid.",
+                ),
                 Some(route),
                 component,
             );
@@ -189,7 +201,10 @@ async fn dispatch(
         Ok(response) => response,
         Err(HttpError::HttpRequestBodySize(_)) => too_large(limit),
         Err(e) => {
-            crate::log::event("request_failed", &[("route", &route), ("error", &e.to_string())]);
+            crate::log::event(
+                "request_failed",
+                &[("route", &route), ("error", &e.to_string())],
+            );
             problem(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -219,7 +234,10 @@ pub fn set_spin_headers(headers: &mut HeaderMap, m: &RouteMatch, full_url: &str,
     set("spin-client-addr", client);
     for (name, value) in &m.params {
         set(
-            &format!("spin-path-match-{}", name.replace('_', "-").to_ascii_lowercase()),
+            &format!(
+                "spin-path-match-{}",
+                name.replace('_', "-").to_ascii_lowercase()
+            ),
             value,
         );
     }
@@ -229,9 +247,10 @@ fn full(status: StatusCode, content_type: &str, body: Bytes) -> Response<HostBod
     let mut response = Response::new(Full::new(body).map_err(|e| match e {}).boxed_unsync());
     *response.status_mut() = status;
     if !content_type.is_empty() {
-        response
-            .headers_mut()
-            .insert(http::header::CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap());
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_str(content_type).unwrap(),
+        );
     }
     response
 }
@@ -256,7 +275,11 @@ pub fn problem(status: StatusCode, kind: &str, detail: &str) -> Response<HostBod
         "status": status.as_u16(),
         "detail": detail,
     });
-    full(status, "application/problem+json", Bytes::from(body.to_string()))
+    full(
+        status,
+        "application/problem+json",
+        Bytes::from(body.to_string()),
+    )
 }
 
 fn too_large(limit: usize) -> Response<HostBody> {

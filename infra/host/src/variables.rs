@@ -150,7 +150,10 @@ mod tests {
     use super::*;
 
     fn decls(items: &[(&str, VariableDecl)]) -> BTreeMap<String, VariableDecl> {
-        items.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     #[test]
@@ -193,7 +196,10 @@ mod tests {
         )]);
         let err = resolve_app_variables(&d, &Providers::default()).unwrap_err();
         assert!(err.to_string().contains("`admin_token`"), "{err}");
-        assert!(err.to_string().contains("SPIN_VARIABLE_ADMIN_TOKEN"), "{err}");
+        assert!(
+            err.to_string().contains("SPIN_VARIABLE_ADMIN_TOKEN"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,18 +14,18 @@ use spin_sdk::http::{
 use spin_sdk::wasip3::http::types::ErrorCode;
 
 pub async fn handle_as(name: &str, req: Request) -> Result<Response<BoxBody>, ErrorCode> {
-    let probed = match req.headers().get("x-layer-probe-var").and_then(|v| v.to_str().ok()) {
+    let probed = match req
+        .headers()
+        .get("x-layer-probe-var")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(var) => match spin_sdk::variables::get(var).await {
             Ok(value) => Some(value),
             Err(e) => return Ok(reply(500, format!("variable `{var}`: {e:?}"))),
         },
         None => None,
     };
-    if req
-        .headers()
-        .get("x-stop-at")
-        .is_some_and(|v| v == name)
-    {
+    if req.headers().get("x-stop-at").is_some_and(|v| v == name) {
         return Ok(reply(418, format!("stopped at {name}")));
     }
 

@@ -106,7 +106,9 @@ impl<T: Send> spin_kv::HostStoreWithStore<T> for KeyValue {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
-        Ok(spin_store(accessor, &handle)?.set(&key, &value).map_err(spin_err))
+        Ok(spin_store(accessor, &handle)?
+            .set(&key, &value)
+            .map_err(spin_err))
     }
 
     async fn delete(
@@ -114,7 +116,9 @@ impl<T: Send> spin_kv::HostStoreWithStore<T> for KeyValue {
         handle: Resource<StoreHandle>,
         key: String,
     ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
-        Ok(spin_store(accessor, &handle)?.delete(&key).map_err(spin_err))
+        Ok(spin_store(accessor, &handle)?
+            .delete(&key)
+            .map_err(spin_err))
     }
 
     async fn exists(
@@ -122,7 +126,9 @@ impl<T: Send> spin_kv::HostStoreWithStore<T> for KeyValue {
         handle: Resource<StoreHandle>,
         key: String,
     ) -> wasmtime::Result<Result<bool, spin_kv::Error>> {
-        Ok(spin_store(accessor, &handle)?.exists(&key).map_err(spin_err))
+        Ok(spin_store(accessor, &handle)?
+            .exists(&key)
+            .map_err(spin_err))
     }
 
     async fn get_keys(
@@ -158,7 +164,10 @@ impl wasi_store::Host for KvCtx<'_> {
         label: String,
     ) -> wasmtime::Result<Result<Resource<StoreHandle>, wasi_store::Error>> {
         match self.view.open(&label) {
-            Ok(store) => Ok(Ok(self.table.push(StoreHandle(store)).map_err(table_err)?)),
+            Ok(store) => Ok(Ok(self
+                .table
+                .push(StoreHandle(store))
+                .map_err(table_err)?)),
             Err(OpenError::AccessDenied) => Ok(Err(wasi_store::Error::AccessDenied)),
             Err(OpenError::NoSuchStore) => Ok(Err(wasi_store::Error::NoSuchStore)),
         }
@@ -225,7 +234,10 @@ impl atomics::Host for KvCtx<'_> {
         key: String,
         delta: i64,
     ) -> wasmtime::Result<Result<i64, wasi_store::Error>> {
-        Ok(self.store(&bucket)?.increment(&key, delta).map_err(wasi_err))
+        Ok(self
+            .store(&bucket)?
+            .increment(&key, delta)
+            .map_err(wasi_err))
     }
 
     fn swap(
@@ -242,7 +254,10 @@ impl atomics::Host for KvCtx<'_> {
             Ok(SwapOutcome::Conflict) => {
                 // The failed swap hands the guest a fresh handle on the new value,
                 // so it can retry.
-                let current = cas.store.get(&cas.key).map_err(|e| wasmtime::Error::msg(e.to_string()));
+                let current = cas
+                    .store
+                    .get(&cas.key)
+                    .map_err(|e| wasmtime::Error::msg(e.to_string()));
                 let fresh = CasHandle {
                     current: current?,
                     ..cas

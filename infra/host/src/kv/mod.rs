@@ -54,9 +54,7 @@ pub trait Store: Send + Sync {
         new: &[u8],
     ) -> KvResult<SwapOutcome>;
     fn get_many(&self, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
-        keys.iter()
-            .map(|k| Ok((k.clone(), self.get(k)?)))
-            .collect()
+        keys.iter().map(|k| Ok((k.clone(), self.get(k)?))).collect()
     }
     fn set_many(&self, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
         entries.iter().try_for_each(|(k, v)| self.set(k, v))

@@ -125,9 +125,10 @@ impl Store for SqliteStore {
         }
         let text: String = self.file.with(|c| {
             c.prepare_cached(
-                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, CAST(?3 AS TEXT))
+                "INSERT INTO spin_key_value (store, key, value)
+                   VALUES (?1, ?2, CAST(CAST(?3 AS TEXT) AS BLOB))
                  ON CONFLICT (store, key) DO UPDATE
-                   SET value = CAST(CAST(CAST(value AS TEXT) AS INTEGER) + ?3 AS TEXT)
+                   SET value = CAST(CAST(CAST(CAST(value AS TEXT) AS INTEGER) + ?3 AS TEXT) AS BLOB)
                  RETURNING CAST(value AS TEXT)",
             )?
             .query_row(params![self.name, key, delta], |r| r.get(0))
@@ -201,8 +202,14 @@ mod tests {
     #[test]
     fn compare_and_swap_detects_a_changed_value() {
         let s = store();
-        assert_eq!(s.compare_and_swap("k", None, b"v1").unwrap(), SwapOutcome::Swapped);
-        assert_eq!(s.compare_and_swap("k", None, b"v2").unwrap(), SwapOutcome::Conflict);
+        assert_eq!(
+            s.compare_and_swap("k", None, b"v1").unwrap(),
+            SwapOutcome::Swapped
+        );
+        assert_eq!(
+            s.compare_and_swap("k", None, b"v2").unwrap(),
+            SwapOutcome::Conflict
+        );
         assert_eq!(
             s.compare_and_swap("k", Some(b"v1"), b"v2").unwrap(),
             SwapOutcome::Swapped

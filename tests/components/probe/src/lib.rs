@@ -14,6 +14,7 @@
 //! | `/kv/set?store=L&key=K` (body)     | 204                                                   |
 //! | `/kv/keys?store=L`                 | 200 JSON array of keys, sorted                        |
 //! | `/kv/incr?store=L&key=K&delta=N`   | 200 new value (wasi:keyvalue atomics), delta default 1|
+//! | `/kv/bench?store=L&key=K`          | 200 counter after get + set + increment of K (below)  |
 //! | `/kv/cas-conflict?store=L&key=K`   | 409 `cas-failed` / 200 `swapped`                      |
 //! | `/kv/cas?store=L&key=K` (body)     | 200 `swapped` / 409 `cas-failed`                      |
 //! | `/var/NAME`                        | 200 value, 404 Debug of the error                     |
@@ -23,6 +24,11 @@
 //! | `/files/REL`                       | 200 contents of `/REL`, 404 io error text             |
 //! | `/files-write/REL`                 | 200 `written`, 403 io error text                      |
 //! | anything else                      | 200 `probe`                                           |
+//!
+//! `/kv/bench` is the host benchmark's KV workload: one spin:key-value `get` of K, one
+//! `set` of K to the value read (a short decimal text, `0` when absent, so K stays a
+//! counter), then one wasi:keyvalue atomics `increment` of K by 1. The three are not
+//! atomic together: under concurrency a `set` may undo another request's increment.
 //!
 //! Store errors, for every `/kv/...` operation: 403 `access-denied`, 404 `no-such-store`,
 //! otherwise 500 with the error's Debug text.
@@ -69,6 +75,7 @@ async fn handle(req: Request) -> Reply {
             let delta = param("delta").parse().unwrap_or(1);
             kv_incr(&param("store"), &param("key"), delta)
         }
+        ("kv", "bench") => kv_bench(&param("store"), &param("key")).await,
         ("kv", "cas-conflict") => kv_cas(&param("store"), &param("key"), None),
         ("kv", "cas") => kv_cas(&param("store"), &param("key"), Some(body(req).await)),
         ("var", name) => match variables::get(percent_decode(name)).await {
@@ -162,6 +169,23 @@ fn kv_incr(label: &str, key: &str, delta: i64) -> Reply {
         Ok(value) => reply(200, value.to_string()),
         Err(e) => wasi_kv_error(e),
     }
+}
+
+/// The benchmark workload: spin:key-value `get` and `set` of `key`, then
+/// `wasi:keyvalue/atomics.increment` of it by 1; answers the counter.
+async fn kv_bench(label: &str, key: &str) -> Reply {
+    let store = match key_value::Store::open(label).await {
+        Ok(store) => store,
+        Err(e) => return kv_error(e),
+    };
+    let value = match store.get(key).await {
+        Ok(value) => value.unwrap_or_else(|| b"0".to_vec()),
+        Err(e) => return kv_error(e),
+    };
+    if let Err(e) = store.set(key, value).await {
+        return kv_error(e);
+    }
+    kv_incr(label, key, 1)
 }
 
 /// Compare-and-swap with `wasi:keyvalue/atomics`. With `new_value == None` this is the

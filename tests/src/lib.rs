@@ -1,0 +1,248 @@
+//! Test support: builds the `waypost` host and the wasm components once per test
+//! binary, starts `waypost up` on an ephemeral port, and stops it.
+
+use anyhow::{Context, bail};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+fn run(mut cmd: Command, what: &str) {
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(status.success(), "{what} failed: {status}");
+}
+
+/// The host binary, built in the same (dev) profile as the tests.
+pub fn host_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let mut cmd = cargo();
+            cmd.args(["build", "-q", "-p", "waypost"]);
+            run(cmd, "cargo build -p waypost");
+            workspace_root().join("target/debug/waypost")
+        })
+        .clone()
+}
+
+/// Builds wasm packages one cargo invocation each (so one package's spin-sdk
+/// features never leak into another's imports) and returns their .wasm paths.
+pub fn wasm(packages: &[&str]) -> Vec<PathBuf> {
+    static LOCK: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    packages
+        .iter()
+        .map(|p| {
+            if !built.iter().any(|b| b == p) {
+                let mut cmd = cargo();
+                cmd.args([
+                    "build",
+                    "-q",
+                    "--target",
+                    "wasm32-wasip2",
+                    "--release",
+                    "-p",
+                    p,
+                ]);
+                run(cmd, &format!("cargo build --target wasm32-wasip2 -p {p}"));
+                built.push(p.to_string());
+            }
+            workspace_root()
+                .join("target/wasm32-wasip2/release")
+                .join(format!("{}.wasm", p.replace('-', "_")))
+        })
+        .collect()
+}
+
+/// The fixture components the host tests use.
+pub fn fixture_components() {
+    wasm(&[
+        "waypost-probe",
+        "waypost-layer-outer",
+        "waypost-layer-inner",
+    ]);
+}
+
+pub fn fixture_manifest() -> PathBuf {
+    workspace_root().join("tests/fixtures/host/spin.toml")
+}
+
+#[derive(Default, Clone)]
+pub struct HostOptions {
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+    /// Reuse this state dir (to test restarts); a fresh temp dir otherwise.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// A running `waypost up`.
+pub struct Host {
+    child: Child,
+    pub addr: String,
+    log: Arc<Mutex<String>>,
+    pub state_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Host {
+    pub fn start(manifest: &Path, opts: HostOptions) -> anyhow::Result<Host> {
+        // One start at a time: the first compiles the components into the shared
+        // cache, the rest load them from it instead of all compiling at once.
+        static STARTING: Mutex<()> = Mutex::new(());
+        let _one_at_a_time = STARTING.lock().unwrap_or_else(|p| p.into_inner());
+        let (temp, state_dir) = match &opts.state_dir {
+            Some(dir) => (None, dir.clone()),
+            None => {
+                let t = tempfile::tempdir()?;
+                let p = t.path().to_path_buf();
+                (Some(t), p)
+            }
+        };
+        let mut cmd = Command::new(host_binary());
+        cmd.arg("up")
+            .arg("-f")
+            .arg(manifest)
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .args(&opts.args)
+            // Share compiled components across the tests' fresh state dirs.
+            .env(
+                "WAYPOST_CACHE_DIR",
+                workspace_root().join("target/waypost-test-cache"),
+            )
+            .envs(opts.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().context("spawn waypost up")?;
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut tx = Some(tx);
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(addr) = line.strip_prefix("Serving http://") {
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(addr.trim().to_string());
+                        }
+                    }
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        let deadline = Duration::from_secs(120);
+        let addr = match rx.recv_timeout(deadline) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait()?;
+                std::thread::sleep(Duration::from_millis(100));
+                bail!(
+                    "waypost up did not start ({status}); its output:\n{}",
+                    log.lock().unwrap()
+                );
+            }
+        };
+        Ok(Host {
+            child,
+            addr,
+            log,
+            state_dir,
+            _temp: temp,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn logs(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> ExitStatus {
+        self.signal_term();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                return self.child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn signal_term(&self) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `waypost ARGS` to completion: (success, stderr).
+pub fn run_host(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let out = Command::new(host_binary())
+        .args(args)
+        .env(
+            "WAYPOST_CACHE_DIR",
+            workspace_root().join("target/waypost-test-cache"),
+        )
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run waypost");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}

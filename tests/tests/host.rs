@@ -1,0 +1,467 @@
+//! The waypost host runs a Spin app the way Spin does: each test starts `waypost up`
+//! on the fixture app (tests/fixtures/host/spin.toml) and checks one feature from
+//! the outside, as a user of the host would.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+use waypost_tests::{Host, HostOptions, client, fixture_components, fixture_manifest, run_host};
+
+const SECRET: (&str, &str) = ("SPIN_VARIABLE_SECRET_TOKEN", "s3cret-from-env");
+
+fn start(extra: HostOptions) -> Host {
+    fixture_components();
+    let mut opts = extra;
+    opts.env.push((SECRET.0.into(), SECRET.1.into()));
+    Host::start(&fixture_manifest(), opts).expect("host starts")
+}
+
+async fn get(host: &Host, path: &str) -> (u16, String) {
+    let r = client().get(host.url(path)).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn echo(host: &Host, path: &str) -> serde_json::Value {
+    let r = client().get(host.url(path)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "echo {path}");
+    r.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routes_follow_spin_precedence_and_set_spin_headers() {
+    let host = start(HostOptions::default());
+    // `/users/:user_id` beats the `/...` catch-all for one segment.
+    let v = echo(&host, "/users/42/echo").await;
+    assert_eq!(
+        v["headers"]["spin-matched-route"], "/...",
+        "two segments: wildcard"
+    );
+    let r = client().get(host.url("/users/42")).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "probe");
+
+    let v = echo(&host, "/layered/a/echo?x=1").await;
+    let h = &v["headers"];
+    assert_eq!(h["spin-matched-route"], "/layered/...");
+    assert_eq!(h["spin-raw-component-route"], "/layered/...");
+    assert_eq!(h["spin-component-route"], "/layered");
+    assert_eq!(h["spin-path-info"], "/a/echo");
+    assert_eq!(h["spin-base-path"], "/");
+    assert_eq!(
+        h["spin-full-url"],
+        format!("http://{}/layered/a/echo?x=1", host.addr)
+    );
+    assert!(
+        h["spin-client-addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parameter_route_reports_its_match() {
+    fixture_components();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_manifest(
+        dir.path(),
+        r#"
+[[trigger.http]]
+route = "/users/:user_id/..."
+component = "probe"
+[[trigger.http]]
+route = "/exact"
+component = "probe"
+[component.probe]
+source = "PROBE"
+"#,
+    );
+    let host = Host::start(&manifest, HostOptions::default()).unwrap();
+    let v = echo(&host, "/users/7/echo").await;
+    assert_eq!(v["headers"]["spin-path-match-user-id"], "7");
+    assert_eq!(v["headers"]["spin-path-info"], "/echo");
+    // An exact route serves its path with or without a trailing slash, nothing longer.
+    assert_eq!(get(&host, "/exact").await.0, 200);
+    assert_eq!(get(&host, "/exact/").await.0, 200);
+    let r = client().get(host.url("/nowhere")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "unmatched path");
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn middleware_runs_outermost_first_and_each_layer_is_observable() {
+    let host = start(HostOptions::default());
+    let r = client()
+        .get(host.url("/layered/echo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["x-layers-out"],
+        "inner,outer",
+        "responses unwind inner first"
+    );
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        v["headers"]["x-layers"], "outer,inner",
+        "the handler sees both layers"
+    );
+
+    // A layer can answer without calling the next one.
+    let r = client()
+        .get(host.url("/layered/echo"))
+        .header("x-stop-at", "inner")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 418);
+    assert_eq!(r.headers()["x-layers-out"], "outer");
+    assert_eq!(r.text().await.unwrap(), "stopped at inner");
+
+    // The same component also serves routes without middleware.
+    let v = echo(&host, "/plain/echo").await;
+    assert!(v["headers"].get("x-layers").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn middleware_only_gets_the_capabilities_it_inherits() {
+    let host = start(HostOptions::default());
+    // `layer-outer` inherits `variables` from the probe; `layer-inner` inherits nothing.
+    let r = client()
+        .get(host.url("/layered/echo"))
+        .header("x-layer-probe-var", "greeting")
+        .header("x-stop-at", "inner")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500, "inner may not read variables");
+    assert!(r.text().await.unwrap().contains("Undefined"));
+    let r = client()
+        .get(host.url("/layered/echo"))
+        .header("x-layer-probe-var", "greeting")
+        .header("x-stop-at", "outer")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        418,
+        "outer reads the inherited variable, then stops"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn key_values_survive_a_restart() {
+    let state = tempfile::tempdir().unwrap();
+    let opts = HostOptions {
+        state_dir: Some(state.path().to_path_buf()),
+        ..Default::default()
+    };
+    let host = start(opts.clone());
+    let r = client()
+        .post(host.url("/kv/set?store=default&key=tenant-a"))
+        .body("kept")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(host.terminate().success());
+
+    let host = start(opts);
+    assert_eq!(
+        get(&host, "/kv/get?store=default&key=tenant-a").await,
+        (200, "kept".to_string())
+    );
+    assert!(state.path().join("sqlite_key_value.db").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hundred_concurrent_increments_end_at_exactly_a_hundred() {
+    let host = start(HostOptions::default());
+    let c = client();
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (c, url) = (
+                c.clone(),
+                host.url("/kv/incr?store=default&key=counter&delta=1"),
+            );
+            tokio::spawn(async move { c.get(url).send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(
+        get(&host, "/kv/get?store=default&key=counter").await,
+        (200, "100".to_string())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compare_and_swap_conflict_is_reported() {
+    let host = start(HostOptions::default());
+    assert_eq!(
+        get(&host, "/kv/cas-conflict?store=default&key=c").await,
+        (409, "cas-failed".to_string())
+    );
+    // The value written behind the CAS's back is kept; the stale swap changed nothing.
+    assert_eq!(
+        get(&host, "/kv/get?store=default&key=c").await,
+        (200, "changed".to_string())
+    );
+    let r = client()
+        .post(host.url("/kv/cas?store=default&key=fresh"))
+        .body("mine")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_the_component_was_not_granted_is_access_denied() {
+    let host = start(HostOptions::default());
+    assert_eq!(
+        get(&host, "/kvless/kv/get?store=default&key=a").await,
+        (403, "access-denied".to_string())
+    );
+    // Even a label that does not exist is access-denied, not no-such-store.
+    assert_eq!(
+        get(&host, "/kv/get?store=elsewhere&key=a").await,
+        (403, "access-denied".to_string())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn variables_come_from_templates_and_the_environment() {
+    let host = start(HostOptions::default());
+    assert_eq!(
+        get(&host, "/var/greeting").await,
+        (200, "hello, world".into())
+    );
+    assert_eq!(get(&host, "/var/token").await, (200, SECRET.1.into()));
+    let (status, body) = get(&host, "/var/undeclared").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("Undefined"), "{body}");
+    // The secret's value never reaches the host's log.
+    assert!(!host.logs().contains(SECRET.1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_required_variable_stops_up_and_names_it() {
+    fixture_components();
+    let manifest = fixture_manifest();
+    let (ok, stderr) = run_host(
+        &[
+            "up",
+            "-f",
+            manifest.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(stderr.contains("`secret_token`"), "{stderr}");
+    assert!(stderr.contains("SPIN_VARIABLE_SECRET_TOKEN"), "{stderr}");
+}
+
+/// A one-shot upstream answering every request with `body`.
+fn upstream(body: &'static str) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { break };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_http_reaches_allowed_hosts_only() {
+    let port = upstream("carrier says hi");
+    let host = start(HostOptions {
+        args: vec!["--variable".into(), format!("upstream_port={port}")],
+        ..Default::default()
+    });
+    let allowed = format!("/outbound?url=http%3A%2F%2F127.0.0.1%3A{port}%2Frates");
+    assert_eq!(get(&host, &allowed).await, (200, "carrier says hi".into()));
+
+    let other = upstream("must not be reached");
+    let denied = format!("/outbound?url=http%3A%2F%2F127.0.0.1%3A{other}%2F");
+    let (status, body) = get(&host, &denied).await;
+    assert_eq!(
+        status, 502,
+        "the guest got an error, the host did not crash"
+    );
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+    assert!(host.logs().contains("outbound_denied"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_chaining_reaches_a_private_component_in_process() {
+    let host = start(HostOptions::default());
+    let (status, body) = get(
+        &host,
+        "/outbound?url=http%3A%2F%2Fbackend.spin.internal%2Fvar%2Fgreeting",
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "from backend"));
+    // Chaining needs its allow-list entry like any other host.
+    let (status, body) = get(&host, "/outbound?url=http%3A%2F%2Fkvless.spin.internal%2F").await;
+    assert_eq!(status, 502);
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_are_mounted_read_only() {
+    let host = start(HostOptions::default());
+    assert_eq!(
+        get(&host, "/files/static/hello.txt").await,
+        (200, "hello from a mounted file\n".into())
+    );
+    assert_eq!(get(&host, "/files-write/static/new.txt").await.0, 403);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trapping_component_gets_a_500_problem_and_the_host_keeps_serving() {
+    let host = start(HostOptions::default());
+    let r = client().get(host.url("/trap")).send().await.unwrap();
+    assert_eq!(r.status(), 500);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(problem["status"], 500);
+    assert_eq!(get(&host, "/plain").await, (200, "probe".into()));
+    assert!(host.logs().contains("\"event\":\"guest_error\""));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_over_the_limit_is_refused_with_413() {
+    let host = start(HostOptions {
+        args: vec!["--max-request-body".into(), "1024".into()],
+        ..Default::default()
+    });
+    let r = client()
+        .post(host.url("/kv/set?store=default&key=big"))
+        .body(vec![b'x'; 4096])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(get(&host, "/kv/get?store=default&key=big").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_the_in_flight_request_then_exits_zero() {
+    let mut host = start(HostOptions::default());
+    let url = host.url("/slow?ms=1500");
+    let slow = tokio::spawn(async move {
+        let r = client().get(url).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    host.signal_term();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(host.is_running(), "still draining the slow request");
+    assert!(
+        client().get(host.url("/plain")).send().await.is_err(),
+        "no new connections while draining"
+    );
+    assert_eq!(slow.await.unwrap(), (200, "slept 1500".to_string()));
+    assert!(host.terminate().success(), "exit status 0");
+}
+
+fn write_manifest(dir: &Path, body: &str) -> std::path::PathBuf {
+    let wasm = waypost_tests::wasm(&[
+        "waypost-probe",
+        "waypost-layer-outer",
+        "waypost-layer-inner",
+    ]);
+    let text = format!(
+        "spin_manifest_version = 2\n[application]\nname = \"t\"\n{}",
+        body.replace("PROBE", wasm[0].to_str().unwrap())
+            .replace("OUTER", wasm[1].to_str().unwrap())
+    );
+    let path = dir.join("spin.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn up_fails(body: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_manifest(dir.path(), body);
+    let (ok, stderr) = run_host(
+        &[
+            "up",
+            "-f",
+            manifest.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    assert!(!ok, "up should fail for:\n{body}");
+    assert!(stderr.contains("spin.toml"), "names the file: {stderr}");
+    stderr
+}
+
+#[test]
+fn bad_manifests_stop_up_with_the_file_and_field() {
+    fixture_components();
+    let trigger = "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"probe\"\n";
+    let probe = "[component.probe]\nsource = \"PROBE\"\n";
+
+    let err = up_fails(&format!(
+        "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"nope\"\n{probe}"
+    ));
+    assert!(
+        err.contains("trigger.http[0].component") && err.contains("`nope`"),
+        "{err}"
+    );
+
+    let err = up_fails(&format!(
+        "{trigger}[component.probe]\nsource = \"missing.wasm\"\n"
+    ));
+    assert!(
+        err.contains("component.probe.source") && err.contains("missing.wasm"),
+        "{err}"
+    );
+
+    let err = up_fails(&format!(
+        "[[trigger.http]]\nroute = \"/a/.../b\"\ncomponent = \"probe\"\n{probe}"
+    ));
+    assert!(err.contains("trigger.http[0].route"), "{err}");
+
+    let err = up_fails(&format!(
+        "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"probe\"\ndependencies.middleware = [{{ component = \"plain\" }}]\n{probe}[component.plain]\nsource = \"PROBE\"\n"
+    ));
+    assert!(
+        err.contains("dependencies.middleware[0]") && err.contains("does not import"),
+        "{err}"
+    );
+
+    let err = up_fails(&format!("{trigger}{probe}key_value_stores = [\"cache\"]\n"));
+    assert!(
+        err.contains("component.probe.key_value_stores[0]") && err.contains("`cache`"),
+        "{err}"
+    );
+
+    let err = up_fails(&format!("{trigger}{probe}allowed_outbund_hosts = []\n"));
+    assert!(err.contains("allowed_outbund_hosts"), "{err}");
+
+    let err = up_fails(&format!(
+        "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"outer\"\n[component.outer]\nsource = \"OUTER\"\n"
+    ));
+    assert!(
+        err.contains("trigger.http[0].component") && err.contains("middleware"),
+        "{err}"
+    );
+}
