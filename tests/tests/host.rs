@@ -465,3 +465,37 @@ fn bad_manifests_stop_up_with_the_file_and_field() {
         "{err}"
     );
 }
+
+#[test]
+fn build_runs_each_components_build_command_in_its_workdir() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let manifest = dir.path().join("spin.toml");
+    std::fs::write(
+        &manifest,
+        r#"spin_manifest_version = 2
+[application]
+name = "b"
+[component.one]
+source = "one.wasm"
+[component.one.build]
+command = "echo one > built-one"
+[component.two]
+source = "two.wasm"
+[component.two.build]
+command = "echo two > built-two"
+workdir = "sub"
+"#,
+    )
+    .unwrap();
+    let (ok, stderr) = run_host(&["build", "-f", manifest.to_str().unwrap()], &[]);
+    assert!(ok, "{stderr}");
+    assert!(dir.path().join("built-one").exists());
+    assert!(dir.path().join("sub/built-two").exists());
+
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("echo two > built-two", "exit 3")).unwrap();
+    let (ok, stderr) = run_host(&["build", "-f", manifest.to_str().unwrap()], &[]);
+    assert!(!ok);
+    assert!(stderr.contains("component two failed"), "{stderr}");
+}

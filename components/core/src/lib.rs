@@ -3,4 +3,6 @@
 //! the response.
 
 pub mod health;
+pub mod kv;
 pub mod problem;
+pub mod snapshot;

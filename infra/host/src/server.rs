@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::{Error as HttpError, WasiBody};
+use waypost_core::problem::{CONTENT_TYPE, Problem};
 
 pub struct ServerOptions {
     pub max_body_bytes: usize,
@@ -269,17 +270,9 @@ fn json(status: StatusCode, body: serde_json::Value) -> Response<HostBody> {
 
 /// An RFC 9457 problem document for failures the host itself answers.
 pub fn problem(status: StatusCode, kind: &str, detail: &str) -> Response<HostBody> {
-    let body = serde_json::json!({
-        "type": format!("https://waypost.dev/problems/host/{kind}"),
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "detail": detail,
-    });
-    full(
-        status,
-        "application/problem+json",
-        Bytes::from(body.to_string()),
-    )
+    let title = status.canonical_reason().unwrap_or("Error");
+    let body = Problem::new(status.as_u16(), &format!("host/{kind}"), title).with_detail(detail);
+    full(status, CONTENT_TYPE, Bytes::from(body.to_json()))
 }
 
 fn too_large(limit: usize) -> Response<HostBody> {

@@ -1,0 +1,100 @@
+//! The key-value operations core logic needs, as a trait so the logic runs natively
+//! in tests (`MemoryKv`) and on Spin's stores in the components. Every method is one
+//! atomic operation of the backing store; there is no get-then-set anywhere.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvError(pub String);
+
+impl std::fmt::Display for KvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "key-value store: {}", self.0)
+    }
+}
+
+impl std::error::Error for KvError {}
+
+pub type KvResult<T> = Result<T, KvError>;
+
+pub trait KeyValue {
+    fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>>;
+    fn set(&self, key: &str, value: &[u8]) -> KvResult<()>;
+    fn delete(&self, key: &str) -> KvResult<()>;
+    /// Adds `delta` (absent counts as 0) and returns the new value.
+    fn increment(&self, key: &str, delta: i64) -> KvResult<i64>;
+    /// Writes `new` only if the value is still `expected` (`None` = absent);
+    /// `Ok(false)` when it changed.
+    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool>;
+}
+
+/// An in-memory store for tests, with an optional fault switch.
+#[derive(Default)]
+pub struct MemoryKv {
+    data: Mutex<HashMap<String, Vec<u8>>>,
+    failing: Mutex<bool>,
+}
+
+impl MemoryKv {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every later operation fail, as a store outage would.
+    pub fn set_failing(&self, failing: bool) {
+        *self.failing.lock().unwrap() = failing;
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.data.lock().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    fn data(&self) -> KvResult<std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>>> {
+        if *self.failing.lock().unwrap() {
+            return Err(KvError("store unavailable".into()));
+        }
+        Ok(self.data.lock().unwrap())
+    }
+}
+
+impl KeyValue for MemoryKv {
+    fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
+        Ok(self.data()?.get(key).cloned())
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> KvResult<()> {
+        self.data()?.insert(key.to_string(), value.to_vec());
+        Ok(())
+    }
+
+    fn delete(&self, key: &str) -> KvResult<()> {
+        self.data()?.remove(key);
+        Ok(())
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> KvResult<i64> {
+        let mut data = self.data()?;
+        let current = match data.get(key) {
+            None => 0,
+            Some(v) => std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok())
+                .ok_or_else(|| KvError(format!("`{key}` is not an integer")))?,
+        };
+        let next = current + delta;
+        data.insert(key.to_string(), next.to_string().into_bytes());
+        Ok(next)
+    }
+
+    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool> {
+        let mut data = self.data()?;
+        if data.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        data.insert(key.to_string(), new.to_vec());
+        Ok(true)
+    }
+}

@@ -1,0 +1,52 @@
+//! The Waypost app itself (spin.toml at the repository root), served by the host.
+
+use waypost_tests::{Host, HostOptions, client, wasm, workspace_root};
+
+fn start_app(opts: HostOptions) -> Host {
+    wasm(&["waypost-admin"]);
+    Host::start(&workspace_root().join("spin.toml"), opts).expect("the app starts")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthz_reports_liveness_and_region() {
+    let host = start_app(HostOptions::default());
+    let r = client().get(host.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let health: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["region"], "local");
+    assert!(
+        health["config"].is_null(),
+        "no config applied yet: {health}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthz_names_the_region_it_is_deployed_in() {
+    let host = start_app(HostOptions {
+        env: vec![("SPIN_VARIABLE_REGION".into(), "eu".into())],
+        ..Default::default()
+    });
+    let health: serde_json::Value = client()
+        .get(host.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["region"], "eu");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_method_on_healthz_is_a_405_problem() {
+    let host = start_app(HostOptions::default());
+    let r = client().post(host.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let p: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "https://waypost.dev/problems/method-not-allowed");
+    assert_eq!(p["status"], 405);
+}
