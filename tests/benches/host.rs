@@ -13,12 +13,12 @@
 //! hyper 1 server. Then, with `wrk` (one thread, `--latency`), at 1 and at 32
 //! connections, each after a short warm-up run of its own, it measures:
 //!
-//! | scenario  | server | request                                | what it does                          |
-//! |-----------|--------|----------------------------------------|---------------------------------------|
-//! | `floor`   | hyper  | `GET /bench`                           | answers `200 probe`, nothing else     |
-//! | `trivial` | host   | `GET /trivial/bench`                   | the probe component: `200 probe`      |
-//! | `chain`   | host   | `GET /chain/bench`                     | the same behind layer-outer, -inner   |
-//! | `kv`      | host   | `GET /kv/bench?store=default&key=bench`| KV get, set, atomic increment (sqlite)|
+//! | scenario  | server | request                                 | does                          |
+//! |-----------|--------|-----------------------------------------|-------------------------------|
+//! | `floor`   | hyper  | `GET /bench`                            | `200 probe`, nothing else     |
+//! | `trivial` | host   | `GET /trivial/bench`                    | the probe: `200 probe`        |
+//! | `chain`   | host   | `GET /chain/bench`                      | the same behind 2 middleware  |
+//! | `kv`      | host   | `GET /kv/bench?store=default&key=bench` | KV get, set, increment        |
 //!
 //! Reading the table: `req/s`, `p50` and `p99` are wrk's (latencies in µs). `×floor` is
 //! the scenario's throughput divided by the floor's at the same connection count, and
@@ -59,38 +59,12 @@ const CONNECTIONS: [u32; 2] = [1, 32];
 const LOG_TAIL: usize = 40;
 
 fn main() {
-    clean_cargo_env();
     match run() {
         Ok(true) => {}
         Ok(false) => std::process::exit(1),
         Err(e) => {
             eprintln!("host bench: {e:#}");
             std::process::exit(1);
-        }
-    }
-}
-
-/// `cargo bench` runs this binary with the variables it sets for the crate under
-/// test (`CARGO_PKG_NAME=waypost-tests`, `CARGO_MANIFEST_DIR`, ...). Build scripts
-/// such as ring's rerun when those change, so a nested `cargo build` inheriting them
-/// would rebuild half the host's dependencies, and a later plain build would rebuild
-/// them back. Drop them before anything starts a thread or a process.
-fn clean_cargo_env() {
-    for (key, _) in std::env::vars_os() {
-        let Some(key) = key.to_str() else { continue };
-        let set_by_cargo_run = key.starts_with("CARGO_PKG_")
-            || key.starts_with("CARGO_MANIFEST_")
-            || matches!(
-                key,
-                "CARGO_CRATE_NAME"
-                    | "CARGO_BIN_NAME"
-                    | "CARGO_PRIMARY_PACKAGE"
-                    | "CARGO_TARGET_TMPDIR"
-                    | "OUT_DIR"
-            );
-        if set_by_cargo_run {
-            // SAFETY: called first thing in `main`, while this process has one thread.
-            unsafe { std::env::remove_var(key) };
         }
     }
 }
@@ -129,9 +103,8 @@ fn run() -> anyhow::Result<bool> {
 
     let root = waypost_tests::workspace_root();
     eprintln!("host bench: building the release host (cargo build --release -p waypost)");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let status = waypost_tests::cargo()
         .args(["build", "--release", "-p", "waypost"])
-        .current_dir(&root)
         .status()
         .context("cannot run cargo")?;
     if !status.success() {
@@ -217,7 +190,7 @@ fn run() -> anyhow::Result<bool> {
     );
     println!(
         "{:<8} {:>5} {:>10} {:>10} {:>10} {:>7} {:>10} {:>10} {:>7}",
-        "scenario", "conns", "req/s", "p50 µs", "p99 µs", "×floor", "+p50 µs", "+p99 µs", "errors"
+        "scenario", "conns", "req/s", "p50 µs", "p99 µs", "×floor", "+p50 µs", "+p99 µs", "errors",
     );
     for (name, conns, m) in &rows {
         let base = rows

@@ -15,9 +15,29 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn cargo() -> Command {
+/// A `cargo` command at the workspace root, without the variables cargo sets for
+/// the test or bench binary running it (`CARGO_PKG_NAME=waypost-tests`, ...): build
+/// scripts such as ring's rerun when those change, so a nested build inheriting them
+/// would rebuild half the host's dependencies, and the next plain build again.
+pub fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(workspace_root());
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        let set_for_this_binary = key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                key,
+                "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "OUT_DIR"
+            );
+        if set_for_this_binary {
+            cmd.env_remove(key);
+        }
+    }
     cmd
 }
 
