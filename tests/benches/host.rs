@@ -8,15 +8,15 @@
 //! ```
 //!
 //! It builds the RELEASE host (`cargo build --release -p waypost`) and the wasm fixtures
-//! (`waypost-probe`, `waypost-layer-outer`, `waypost-layer-inner`), starts the host on
+//! (`waypost-hello`, `waypost-probe`, `waypost-layer-outer`, `waypost-layer-inner`), starts the host on
 //! `tests/benches/host-bench.toml` with a fresh state dir, and starts an in-process
 //! hyper 1 server. Then, with `wrk` (one thread, `--latency`), at 1 and at 32
 //! connections, each after a short warm-up run of its own, it measures:
 //!
 //! | scenario  | server | request                                 | does                          |
 //! |-----------|--------|-----------------------------------------|-------------------------------|
-//! | `floor`   | hyper  | `GET /bench`                            | `200 probe`, nothing else     |
-//! | `trivial` | host   | `GET /trivial/bench`                    | the probe: `200 probe`        |
+//! | `floor`   | hyper  | `GET /bench`                            | `200 hello`, nothing else     |
+//! | `trivial` | host   | `GET /trivial/bench`                    | `waypost-hello`: `200 hello`  |
 //! | `chain`   | host   | `GET /chain/bench`                      | the same behind 2 middleware  |
 //! | `kv`      | host   | `GET /kv/bench?store=default&key=bench` | KV get, set, increment        |
 //!
@@ -113,6 +113,7 @@ fn run() -> anyhow::Result<bool> {
     let host_bin = root.join("target/release/waypost");
     eprintln!("host bench: building the wasm fixtures");
     waypost_tests::wasm(&[
+        "waypost-hello",
         "waypost-probe",
         "waypost-layer-outer",
         "waypost-layer-inner",
@@ -127,12 +128,12 @@ fn run() -> anyhow::Result<bool> {
         Scenario {
             name: "floor",
             url: format!("http://{}/bench", floor.addr),
-            check: Check::Body("probe"),
+            check: Check::Body("hello"),
         },
         Scenario {
             name: "trivial",
             url: format!("http://{}/trivial/bench", host.addr),
-            check: Check::Body("probe"),
+            check: Check::Body("hello"),
         },
         Scenario {
             name: "chain",
@@ -476,7 +477,7 @@ fn parse_duration_us(s: &str) -> anyhow::Result<f64> {
 
 // ---- the floor: plain hyper ----
 
-/// A hyper 1 HTTP/1 server answering `200 probe` to everything, on its own tokio
+/// A hyper 1 HTTP/1 server answering `200 hello` to everything, on its own tokio
 /// runtime (default worker count, like the host's); dropping it shuts the runtime down.
 struct FloorServer {
     addr: SocketAddr,
@@ -500,7 +501,7 @@ impl FloorServer {
                 let _ = stream.set_nodelay(true); // as the host does
                 tokio::spawn(async move {
                     let service = service_fn(|_req: Request<Incoming>| async {
-                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"probe"))))
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
                     });
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)

@@ -20,6 +20,8 @@ const CONTRACT: &[(&str, &str)] = &[
     ("waypost-probe", "probe"),
     ("waypost-layer-outer", "layer"),
     ("waypost-layer-inner", "layer"),
+    // The host bench's trivial component (tests/benches/host-bench.toml).
+    ("waypost-hello", "handler"),
 ];
 
 const PACKAGE: &str = "waypost:capabilities";
