@@ -1,46 +1,213 @@
-//! The admin handler. `GET /healthz`: liveness, region and active config version.
+//! The admin handler.
+//!
+//! - `GET /healthz`: liveness, region and the active config version and hash.
+//! - `GET /admin/config`: the active config version (admin token).
+//! - `PUT /admin/config`: validate and apply a config document (admin token);
+//!   `If-Match: <version>` makes it conditional on the active version.
+//! - `GET /admin/tenants/{id}`: one tenant as the active version has it, with the
+//!   region record read from the same version (admin token).
+//!
+//! On an empty store the bundled demo document is applied first when the
+//! `seed_demo_config` variable is `true`.
 
-use spin_sdk::http::{IntoResponse, Request, StatusCode};
+use spin_sdk::http::Request;
+use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::{http_service, variables};
-use waypost_core::health::Health;
-use waypost_core::problem::{CONTENT_TYPE, Problem};
+use waypost_core::admin::{ConfigStatus, access_problem, admin_access, push_failure};
+use waypost_core::config::store::{ApplyConfigError, ConfigStore};
+use waypost_core::health::{ConfigVersion, Health};
+use waypost_core::problem::Problem;
+use waypost_core::snapshot::Pointer;
+use waypost_runtime::{Reply, SpinKv, json, problem, problem_body};
+
+/// The demo document served on an empty store (infra/regions/local/gateway.toml).
+const DEMO_CONFIG: &str = include_str!("../../../infra/regions/local/gateway.toml");
+
+/// Largest config document accepted.
+const MAX_DOCUMENT_BYTES: usize = 4 << 20;
 
 #[http_service]
-async fn handle(req: Request) -> impl IntoResponse {
-    let route = req
-        .headers()
-        .get("spin-matched-route")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    match (req.method().as_str(), route.as_str()) {
-        ("GET" | "HEAD", "/healthz") => healthz().await,
-        (_, "/healthz") => problem(Problem::new(
+async fn handle(req: Request) -> Reply {
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    let method = req.method().as_str().to_string();
+    let tenant = path.strip_prefix("/admin/tenants/").map(str::to_string);
+    match (method.as_str(), path.as_str(), tenant) {
+        ("GET" | "HEAD", "/healthz", _) => healthz().await,
+        ("GET", "/admin/config", _) => with_admin(&req, get_config).await,
+        ("PUT", "/admin/config", _) => {
+            let access = admin_access(
+                header(&req, "authorization").as_deref(),
+                &var("admin_token").await,
+            );
+            match access_problem(&access) {
+                Some(p) => unauthorized(p),
+                None => put_config(req).await,
+            }
+        }
+        ("GET", _, Some(id)) => with_admin(&req, async || get_tenant(&id)).await,
+        (_, "/healthz" | "/admin/config", _) => problem(&Problem::new(
             405,
             "method-not-allowed",
             "Method Not Allowed",
         )),
-        _ => problem(Problem::new(404, "not-found", "Not Found")),
+        _ => problem(&Problem::new(404, "not-found", "Not Found")),
     }
 }
 
-async fn healthz() -> (StatusCode, spin_sdk::http::HeaderMap, String) {
-    let region = variables::get("region")
-        .await
-        .unwrap_or_else(|_| "unknown".into());
-    let body = serde_json::to_string(&Health::ok(region, None)).expect("health serializes");
-    let mut headers = spin_sdk::http::HeaderMap::new();
-    headers.insert("content-type", "application/json".parse().unwrap());
-    headers.insert("cache-control", "no-store".parse().unwrap());
-    (StatusCode::OK, headers, body)
+fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
-fn problem(p: Problem) -> (StatusCode, spin_sdk::http::HeaderMap, String) {
-    let mut headers = spin_sdk::http::HeaderMap::new();
-    headers.insert("content-type", CONTENT_TYPE.parse().unwrap());
-    (
-        StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        headers,
-        p.to_json(),
+async fn var(name: &str) -> String {
+    variables::get(name).await.unwrap_or_default()
+}
+
+fn unauthorized(p: Problem) -> Reply {
+    let mut reply = problem(&p);
+    if p.status == 401 {
+        reply.1.insert(
+            "www-authenticate",
+            "Bearer realm=\"waypost-admin\"".parse().unwrap(),
+        );
+    }
+    reply
+}
+
+async fn with_admin(req: &Request, f: impl AsyncFnOnce() -> Reply) -> Reply {
+    let access = admin_access(
+        header(req, "authorization").as_deref(),
+        &var("admin_token").await,
+    );
+    match access_problem(&access) {
+        Some(p) => unauthorized(p),
+        None => f().await,
+    }
+}
+
+fn store_unavailable() -> Reply {
+    problem(
+        &Problem::new(503, "store-unavailable", "Config store unavailable")
+            .with_detail("The key-value store failed. Retry later."),
     )
+}
+
+/// The active pointer, seeding the demo on an empty store when enabled.
+async fn active() -> Result<Option<Pointer>, ()> {
+    let kv = SpinKv::open_default().map_err(|_| ())?;
+    let seed = (var("seed_demo_config").await == "true").then_some(DEMO_CONFIG);
+    ConfigStore::new(&kv).active_or_seed(seed).map_err(|_| ())
+}
+
+async fn healthz() -> Reply {
+    let region = var("region").await;
+    let config = match active().await {
+        Ok(pointer) => pointer.map(|p| ConfigVersion {
+            version: p.version,
+            hash: p.hash,
+        }),
+        Err(()) => return store_unavailable(),
+    };
+    json(200, &Health::ok(region, config))
+}
+
+async fn get_config() -> Reply {
+    match active().await {
+        Ok(Some(p)) => json(200, &ConfigStatus::from(&p)),
+        Ok(None) => problem(
+            &Problem::new(404, "no-config", "No config applied")
+                .with_detail("PUT a document to /admin/config."),
+        ),
+        Err(()) => store_unavailable(),
+    }
+}
+
+fn get_tenant(id: &str) -> Reply {
+    let Ok(kv) = SpinKv::open_default() else {
+        return store_unavailable();
+    };
+    let store = ConfigStore::new(&kv);
+    let view = match store.view() {
+        Ok(Some(view)) => view,
+        Ok(None) => return problem(&Problem::new(404, "no-config", "No config applied")),
+        Err(_) => return store_unavailable(),
+    };
+    match (view.tenant(id), view.region()) {
+        (Ok(Some(tenant)), Ok(region)) => json(
+            200,
+            &serde_json::json!({
+                "version": view.pointer.version,
+                "hash": view.pointer.hash,
+                "region": region,
+                "tenant": tenant,
+            }),
+        ),
+        (Ok(None), _) => problem(
+            &Problem::new(404, "unknown-tenant", "Unknown tenant").with_detail(format!(
+                "No tenant `{id}` in config version {}.",
+                view.pointer.version
+            )),
+        ),
+        _ => store_unavailable(),
+    }
+}
+
+async fn put_config(req: Request) -> Reply {
+    let if_match = header(&req, "if-match");
+    let Ok(body) = req.into_body().bytes().await else {
+        return problem(&Problem::new(400, "bad-request", "Unreadable body"));
+    };
+    if body.len() > MAX_DOCUMENT_BYTES {
+        return problem(&Problem::new(
+            413,
+            "payload-too-large",
+            "Document too large",
+        ));
+    }
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return problem(
+            &Problem::new(400, "invalid-config", "Invalid config document")
+                .with_detail("The document is not UTF-8 text."),
+        );
+    };
+    let Ok(kv) = SpinKv::open_default() else {
+        return store_unavailable();
+    };
+    let store = ConfigStore::new(&kv);
+    let expected = match if_match
+        .as_deref()
+        .map(str::trim)
+        .map(|v| v.trim_matches('"'))
+    {
+        None => None,
+        Some(v) => match v.parse::<u64>() {
+            Ok(version) => match store.active() {
+                Ok(Some(p)) if p.version == version => Some(Some(p)),
+                Ok(active) => {
+                    return conflict(active);
+                }
+                Err(_) => return store_unavailable(),
+            },
+            Err(_) => {
+                return problem(
+                    &Problem::new(400, "bad-request", "Bad If-Match")
+                        .with_detail("If-Match takes the active config version number."),
+                );
+            }
+        },
+    };
+    match store.apply(text, expected.as_ref().map(|e| e.as_ref())) {
+        Ok(applied) => json(200, &ConfigStatus::from(&applied)),
+        Err(e) => {
+            let (status, body) = push_failure(&e);
+            problem_body(status, body)
+        }
+    }
+}
+
+fn conflict(active: Option<Pointer>) -> Reply {
+    let (status, body) = push_failure(&ApplyConfigError::Conflict { active });
+    problem_body(status, body)
 }

@@ -2,6 +2,8 @@
 //! natively. Components are thin: they read the request, call into here, and write
 //! the response.
 
+pub mod admin;
+pub mod config;
 pub mod health;
 pub mod kv;
 pub mod problem;

@@ -63,12 +63,17 @@ impl KeyValue for SpinKv {
 pub type Reply = (StatusCode, HeaderMap, String);
 
 pub fn problem(p: &Problem) -> Reply {
+    problem_body(p.status, p.to_json())
+}
+
+/// A problem+json response from an already serialized problem document.
+pub fn problem_body(status: u16, body: String) -> Reply {
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
     (
-        StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         headers,
-        p.to_json(),
+        body,
     )
 }
 

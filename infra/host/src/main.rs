@@ -2,9 +2,11 @@
 
 mod app;
 mod builder;
+mod config_cmd;
 mod engine;
 mod files;
 mod instance;
+mod keys_cmd;
 mod kv;
 mod log;
 mod manifest;
@@ -45,6 +47,16 @@ enum Command {
         /// Build only these components.
         #[arg(short = 'c', long = "component-id")]
         components: Vec<String>,
+    },
+    /// Work with a region's config document (gateway.toml).
+    Config {
+        #[command(subcommand)]
+        command: config_cmd::ConfigCommand,
+    },
+    /// Make API keys.
+    Keys {
+        #[command(subcommand)]
+        command: keys_cmd::KeysCommand,
     },
 }
 
@@ -101,6 +113,8 @@ fn main() {
         Command::Up(args) => up(args),
         Command::Build { from, components } => manifest::LoadedManifest::read(&manifest_path(from))
             .and_then(|m| builder::build(&m, &components)),
+        Command::Config { command } => config_cmd::run(command),
+        Command::Keys { command } => keys_cmd::run(command),
     };
     if let Err(e) = result {
         eprintln!("Error: {e:#}");

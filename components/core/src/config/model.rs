@@ -310,7 +310,9 @@ impl PathPattern {
         let parts: Vec<&str> = rest.split('/').collect();
         for (i, part) in parts.iter().enumerate() {
             let last = i + 1 == parts.len();
-            let segment = if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            let segment = if let Some(inner) =
+                part.strip_prefix('{').and_then(|p| p.strip_suffix('}'))
+            {
                 let (rest_param, name) = match inner.strip_prefix('*') {
                     Some(name) => (true, name),
                     None => (false, inner),
@@ -360,13 +362,10 @@ impl PathPattern {
         let mut remaining = if rest.is_empty() { None } else { Some(rest) };
         for segment in &self.segments {
             let current = remaining?;
-            match segment {
-                PathSegment::Rest(name) => {
-                    captures.push((name.as_str(), current));
-                    remaining = None;
-                    continue;
-                }
-                _ => {}
+            if let PathSegment::Rest(name) = segment {
+                captures.push((name.as_str(), current));
+                remaining = None;
+                continue;
             }
             let (head, tail) = match current.split_once('/') {
                 Some((h, t)) => (h, Some(t)),
@@ -374,7 +373,9 @@ impl PathPattern {
             };
             match segment {
                 PathSegment::Literal(l) if l == head => {}
-                PathSegment::Param(name) if !head.is_empty() => captures.push((name.as_str(), head)),
+                PathSegment::Param(name) if !head.is_empty() => {
+                    captures.push((name.as_str(), head))
+                }
                 _ => return None,
             }
             remaining = tail;
@@ -481,7 +482,9 @@ impl Adapter {
     pub fn credential_roles(self) -> Option<(&'static [&'static str], &'static [&'static str])> {
         match self {
             // OAuth2 client credentials (UPS: HTTP Basic; FedEx, USPS: form body).
-            Adapter::Ups | Adapter::Fedex | Adapter::Usps => Some((&["client_id", "client_secret"], &[])),
+            Adapter::Ups | Adapter::Fedex | Adapter::Usps => {
+                Some((&["client_id", "client_secret"], &[]))
+            }
             // MyDHL: HTTP Basic; Shipment Tracking: `DHL-API-Key`.
             Adapter::Dhl => Some((&["username", "password"], &["api_key"])),
             Adapter::Generic => None,
@@ -830,7 +833,10 @@ impl VarName {
     pub fn check(name: &str) -> Result<(), String> {
         let reason = if name.is_empty() {
             "is empty"
-        } else if !name.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_')) {
+        } else if !name
+            .chars()
+            .all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+        {
             "may contain only lowercase letters, digits and `_`"
         } else if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
             "must start with a lowercase letter"
@@ -838,6 +844,11 @@ impl VarName {
             "must not end with `_`"
         } else if name.contains("__") {
             "must not contain `__`"
+        } else if ["whsec_", "whsk_", "whpk_"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            "looks like a Standard Webhooks secret itself, not the name of the variable holding it"
         } else {
             return Ok(());
         };
@@ -875,7 +886,12 @@ impl KeyHash {
 
     pub fn check(text: &str) -> Result<(), String> {
         match text.strip_prefix("sha256:") {
-            Some(hex) if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => Ok(()),
+            Some(hex)
+                if hex.len() == 64
+                    && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+            {
+                Ok(())
+            }
             Some(_) => Err(format!(
                 "{text:?} is not a key hash: `sha256:` must be followed by 64 lowercase hex digits"
             )),
@@ -890,6 +906,32 @@ impl fmt::Display for KeyHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Longest id (they go into URLs, KV keys and API keys).
+pub const MAX_ID_LEN: usize = 63;
+
+/// The rule for every id in the document (tenants, carriers, routes, plans, regions,
+/// ...): `[a-z0-9][a-z0-9-]*`, at most [`MAX_ID_LEN`] characters. `what` names the kind
+/// of id in the message ("tenant", "carrier").
+pub fn check_id(id: &str, what: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        return Ok(());
+    }
+    let hint = if id.contains('_') && what == "tenant" {
+        " (no `_`: API keys are `<tenant>_<secret>`)"
+    } else {
+        ""
+    };
+    Err(format!(
+        "{id:?} is not a valid {what} id: use `[a-z0-9][a-z0-9-]*`, at most {MAX_ID_LEN} characters{hint}"
+    ))
 }
 
 /// The tenant id an API key claims: the part before the first `_`.
@@ -938,7 +980,11 @@ impl HttpUrl {
             let Some((inner, tail)) = after.split_once(']') else {
                 return Err(format!("{url:?} has an unterminated IPv6 host"));
             };
-            if inner.is_empty() || !inner.chars().all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '.')) {
+            if inner.is_empty()
+                || !inner
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '.'))
+            {
                 return Err(format!("{url:?} has an invalid IPv6 host"));
             }
             match tail {
@@ -958,7 +1004,9 @@ impl HttpUrl {
             return Err(format!("{url:?} has no host"));
         }
         if !host.starts_with('[')
-            && !host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+            && !host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
         {
             return Err(format!("{url:?} has an invalid host {host:?}"));
         }
@@ -989,7 +1037,9 @@ impl JsonPointer {
 
     pub fn check(pointer: &str) -> Result<(), String> {
         if !pointer.is_empty() && !pointer.starts_with('/') {
-            return Err(format!("{pointer:?} is not a JSON pointer: it must start with `/`"));
+            return Err(format!(
+                "{pointer:?} is not a JSON pointer: it must start with `/`"
+            ));
         }
         let mut chars = pointer.chars();
         while let Some(c) = chars.next() {
@@ -1070,7 +1120,11 @@ impl Serialize for Timestamp {
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
     let dt: toml::value::Datetime = text.trim().parse().ok()?;
     let date = dt.date?;
-    let days = days_from_civil(i64::from(date.year), u32::from(date.month), u32::from(date.day))?;
+    let days = days_from_civil(
+        i64::from(date.year),
+        u32::from(date.month),
+        u32::from(date.day),
+    )?;
     let mut secs = days * 86_400;
     match (dt.time, dt.offset) {
         (None, None) => {}
@@ -1078,7 +1132,8 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
             if t.hour > 23 || t.minute > 59 || t.second > 60 {
                 return None;
             }
-            secs += i64::from(t.hour) * 3600 + i64::from(t.minute) * 60 + i64::from(t.second.min(59));
+            secs +=
+                i64::from(t.hour) * 3600 + i64::from(t.minute) * 60 + i64::from(t.second.min(59));
             if let toml::value::Offset::Custom { minutes } = offset {
                 secs -= i64::from(minutes) * 60;
             }
@@ -1092,7 +1147,20 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
 fn days_from_civil(year: i64, month: u32, day: u32) -> Option<i64> {
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if !(1..=12).contains(&month) || day == 0 || day > month_days[month as usize - 1] {
         return None;
     }
@@ -1180,7 +1248,9 @@ impl Document {
     pub fn route_for(&self, method: &str, path: &str) -> Option<&Route> {
         self.routes
             .iter()
-            .filter(|r| r.methods.is_empty() || r.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
+            .filter(|r| {
+                r.methods.is_empty() || r.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+            })
             .filter_map(|r| {
                 let pattern = PathPattern::parse(&r.path).ok()?;
                 pattern.matches(path)?;
@@ -1199,7 +1269,12 @@ impl Document {
             }
         }
         for i in &self.issuers {
-            names.extend(i.keys.iter().filter_map(|k| k.secret.as_ref()).map(VarName::as_str));
+            names.extend(
+                i.keys
+                    .iter()
+                    .filter_map(|k| k.secret.as_ref())
+                    .map(VarName::as_str),
+            );
         }
         for c in &self.carriers {
             if let Some(p) = &c.platform {
@@ -1213,23 +1288,24 @@ impl Document {
         names
     }
 
-    /// `12 tenants, 4 carriers, ...` for `waypost config check`.
+    /// `3 tenants, 6 API keys, 4 carriers, ...` for `waypost config check`.
     pub fn summary(&self) -> String {
+        let count =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         let keys: usize = self.tenants.iter().map(|t| t.keys.len()).sum();
-        format!(
-            "region {}, {} tenants, {} API keys, {} issuers, {} routes, {} carriers, {} plans, \
-             {} account limits, {} webhooks, {} subscriptions",
-            self.region.id,
-            self.tenants.len(),
-            keys,
-            self.issuers.len(),
-            self.routes.len(),
-            self.carriers.len(),
-            self.plans.len(),
-            self.account_limits.len(),
-            self.webhooks.len(),
-            self.subscriptions.len()
-        )
+        [
+            format!("region {}", self.region.id),
+            count(self.tenants.len(), "tenant", "tenants"),
+            count(keys, "API key", "API keys"),
+            count(self.issuers.len(), "issuer", "issuers"),
+            count(self.routes.len(), "route", "routes"),
+            count(self.carriers.len(), "carrier", "carriers"),
+            count(self.plans.len(), "plan", "plans"),
+            count(self.account_limits.len(), "account limit", "account limits"),
+            count(self.webhooks.len(), "webhook intake", "webhook intakes"),
+            count(self.subscriptions.len(), "subscription", "subscriptions"),
+        ]
+        .join(", ")
     }
 }
 
@@ -1241,7 +1317,10 @@ mod tests {
     fn rfc3339_instants() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339("2027-01-01T00:00:00Z"), Some(1_798_761_600));
-        assert_eq!(parse_rfc3339("2027-01-01T01:00:00+01:00"), Some(1_798_761_600));
+        assert_eq!(
+            parse_rfc3339("2027-01-01T01:00:00+01:00"),
+            Some(1_798_761_600)
+        );
         assert_eq!(parse_rfc3339("2027-01-01"), Some(1_798_761_600));
         assert_eq!(parse_rfc3339("2024-02-29T12:00:00.5Z"), Some(1_709_208_000));
         assert_eq!(parse_rfc3339("2027-01-01T00:00:00"), None, "no offset");
@@ -1254,7 +1333,17 @@ mod tests {
         for ok in ["dev_jwt_secret", "a", "ups2_client_id"] {
             assert!(VarName::check(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Dev", "1a", "a-b", "a__b", "a_", "_a", "sk_live_ABC"] {
+        for bad in [
+            "",
+            "Dev",
+            "1a",
+            "a-b",
+            "a__b",
+            "a_",
+            "_a",
+            "sk_live_ABC",
+            "whsec_abc",
+        ] {
             assert!(VarName::check(bad).is_err(), "{bad}");
         }
     }
@@ -1300,7 +1389,10 @@ mod tests {
         let p = PathPattern::parse("/v1/carriers/{carrier}/{*path}").unwrap();
         assert_eq!(
             p.matches("/v1/carriers/ups/api/track/v1/details/1Z"),
-            Some(vec![("carrier", "ups"), ("path", "api/track/v1/details/1Z")])
+            Some(vec![
+                ("carrier", "ups"),
+                ("path", "api/track/v1/details/1Z")
+            ])
         );
         assert_eq!(p.matches("/v1/carriers/ups"), None);
         assert_eq!(p.matches("/v1/rates"), None);
@@ -1311,7 +1403,15 @@ mod tests {
         assert_eq!(exact.matches("/v1/rates"), Some(vec![]));
         assert_eq!(exact.matches("/v1/rates/x"), None);
         assert_eq!(p.shape(), "/v1/carriers/{}/{*}");
-        for bad in ["v1", "/v1//x", "/v1/", "/{*rest}/x", "/{a}/{a}", "/{A}", "/a?b"] {
+        for bad in [
+            "v1",
+            "/v1//x",
+            "/v1/",
+            "/{*rest}/x",
+            "/{a}/{a}",
+            "/{A}",
+            "/a?b",
+        ] {
             assert!(PathPattern::parse(bad).is_err(), "{bad}");
         }
     }

@@ -1,0 +1,195 @@
+//! The admin API's decisions: who may call it and what a config push answers.
+
+use crate::config::ConfigError;
+use crate::config::store::{Applied, ApplyConfigError};
+use crate::problem::Problem;
+use crate::snapshot::Pointer;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Whether the admin API may be used by a request carrying `authorization`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AdminAccess {
+    Granted,
+    /// No admin token is configured: the admin API is off.
+    Disabled,
+    /// Missing, malformed or wrong credentials.
+    Denied,
+}
+
+/// Checks `Authorization: Bearer <token>` against the configured admin token, in
+/// constant time (both sides are hashed first, so lengths do not leak either).
+pub fn admin_access(authorization: Option<&str>, configured: &str) -> AdminAccess {
+    if configured.is_empty() {
+        return AdminAccess::Disabled;
+    }
+    let Some(presented) = authorization.and_then(|h| h.strip_prefix("Bearer ")) else {
+        return AdminAccess::Denied;
+    };
+    let (a, b) = (Sha256::digest(presented.trim()), Sha256::digest(configured));
+    if bool::from(a.ct_eq(&b)) {
+        AdminAccess::Granted
+    } else {
+        AdminAccess::Denied
+    }
+}
+
+/// The problem for a refused admin call.
+pub fn access_problem(access: &AdminAccess) -> Option<Problem> {
+    match access {
+        AdminAccess::Granted => None,
+        AdminAccess::Disabled => Some(
+            Problem::new(403, "admin-disabled", "Admin API disabled")
+                .with_detail("Set the `admin_token` variable to enable the admin API."),
+        ),
+        AdminAccess::Denied => Some(
+            Problem::new(401, "unauthorized", "Unauthorized")
+                .with_detail("The admin API needs `Authorization: Bearer <admin token>`."),
+        ),
+    }
+}
+
+/// The body of a successful push and of `GET /admin/config`.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ConfigStatus {
+    pub version: u64,
+    pub hash: String,
+    pub previous: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unchanged: Option<bool>,
+}
+
+impl From<&Pointer> for ConfigStatus {
+    fn from(p: &Pointer) -> Self {
+        Self {
+            version: p.version,
+            hash: p.hash.clone(),
+            previous: p.previous,
+            unchanged: None,
+        }
+    }
+}
+
+impl From<&Applied> for ConfigStatus {
+    fn from(a: &Applied) -> Self {
+        Self {
+            unchanged: Some(a.unchanged),
+            ..Self::from(&a.pointer)
+        }
+    }
+}
+
+/// A problem document with the list of config errors (`errors` member).
+#[derive(Debug, Serialize)]
+pub struct InvalidConfigProblem {
+    #[serde(flatten)]
+    pub problem: Problem,
+    pub errors: Vec<ConfigErrorBody>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConfigErrorBody {
+    pub path: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// What a failed push answers: status and JSON body.
+pub fn push_failure(e: &ApplyConfigError) -> (u16, String) {
+    match e {
+        ApplyConfigError::Invalid(errors) => {
+            let body = InvalidConfigProblem {
+                problem: Problem::new(400, "invalid-config", "Invalid config document")
+                    .with_detail(format!(
+                        "The document has {} error(s); nothing was applied.",
+                        errors.len()
+                    )),
+                errors: errors.iter().map(error_body).collect(),
+            };
+            (400, serde_json::to_string(&body).expect("serializes"))
+        }
+        ApplyConfigError::Conflict { active } => {
+            let detail = match active {
+                Some(p) => format!("The active version is now {} ({}).", p.version, p.hash),
+                None => "No version is active.".to_string(),
+            };
+            let p = Problem::new(409, "config-conflict", "Config changed concurrently")
+                .with_detail(detail);
+            (409, p.to_json())
+        }
+        ApplyConfigError::Store(_) => {
+            let p = Problem::new(503, "store-unavailable", "Config store unavailable")
+                .with_detail("The key-value store failed; nothing was applied. Retry later.");
+            (503, p.to_json())
+        }
+    }
+}
+
+fn error_body(e: &ConfigError) -> ConfigErrorBody {
+    ConfigErrorBody {
+        path: e.path.clone(),
+        line: e.line,
+        message: e.message.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_right_bearer_token_is_granted() {
+        assert_eq!(
+            admin_access(Some("Bearer s3cret"), "s3cret"),
+            AdminAccess::Granted
+        );
+    }
+
+    #[test]
+    fn a_wrong_missing_or_non_bearer_credential_is_denied() {
+        assert_eq!(
+            admin_access(Some("Bearer nope"), "s3cret"),
+            AdminAccess::Denied
+        );
+        assert_eq!(
+            admin_access(Some("Bearer s3cre"), "s3cret"),
+            AdminAccess::Denied
+        );
+        assert_eq!(admin_access(None, "s3cret"), AdminAccess::Denied);
+        assert_eq!(
+            admin_access(Some("Basic czNjcmV0"), "s3cret"),
+            AdminAccess::Denied
+        );
+    }
+
+    #[test]
+    fn no_configured_token_disables_the_admin_api() {
+        assert_eq!(admin_access(Some("Bearer "), ""), AdminAccess::Disabled);
+        assert_eq!(access_problem(&AdminAccess::Disabled).unwrap().status, 403);
+        assert_eq!(access_problem(&AdminAccess::Denied).unwrap().status, 401);
+    }
+
+    #[test]
+    fn an_invalid_push_lists_every_error() {
+        let errors = vec![
+            ConfigError {
+                path: "tenants[0].plan".into(),
+                line: Some(7),
+                message: "unknown plan".into(),
+            },
+            ConfigError {
+                path: "carriers[1].id".into(),
+                line: Some(30),
+                message: "duplicate".into(),
+            },
+        ];
+        let (status, body) = push_failure(&ApplyConfigError::Invalid(errors));
+        assert_eq!(status, 400);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["type"], "https://waypost.dev/problems/invalid-config");
+        assert_eq!(v["errors"].as_array().unwrap().len(), 2);
+        assert_eq!(v["errors"][0]["path"], "tenants[0].plan");
+        assert_eq!(v["errors"][0]["line"], 7);
+    }
+}

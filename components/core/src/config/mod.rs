@@ -1,0 +1,16 @@
+//! The region's config document: one declarative TOML file per region with tenants,
+//! credentials (by hash or by Spin variable name), JWT issuers, routes, carriers,
+//! limits, webhook intake and subscriptions.
+//!
+//! - [`model`]: the document as Rust types.
+//! - [`store`]: the document compiled into per-entity key-value records, applied
+//!   atomically and read one record at a time.
+//! - [`validate`]: [`parse_and_validate`], which reports every error with its path
+//!   and line (`waypost config check` and `PUT /admin/config` use it).
+
+pub mod model;
+pub mod store;
+pub mod validate;
+
+pub use model::*;
+pub use validate::{ConfigError, parse_and_validate};
