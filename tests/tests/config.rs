@@ -226,3 +226,45 @@ async fn the_active_version_survives_a_restart() {
     assert_eq!(h["config"]["version"], v2["version"]);
     assert_eq!(h["config"]["hash"], v2["hash"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_push_applies_a_file_from_the_cli() {
+    let host = start_app(None);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateway.toml");
+    std::fs::write(&file, variant("pushed")).unwrap();
+    let before = health(&host).await["config"]["version"].as_u64().unwrap();
+    let (file_arg, to) = (file.to_str().unwrap().to_string(), host.url(""));
+    let push = move |token: &'static str| {
+        let (file_arg, to) = (file_arg.clone(), to.clone());
+        tokio::task::spawn_blocking(move || {
+            waypost_tests::run_host(
+                &["config", "push", &file_arg, "--to", &to],
+                &[("WAYPOST_ADMIN_TOKEN", token)],
+            )
+        })
+    };
+    let (ok, stderr) = push("wrong-token").await.unwrap();
+    assert!(!ok && stderr.contains("401"), "{stderr}");
+    assert!(
+        !stderr.contains("wrong-token"),
+        "the token is never echoed: {stderr}"
+    );
+    let (ok, stderr) = push(ADMIN_TOKEN).await.unwrap();
+    assert!(ok, "{stderr}");
+    let h = health(&host).await;
+    assert_eq!(h["config"]["version"].as_u64().unwrap(), before + 1);
+
+    std::fs::write(
+        &file,
+        variant("bad").replacen("[region]", "[region]\nnope = 1", 1),
+    )
+    .unwrap();
+    let (ok, stderr) = push(ADMIN_TOKEN).await.unwrap();
+    assert!(!ok && stderr.contains("nope"), "{stderr}");
+    assert_eq!(
+        health(&host).await["config"],
+        h["config"],
+        "nothing applied"
+    );
+}

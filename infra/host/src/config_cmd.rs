@@ -12,11 +12,73 @@ pub enum ConfigCommand {
         /// The document (e.g. infra/regions/local/gateway.toml).
         file: PathBuf,
     },
+    /// Validate a document, then apply it to a running gateway (`PUT /admin/config`).
+    /// The admin token is read from WAYPOST_ADMIN_TOKEN, never from the command line.
+    Push {
+        file: PathBuf,
+        /// The gateway's base URL, e.g. http://127.0.0.1:3000.
+        #[arg(long = "to")]
+        to: String,
+        /// Apply only if this config version is still the active one.
+        #[arg(long = "if-version")]
+        if_version: Option<u64>,
+    },
 }
 
 pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
     match command {
         ConfigCommand::Check { file } => check(&file),
+        ConfigCommand::Push {
+            file,
+            to,
+            if_version,
+        } => {
+            check(&file)?;
+            let token = std::env::var("WAYPOST_ADMIN_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+                .context("set WAYPOST_ADMIN_TOKEN to the gateway's admin token")?;
+            let text = std::fs::read_to_string(&file)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(push(&text, &to, &token, if_version))
+        }
+    }
+}
+
+/// `PUT <to>/admin/config`; prints the gateway's answer and fails unless it applied.
+async fn push(text: &str, to: &str, token: &str, if_version: Option<u64>) -> anyhow::Result<()> {
+    use http_body_util::{BodyExt, Full};
+    let url = format!("{}/admin/config", to.trim_end_matches('/'));
+    let mut request = http::Request::put(&url)
+        .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(http::header::CONTENT_TYPE, "application/toml");
+    if let Some(version) = if_version {
+        request = request.header(http::header::IF_MATCH, version.to_string());
+    }
+    let request = request
+        .body(Full::new(bytes::Bytes::from(text.to_string())))
+        .with_context(|| format!("bad gateway URL `{to}`"))?;
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector);
+    let response = client
+        .request(request)
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    let body = String::from_utf8_lossy(&body);
+    if status.is_success() {
+        println!("{body}");
+        Ok(())
+    } else {
+        bail!("{url} answered {status}: {body}")
     }
 }
 

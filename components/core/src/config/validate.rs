@@ -5,12 +5,14 @@
 //! 1. TOML syntax (`toml::de::DeTable::parse_recoverable`); syntax errors stop here.
 //! 2. Structure: serde into [`Document`] with unknown fields denied. Serde stops at its
 //!    first error, so the spanned tree is repaired after each one (unknown field:
-//!    removed; unknown enum value: replaced by a known one; wrong type: removed) and
-//!    deserialized again, until it goes through. Errors inside a repaired value are
-//!    not reported twice. If repairing had to drop a whole entry (a table missing a
-//!    required field), pass 3 is skipped: its indexes would no longer match the text.
+//!    removed; unknown enum value: replaced by a known one; wrong type: removed; a table
+//!    missing a required field: dropped) and deserialized again, until it goes through.
+//!    Errors that are consequences of a repair are not reported.
 //! 3. Meaning, on the typed document: formats (ids, variable names, hashes, URLs,
-//!    dates, keys), duplicate ids, dangling references and residency.
+//!    dates, keys), ranges, duplicate ids, dangling references and residency. If an
+//!    entry was dropped in pass 2, the checks across entries (references, residency)
+//!    are left out, since the missing entry would make them report false errors; the
+//!    typed document's array indexes are mapped back to the text's.
 //!
 //! Lines come from the spanned tree: each error's path is mapped back to the span of
 //! that value in the text (or of its nearest ancestor that is written out).
