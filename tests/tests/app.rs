@@ -1,5 +1,6 @@
 //! The Waypost app itself (spin.toml at the repository root), served by the host.
 
+use sha2::Digest;
 use waypost_tests::{Host, HostOptions, client, wasm, workspace_root};
 
 fn start_app(opts: HostOptions) -> Host {
@@ -17,10 +18,11 @@ async fn healthz_reports_liveness_and_region() {
     let health: serde_json::Value = r.json().await.unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["region"], "local");
-    assert!(
-        health["config"].is_null(),
-        "no config applied yet: {health}"
-    );
+    // On an empty store the demo document is applied as version 1.
+    let demo = std::fs::read(workspace_root().join("infra/regions/local/gateway.toml")).unwrap();
+    let hash = format!("sha256:{:x}", sha2::Sha256::digest(&demo));
+    assert_eq!(health["config"]["version"], 1, "{health}");
+    assert_eq!(health["config"]["hash"], hash);
 }
 
 #[tokio::test(flavor = "multi_thread")]
