@@ -561,10 +561,10 @@ impl HostProcess {
                 let mut tx = Some(tx);
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
-                    if let Some(addr) = line.strip_prefix("Serving http://") {
-                        if let Some(tx) = tx.take() {
-                            let _ = tx.send(addr.trim().to_string());
-                        }
+                    if let Some(addr) = line.strip_prefix("Serving http://")
+                        && let Some(tx) = tx.take()
+                    {
+                        let _ = tx.send(addr.trim().to_string());
                     }
                     let mut log = log.lock().unwrap();
                     if log.len() == LOG_TAIL {

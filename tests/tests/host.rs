@@ -457,9 +457,9 @@ fn bad_manifests_stop_up_with_the_file_and_field() {
     let err = up_fails(&format!("{trigger}{probe}allowed_outbund_hosts = []\n"));
     assert!(err.contains("allowed_outbund_hosts"), "{err}");
 
-    let err = up_fails(&format!(
-        "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"outer\"\n[component.outer]\nsource = \"OUTER\"\n"
-    ));
+    let err = up_fails(
+        "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"outer\"\n[component.outer]\nsource = \"OUTER\"\n",
+    );
     assert!(
         err.contains("trigger.http[0].component") && err.contains("middleware"),
         "{err}"

@@ -82,11 +82,10 @@ impl AllowedHost {
         };
         let port = match port {
             None => {
-                if scheme.is_none() || !matches!(scheme.as_deref(), Some("http" | "https")) {
-                    if !matches!(host, HostPattern::Exact(ref h) if h.ends_with(INTERNAL_SUFFIX) || h == "self")
-                    {
-                        bail!("`{entry}`: a port is required when the scheme has no default port");
-                    }
+                if (scheme.is_none() || !matches!(scheme.as_deref(), Some("http" | "https")))
+                    && !matches!(host, HostPattern::Exact(ref h) if h.ends_with(INTERNAL_SUFFIX) || h == "self")
+                {
+                    bail!("`{entry}`: a port is required when the scheme has no default port");
                 }
                 PortPattern::SchemeDefault
             }

@@ -152,10 +152,9 @@ async fn dispatch(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
+        && len > opts.max_body_bytes as u64
     {
-        if len > opts.max_body_bytes as u64 {
-            return (too_large(opts.max_body_bytes), Some(route), component);
-        }
+        return (too_large(opts.max_body_bytes), Some(route), component);
     }
     let (mut parts, body) = req.into_parts();
     let host = parts

@@ -161,18 +161,18 @@ impl<'a, K: KeyValue + ?Sized> ConfigStore<'a, K> {
         let doc = parse_and_validate(text).map_err(ApplyConfigError::Invalid)?;
         let hash = content_hash(text);
         let active = self.snapshots.active()?;
-        if let Some(expected) = expected {
-            if expected != active.as_ref() {
-                return Err(ApplyConfigError::Conflict { active });
-            }
+        if let Some(expected) = expected
+            && expected != active.as_ref()
+        {
+            return Err(ApplyConfigError::Conflict { active });
         }
-        if let Some(active) = &active {
-            if active.hash == hash {
-                return Ok(Applied {
-                    pointer: active.clone(),
-                    unchanged: true,
-                });
-            }
+        if let Some(active) = &active
+            && active.hash == hash
+        {
+            return Ok(Applied {
+                pointer: active.clone(),
+                unchanged: true,
+            });
         }
         let pointer = self
             .snapshots
