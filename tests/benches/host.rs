@@ -45,18 +45,20 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const CONNECTIONS: [u32; 2] = [1, 32];
 /// The host's last lines of stderr kept for error messages (it logs every request).
 const LOG_TAIL: usize = 40;
+
+fn log_tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(LOG_TAIL)..].join("\n")
+}
 
 fn main() {
     match run() {
@@ -122,7 +124,13 @@ fn run() -> anyhow::Result<bool> {
     // Both are stopped when dropped, on every way out of this function.
     let floor = FloorServer::start()?;
     let manifest = root.join("tests/benches/host-bench.toml");
-    let host = HostProcess::start(&host_bin, &manifest)?;
+    let host = waypost_tests::Host::start(
+        &manifest,
+        waypost_tests::HostOptions {
+            binary: Some(host_bin),
+            ..Default::default()
+        },
+    )?;
 
     let scenarios = [
         Scenario {
@@ -172,7 +180,11 @@ fn run() -> anyhow::Result<bool> {
             }
             eprintln!("host bench: {} c={conns}: measuring {seconds} s", s.name);
             let m = wrk(&s.url, conns, seconds).with_context(|| {
-                format!("{} c={conns}; host log tail:\n{}", s.name, host.log_tail())
+                format!(
+                    "{} c={conns}; host log tail:\n{}",
+                    s.name,
+                    log_tail(&host.logs())
+                )
             })?;
             if m.errors > 0 {
                 eprintln!("host bench: {} c={conns}: {} errors", s.name, m.errors);
@@ -525,85 +537,3 @@ impl Drop for FloorServer {
 }
 
 // ---- the host ----
-
-/// `target/release/waypost up` on an ephemeral port with a fresh state dir; killed
-/// (and reaped) on drop.
-struct HostProcess {
-    child: Child,
-    addr: String,
-    log: Arc<Mutex<VecDeque<String>>>,
-    _state_dir: tempfile::TempDir,
-}
-
-impl HostProcess {
-    fn start(bin: &Path, manifest: &Path) -> anyhow::Result<HostProcess> {
-        let state_dir = tempfile::tempdir()?;
-        let mut child = Command::new(bin)
-            .arg("up")
-            .arg("-f")
-            .arg(manifest)
-            .args(["--listen", "127.0.0.1:0"])
-            .arg("--state-dir")
-            .arg(state_dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
-        // Drain stderr for the whole run (one access-log line per request), keeping
-        // only its tail, and pass on the `Serving http://ADDR` line.
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(VecDeque::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                let mut tx = Some(tx);
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    if let Some(addr) = line.strip_prefix("Serving http://")
-                        && let Some(tx) = tx.take()
-                    {
-                        let _ = tx.send(addr.trim().to_string());
-                    }
-                    let mut log = log.lock().unwrap();
-                    if log.len() == LOG_TAIL {
-                        log.pop_front();
-                    }
-                    log.push_back(line);
-                }
-            });
-        }
-        let mut host = HostProcess {
-            child,
-            addr: String::new(),
-            log,
-            _state_dir: state_dir,
-        };
-        match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(addr) => host.addr = addr,
-            Err(_) => {
-                let _ = host.child.kill();
-                let status = host.child.wait()?;
-                std::thread::sleep(Duration::from_millis(100));
-                bail!(
-                    "waypost up did not start ({status}); its output:\n{}",
-                    host.log_tail()
-                );
-            }
-        }
-        Ok(host)
-    }
-
-    fn log_tail(&self) -> String {
-        let log = self.log.lock().unwrap();
-        log.iter().map(|l| format!("{l}\n")).collect()
-    }
-}
-
-impl Drop for HostProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}

@@ -2,6 +2,7 @@
 //! binary, starts `waypost up` on an ephemeral port, and stops it.
 
 use anyhow::{Context, bail};
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -109,13 +110,18 @@ pub struct HostOptions {
     pub args: Vec<String>,
     /// Reuse this state dir (to test restarts); a fresh temp dir otherwise.
     pub state_dir: Option<PathBuf>,
+    /// Run this `waypost` binary (the bench's release build); the dev build otherwise.
+    pub binary: Option<PathBuf>,
 }
+
+/// Lines of the host's stderr kept (it logs one line per request).
+const LOG_LINES: usize = 5_000;
 
 /// A running `waypost up`.
 pub struct Host {
     child: Child,
     pub addr: String,
-    log: Arc<Mutex<String>>,
+    log: Arc<Mutex<VecDeque<String>>>,
     pub state_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
 }
@@ -134,7 +140,7 @@ impl Host {
                 (Some(t), p)
             }
         };
-        let mut cmd = Command::new(host_binary());
+        let mut cmd = Command::new(opts.binary.clone().unwrap_or_else(host_binary));
         cmd.arg("up")
             .arg("-f")
             .arg(manifest)
@@ -153,7 +159,7 @@ impl Host {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().context("spawn waypost up")?;
         let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
+        let log = Arc::new(Mutex::new(VecDeque::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         {
             let log = log.clone();
@@ -167,8 +173,10 @@ impl Host {
                         let _ = tx.send(addr.trim().to_string());
                     }
                     let mut log = log.lock().unwrap();
-                    log.push_str(&line);
-                    log.push('\n');
+                    if log.len() == LOG_LINES {
+                        log.pop_front();
+                    }
+                    log.push_back(line);
                 }
             });
         }
@@ -179,9 +187,10 @@ impl Host {
                 let _ = child.kill();
                 let status = child.wait()?;
                 std::thread::sleep(Duration::from_millis(100));
+                let output: Vec<String> = log.lock().unwrap().iter().cloned().collect();
                 bail!(
                     "waypost up did not start ({status}); its output:\n{}",
-                    log.lock().unwrap()
+                    output.join("\n")
                 );
             }
         };
@@ -198,8 +207,10 @@ impl Host {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The last lines the host wrote to stderr.
     pub fn logs(&self) -> String {
-        self.log.lock().unwrap().clone()
+        let log = self.log.lock().unwrap();
+        log.iter().map(|l| format!("{l}\n")).collect()
     }
 
     pub fn pid(&self) -> u32 {
