@@ -499,3 +499,109 @@ workdir = "sub"
     assert!(!ok);
     assert!(stderr.contains("component two failed"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_runtime_config_adds_stores_and_variable_values() {
+    fixture_components();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_manifest(
+        dir.path(),
+        r#"
+[variables]
+region = { required = true }
+[[trigger.http]]
+route = "/..."
+component = "probe"
+[component.probe]
+source = "PROBE"
+key_value_stores = ["default", "cache"]
+variables = { region = "{{ region }}" }
+"#,
+    );
+    let runtime_config = dir.path().join("runtime-config.toml");
+    std::fs::write(
+        &runtime_config,
+        r#"
+[key_value_store.cache]
+type = "spin"
+path = "cache.db"
+
+[[variables_provider]]
+type = "static"
+values = { region = "eu" }
+"#,
+    )
+    .unwrap();
+    let host = Host::start(
+        &manifest,
+        HostOptions {
+            args: vec![
+                "--runtime-config-file".into(),
+                runtime_config.to_str().unwrap().into(),
+            ],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(get(&host, "/var/region").await, (200, "eu".into()));
+    let r = client()
+        .post(host.url("/kv/set?store=cache&key=k"))
+        .body("in the cache")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        get(&host, "/kv/get?store=cache&key=k").await,
+        (200, "in the cache".into())
+    );
+    assert_eq!(
+        get(&host, "/kv/get?store=default&key=k").await.0,
+        404,
+        "separate stores"
+    );
+    assert!(
+        dir.path().join("cache.db").exists(),
+        "path relative to the runtime config"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_connections_to_an_upstream_are_kept_alive_and_reused() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    {
+        let accepted = accepted.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { break };
+                accepted.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    // One response per request read, on the same connection.
+                    while let Ok(n) = s.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+                    }
+                });
+            }
+        });
+    }
+    let host = start(HostOptions {
+        args: vec!["--variable".into(), format!("upstream_port={port}")],
+        ..Default::default()
+    });
+    let path = format!("/outbound?url=http%3A%2F%2F127.0.0.1%3A{port}%2F");
+    for _ in 0..5 {
+        assert_eq!(get(&host, &path).await, (200, "ok".into()));
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "one pooled connection for five calls"
+    );
+}
