@@ -246,7 +246,7 @@ impl LoadedManifest {
                 if !is_valid_name(name) {
                     bail!("{file}: component.{id}.variables.{name}: invalid variable name");
                 }
-                for reference in template_references(template) {
+                for reference in crate::variables::template_references(template) {
                     if !m.variables.contains_key(&reference) {
                         bail!(
                             "{file}: component.{id}.variables.{name}: refers to `{reference}`, which is not in [variables]"
@@ -336,22 +336,6 @@ pub fn is_valid_component_id(id: &str) -> bool {
     let mut chars = id.chars();
     matches!(chars.next(), Some('a'..='z'))
         && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-' | '_'))
-}
-
-fn template_references(template: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        match after.find("}}") {
-            Some(end) => {
-                out.push(after[..end].trim().to_string());
-                rest = &after[end + 2..];
-            }
-            None => break,
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -80,6 +80,19 @@ pub fn resolve_app_variables(
     Ok(values)
 }
 
+/// The variable names a template refers to (`{{ name }}`), in order.
+pub fn template_references(template: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { break };
+        out.push(after[..end].trim().to_string());
+        rest = &after[end + 2..];
+    }
+    out
+}
+
 /// Expands `{{ name }}` references in a component variable template.
 pub fn expand_template(
     template: &str,

@@ -1175,6 +1175,24 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> Option<i64> {
 
 // --------------------------------------------------------------------------- lookups
 
+/// The route a request matches among `routes` (the document's, or the `routes` record a
+/// request reads): the most specific pattern whose methods allow it; between equally
+/// specific patterns, one that names the method beats one that allows any.
+pub fn route_for<'r>(routes: &'r [Route], method: &str, path: &str) -> Option<&'r Route> {
+    routes
+        .iter()
+        .filter(|r| {
+            r.methods.is_empty() || r.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+        })
+        .filter_map(|r| {
+            let pattern = PathPattern::parse(&r.path).ok()?;
+            pattern.matches(path)?;
+            Some((pattern.specificity(), !r.methods.is_empty(), r))
+        })
+        .max_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)))
+        .map(|(_, _, r)| r)
+}
+
 impl Document {
     /// The home regions at home in this deployment (`region.serves`, or just `region.id`).
     pub fn served_regions(&self) -> Vec<&str> {
@@ -1246,18 +1264,7 @@ impl Document {
 
     /// The route a request matches: the most specific pattern whose methods allow it.
     pub fn route_for(&self, method: &str, path: &str) -> Option<&Route> {
-        self.routes
-            .iter()
-            .filter(|r| {
-                r.methods.is_empty() || r.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
-            })
-            .filter_map(|r| {
-                let pattern = PathPattern::parse(&r.path).ok()?;
-                pattern.matches(path)?;
-                Some((pattern.specificity(), !r.methods.is_empty(), r))
-            })
-            .max_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)))
-            .map(|(_, _, r)| r)
+        route_for(&self.routes, method, path)
     }
 
     /// Every Spin variable the document names (each must be declared in `spin.toml`).

@@ -79,10 +79,11 @@ impl StoreManager {
         self.stores.contains_key(label)
     }
 
-    /// The per-instance view for a component granted `allowed` labels.
+    /// The view for a component granted `allowed` labels (built once at start-up;
+    /// cloning it per instance only bumps reference counts).
     pub fn view_for(&self, allowed: &[String]) -> KvView {
         KvView {
-            stores: self.clone(),
+            stores: Arc::new(self.stores.clone()),
             allowed: Arc::new(allowed.to_vec()),
         }
     }
@@ -98,7 +99,7 @@ pub enum OpenError {
 /// What one component instance may open.
 #[derive(Clone, Default)]
 pub struct KvView {
-    stores: StoreManager,
+    stores: Arc<HashMap<String, Arc<dyn Store>>>,
     allowed: Arc<Vec<String>>,
 }
 
@@ -118,7 +119,6 @@ impl KvView {
             return Err(OpenError::AccessDenied);
         }
         self.stores
-            .stores
             .get(label)
             .cloned()
             .ok_or(OpenError::NoSuchStore)
