@@ -277,3 +277,15 @@ pub fn client() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// GETs `url` and parses the JSON body (panics on transport errors: tests only).
+pub async fn get_json(url: String) -> serde_json::Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON body")
+}

@@ -1,7 +1,7 @@
 //! The Waypost app itself (spin.toml at the repository root), served by the host.
 
 use sha2::Digest;
-use waypost_tests::{Host, HostOptions, client, wasm, workspace_root};
+use waypost_tests::{Host, HostOptions, client, get_json, wasm, workspace_root};
 
 fn start_app(opts: HostOptions) -> Host {
     wasm(&["waypost-admin"]);
@@ -31,14 +31,7 @@ async fn healthz_names_the_region_it_is_deployed_in() {
         env: vec![("SPIN_VARIABLE_REGION".into(), "eu".into())],
         ..Default::default()
     });
-    let health: serde_json::Value = client()
-        .get(host.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = get_json(host.url("/healthz")).await;
     assert_eq!(health["region"], "eu");
 }
 

@@ -1,7 +1,7 @@
 //! The region config document, applied through the admin API of the real app:
 //! validated, applied atomically with a version and hash, and surviving restarts.
 
-use waypost_tests::{Host, HostOptions, client, wasm, workspace_root};
+use waypost_tests::{Host, HostOptions, client, get_json, wasm, workspace_root};
 
 const ADMIN_TOKEN: &str = "test-admin-token";
 
@@ -23,14 +23,7 @@ fn start_app(state_dir: Option<std::path::PathBuf>) -> Host {
 }
 
 async fn health(host: &Host) -> serde_json::Value {
-    client()
-        .get(host.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(host.url("/healthz")).await
 }
 
 async fn put(host: &Host, doc: &str) -> (u16, serde_json::Value) {
