@@ -213,6 +213,21 @@ impl Host {
         log.iter().map(|l| format!("{l}\n")).collect()
     }
 
+    /// Whether the host logs a line containing `needle` within a few seconds (its
+    /// stderr is read by another thread, so a line can arrive after the response).
+    pub fn logged(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.logs().contains(needle) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

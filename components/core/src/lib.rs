@@ -3,6 +3,7 @@
 //! the response.
 
 pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod health;
 pub mod kv;

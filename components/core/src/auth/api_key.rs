@@ -29,7 +29,12 @@ pub fn authenticate_api_key<K: KeyValue + ?Sized>(
     // The record was found under this hash; comparing again, in constant time, keeps a
     // store whose lookups are not exact (case folding, prefix scans) from admitting
     // a near miss.
-    let same = record.key.hash.as_str().as_bytes().ct_eq(hash.as_str().as_bytes());
+    let same = record
+        .key
+        .hash
+        .as_str()
+        .as_bytes()
+        .ct_eq(hash.as_str().as_bytes());
     if !bool::from(same) {
         return Err(AuthError::Refused(Refusal::UnknownApiKey));
     }

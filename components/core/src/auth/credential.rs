@@ -15,15 +15,22 @@ pub const DPOP: &str = "dpop";
 /// Longest credential read at all: longer ones are refused before any parsing.
 pub const MAX_CREDENTIAL_LEN: usize = 16 * 1024;
 
-/// The value of header `name`; `Err(())` when it appears more than once.
-pub fn single_header<'h>(headers: &'h Headers, name: &str) -> Result<Option<&'h str>, ()> {
+/// A header that must appear at most once appeared more often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepeatedHeader;
+
+/// The value of header `name` (surrounding spaces trimmed), if sent exactly once.
+pub fn single_header<'h>(
+    headers: &'h Headers,
+    name: &str,
+) -> Result<Option<&'h str>, RepeatedHeader> {
     let mut values = headers
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.trim_matches([' ', '\t']));
     let first = values.next();
     match values.next() {
-        Some(_) => Err(()),
+        Some(_) => Err(RepeatedHeader),
         None => Ok(first),
     }
 }

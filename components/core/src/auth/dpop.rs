@@ -95,11 +95,17 @@ pub fn verify_proof<R: KeyValue + ?Sized>(
         return Err(malformed());
     }
 
-    let typ = header.get("typ").and_then(Value::as_str).unwrap_or_default();
+    let typ = header
+        .get("typ")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if !typ.eq_ignore_ascii_case("dpop+jwt") {
         return Err(refused(ProofRefusal::WrongType));
     }
-    let alg = header.get("alg").and_then(Value::as_str).unwrap_or_default();
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let Some(Value::Object(jwk)) = header.get("jwk") else {
         return Err(refused(ProofRefusal::BadKey));
     };
@@ -247,8 +253,7 @@ impl ProofKey {
         match self {
             ProofKey::Es256(k) => {
                 use p256::ecdsa::signature::Verifier;
-                let Ok(key) = p256::ecdsa::VerifyingKey::from_sec1_bytes(&k.to_bytes())
-                else {
+                let Ok(key) = p256::ecdsa::VerifyingKey::from_sec1_bytes(&k.to_bytes()) else {
                     return false;
                 };
                 let Ok(signature) = p256::ecdsa::Signature::from_slice(signature) else {

@@ -92,7 +92,8 @@ pub enum Refusal {
     BindingRequired,
     /// The `DPoP` scheme with a token that has no `cnf.jkt`.
     UnboundTokenWithDpopScheme,
-    /// The token verified but could not be read (claims that are not JSON, ...).
+    /// The token could not be verified for another reason (a signature that is not
+    /// base64url, claims that are not JSON, a `crit` header, ...).
     Unreadable,
 }
 
@@ -186,7 +187,7 @@ impl Refusal {
             Refusal::UnboundTokenWithDpopScheme => {
                 "The DPoP scheme needs a DPoP-bound token (cnf.jkt)."
             }
-            Refusal::Unreadable => "The token's claims cannot be read.",
+            Refusal::Unreadable => "The token could not be verified.",
         };
         fixed.to_string()
     }
@@ -201,7 +202,9 @@ impl ProofRefusal {
             ProofRefusal::WrongType => "The DPoP proof's typ must be dpop+jwt.",
             ProofRefusal::UnsupportedAlg => "The DPoP proof's alg is not supported.",
             ProofRefusal::BadKey => "The DPoP proof's jwk is not a public key of its alg.",
-            ProofRefusal::KeyMismatch => "The DPoP proof's key is not the key the token is bound to.",
+            ProofRefusal::KeyMismatch => {
+                "The DPoP proof's key is not the key the token is bound to."
+            }
             ProofRefusal::BadSignature => "The DPoP proof's signature does not verify.",
             ProofRefusal::MissingClaim(claim) => {
                 return format!("The DPoP proof has no valid `{claim}` claim.");
@@ -422,7 +425,11 @@ mod tests {
     fn a_malformed_credential_is_invalid_request() {
         let e = AuthError::Malformed(Malformed::BadApiKey);
         assert_eq!(e.status(), 401);
-        assert!(e.www_authenticate().unwrap().contains("error=\"invalid_request\""));
+        assert!(
+            e.www_authenticate()
+                .unwrap()
+                .contains("error=\"invalid_request\"")
+        );
     }
 
     #[test]
@@ -442,7 +449,10 @@ mod tests {
         assert!(challenge.contains("error=\"insufficient_scope\""));
         assert!(challenge.ends_with("scope=\"rates\""));
         let p = e.problem(None);
-        assert_eq!(p.type_uri, "https://waypost.dev/problems/insufficient-scope");
+        assert_eq!(
+            p.type_uri,
+            "https://waypost.dev/problems/insufficient-scope"
+        );
         assert_eq!(p.status, 403);
     }
 
@@ -474,7 +484,9 @@ mod tests {
             if let Some(challenge) = e.www_authenticate() {
                 for value in challenge.split('"').skip(1).step_by(2) {
                     assert!(
-                        value.chars().all(|c| matches!(c, ' ' | '!' | '#'..='[' | ']'..='~')),
+                        value
+                            .chars()
+                            .all(|c| matches!(c, ' ' | '!' | '#'..='[' | ']'..='~')),
                         "{value:?}"
                     );
                 }

@@ -133,7 +133,13 @@ pub fn verify_identity(headers: &Headers, key: &IdentityKey) -> Result<Identity,
     {
         *slot = single_header(headers, name).map_err(|_| forged())?;
     }
-    let [Some(tenant), Some(principal), Some(scopes), Some(request_id), Some(mac)] = values
+    let [
+        Some(tenant),
+        Some(principal),
+        Some(scopes),
+        Some(request_id),
+        Some(mac),
+    ] = values
     else {
         return Err(if values.iter().all(Option::is_none) {
             AuthError::Identity(IdentityRefusal::Missing)
@@ -198,7 +204,9 @@ mod tests {
     }
 
     fn pairs(h: &[(&str, &str)]) -> Vec<(String, String)> {
-        h.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+        h.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
     }
 
     fn replace(headers: &mut [(String, String)], name: &str, value: &str) {
@@ -233,8 +241,11 @@ mod tests {
 
     #[test]
     fn forged_scopes_or_principal_are_refused() {
-        for (name, value) in [(SCOPES, "*"), (PRINCIPAL, "user:admin"), (REQUEST_ID, "req-43")]
-        {
+        for (name, value) in [
+            (SCOPES, "*"),
+            (PRINCIPAL, "user:admin"),
+            (REQUEST_ID, "req-43"),
+        ] {
             let mut headers = agent_identity().headers(&key());
             replace(&mut headers, name, value);
             assert!(verify_identity(&headers, &key()).is_err(), "{name}");
@@ -263,10 +274,7 @@ mod tests {
             verify_identity(&pairs(&[("accept", "*/*")]), &key()),
             Err(AuthError::Identity(IdentityRefusal::Missing))
         );
-        assert_eq!(
-            AuthError::Identity(IdentityRefusal::Missing).status(),
-            401
-        );
+        assert_eq!(AuthError::Identity(IdentityRefusal::Missing).status(), 401);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use super::credential::MAX_CREDENTIAL_LEN;
 use super::errors::{AuthError, Malformed, Refusal};
 use super::principal::{Authenticated, Principal, Scopes, is_scope_token};
 use crate::config::store::ConfigView;
-use crate::config::{Alg, DpopPolicy, Issuer, IssuerKey, check_id};
+use crate::config::{Alg, DpopPolicy, Issuer, IssuerKey, Tenant, check_id};
 use crate::kv::KeyValue;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -31,6 +31,9 @@ use jwt_simple::JWTError;
 use jwt_simple::prelude::*;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
+
+/// Longest `iss` looked up.
+pub const MAX_ISS_LEN: usize = 1024;
 
 /// Claims beyond the registered ones, as JSON.
 type Extra = Map<String, Value>;
@@ -73,7 +76,6 @@ where
     let claims = verify_signature(token, key, options(&issuer, now), &variables)?;
     let refused = |r| AuthError::Refused(r);
     let missing = |claim: &str| refused(Refusal::MissingClaim(claim.into()));
-    let invalid = |claim: &str| refused(Refusal::InvalidClaim(claim.into()));
 
     claims.expires_at.ok_or_else(|| missing("exp"))?;
     if let Some(max_age) = issuer.max_age_secs {
@@ -87,35 +89,10 @@ where
         .clone()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| missing("sub"))?;
-
-    let tenant_id = match claim(&claims, &issuer.tenant_claim) {
-        None => return Err(missing(&issuer.tenant_claim)),
-        Some(Value::String(id)) => id,
-        Some(_) => return Err(invalid(&issuer.tenant_claim)),
-    };
-    if check_id(&tenant_id, "tenant").is_err() {
-        return Err(refused(Refusal::UnknownTenant));
-    }
-    let tenant = config
-        .tenant(&tenant_id)?
-        .ok_or(refused(Refusal::UnknownTenant))?;
-    if !tenant.issuers.contains(&issuer.id) {
-        return Err(refused(Refusal::IssuerNotTrusted));
-    }
-
+    let tenant = tenant(&claims, &issuer, config)?;
     let scopes = scopes(&claims.custom)?;
     let jkt = binding(&claims.custom)?;
-    let principal = match issuer.agent_claim.as_deref() {
-        Some(name) => match claim(&claims, name) {
-            None => Principal::User { subject },
-            Some(Value::String(sponsor)) if !sponsor.is_empty() => Principal::Agent {
-                id: subject,
-                sponsor,
-            },
-            Some(_) => return Err(invalid(name)),
-        },
-        None => Principal::User { subject },
-    };
+    let principal = principal(&claims, &issuer, subject)?;
     Ok(VerifiedToken {
         authenticated: Authenticated {
             tenant,
@@ -127,6 +104,49 @@ where
     })
 }
 
+/// The tenant named by the issuer's tenant claim: it must exist and list the issuer.
+fn tenant<K: KeyValue + ?Sized>(
+    claims: &JWTClaims<Extra>,
+    issuer: &Issuer,
+    config: &ConfigView<'_, '_, K>,
+) -> Result<Tenant, AuthError> {
+    let name = &issuer.tenant_claim;
+    let id = match claim(claims, name) {
+        None => return Err(AuthError::Refused(Refusal::MissingClaim(name.clone()))),
+        Some(Value::String(id)) => id,
+        Some(_) => return Err(AuthError::Refused(Refusal::InvalidClaim(name.clone()))),
+    };
+    let unknown = AuthError::Refused(Refusal::UnknownTenant);
+    if check_id(&id, "tenant").is_err() {
+        return Err(unknown);
+    }
+    let tenant = config.tenant(&id)?.ok_or(unknown)?;
+    if !tenant.issuers.contains(&issuer.id) {
+        return Err(AuthError::Refused(Refusal::IssuerNotTrusted));
+    }
+    Ok(tenant)
+}
+
+/// An agent when the issuer's `agent_claim` is present (its value names the sponsor),
+/// a user otherwise.
+fn principal(
+    claims: &JWTClaims<Extra>,
+    issuer: &Issuer,
+    subject: String,
+) -> Result<Principal, AuthError> {
+    let Some(name) = issuer.agent_claim.as_deref() else {
+        return Ok(Principal::User { subject });
+    };
+    match claim(claims, name) {
+        None => Ok(Principal::User { subject }),
+        Some(Value::String(sponsor)) if !sponsor.is_empty() => Ok(Principal::Agent {
+            id: subject,
+            sponsor,
+        }),
+        Some(_) => Err(AuthError::Refused(Refusal::InvalidClaim(name.into()))),
+    }
+}
+
 /// The `iss` of a token not yet verified: used only to find the issuer's keys.
 fn unverified_iss(token: &str) -> Result<String, AuthError> {
     let payload = token.split('.').nth(1).unwrap_or_default();
@@ -136,6 +156,10 @@ fn unverified_iss(token: &str) -> Result<String, AuthError> {
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or(AuthError::Malformed(Malformed::NotAJwt))?;
     match claims.get("iss") {
+        // No issuer has a longer `iss`; refusing here keeps odd keys away from the store.
+        Some(Value::String(iss)) if iss.len() > MAX_ISS_LEN => {
+            Err(AuthError::Refused(Refusal::UnknownIssuer))
+        }
         Some(Value::String(iss)) => Ok(iss.clone()),
         Some(_) => Err(AuthError::Refused(Refusal::InvalidClaim("iss".into()))),
         None => Err(AuthError::Refused(Refusal::MissingClaim("iss".into()))),
@@ -188,7 +212,10 @@ fn verify_signature(
 }
 
 /// The HMAC secret, from the Spin variable the key names.
-fn secret(key: &IssuerKey, variables: &dyn Fn(&str) -> Option<String>) -> Result<Vec<u8>, AuthError> {
+fn secret(
+    key: &IssuerKey,
+    variables: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<u8>, AuthError> {
     let name = key.secret.as_ref().map(|v| v.as_str()).unwrap_or_default();
     match variables(name) {
         Some(value) if !value.is_empty() => Ok(value.into_bytes()),
@@ -225,7 +252,11 @@ from_pem!(
 );
 
 fn public<P: FromPem>(key: &IssuerKey) -> Result<P, AuthError> {
-    let pem = key.public_key.as_ref().map(|p| p.as_str()).unwrap_or_default();
+    let pem = key
+        .public_key
+        .as_ref()
+        .map(|p| p.as_str())
+        .unwrap_or_default();
     P::from_pem(pem).map_err(|_| {
         AuthError::Misconfigured(format!("key `{}`: the public key does not load", key.kid))
     })
@@ -280,8 +311,7 @@ fn scopes(extra: &Extra) -> Result<Scopes, AuthError> {
         (None, Some(Value::String(s))) => ("scp", s.split(' ').collect()),
         (None, Some(Value::Array(items))) => {
             let strings: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
-            let strings =
-                strings.ok_or(AuthError::Refused(Refusal::InvalidClaim("scp".into())))?;
+            let strings = strings.ok_or(AuthError::Refused(Refusal::InvalidClaim("scp".into())))?;
             ("scp", strings)
         }
         (None, Some(_)) => return Err(AuthError::Refused(Refusal::InvalidClaim("scp".into()))),
