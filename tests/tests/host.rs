@@ -362,12 +362,12 @@ async fn a_body_over_the_limit_is_refused_with_413() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_finishes_the_in_flight_request_then_exits_zero() {
     let mut host = start(HostOptions::default());
-    let url = host.url("/slow?ms=1500");
+    let url = host.url("/slow?ms=3000");
     let slow = tokio::spawn(async move {
         let r = client().get(url).send().await.unwrap();
         (r.status().as_u16(), r.text().await.unwrap())
     });
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     host.signal_term();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(host.is_running(), "still draining the slow request");
@@ -375,7 +375,7 @@ async fn sigterm_finishes_the_in_flight_request_then_exits_zero() {
         client().get(host.url("/plain")).send().await.is_err(),
         "no new connections while draining"
     );
-    assert_eq!(slow.await.unwrap(), (200, "slept 1500".to_string()));
+    assert_eq!(slow.await.unwrap(), (200, "slept 3000".to_string()));
     assert!(host.terminate().success(), "exit status 0");
 }
 
