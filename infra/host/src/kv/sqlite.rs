@@ -222,6 +222,23 @@ mod tests {
     }
 
     #[test]
+    fn batch_operations_cover_every_key() {
+        let s = store();
+        s.set_many(&[("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())])
+            .unwrap();
+        assert_eq!(
+            s.get_many(&["a".into(), "b".into(), "c".into()]).unwrap(),
+            vec![
+                ("a".to_string(), Some(b"1".to_vec())),
+                ("b".to_string(), Some(b"2".to_vec())),
+                ("c".to_string(), None),
+            ]
+        );
+        s.delete_many(&["a".into(), "c".into()]).unwrap();
+        assert_eq!(s.keys().unwrap(), vec!["b".to_string()]);
+    }
+
+    #[test]
     fn labels_in_one_file_are_separate() {
         let file = SqliteFile::in_memory().unwrap();
         let (a, b) = (file.store("a"), file.store("b"));
