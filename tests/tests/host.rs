@@ -605,3 +605,25 @@ async fn outbound_connections_to_an_upstream_are_kept_alive_and_reused() {
         "one pooled connection for five calls"
     );
 }
+
+#[test]
+fn a_second_host_on_the_same_state_dir_refuses_to_start() {
+    let first = start(HostOptions::default());
+    let manifest = fixture_manifest();
+    let state = first.state_dir.to_str().unwrap().to_string();
+    let (ok, stderr) = run_host(
+        &[
+            "up",
+            "-f",
+            manifest.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            &state,
+        ],
+        &[SECRET],
+    );
+    assert!(!ok);
+    assert!(stderr.contains("sqlite_key_value.db"), "{stderr}");
+    assert!(stderr.contains("locked"), "{stderr}");
+}

@@ -34,6 +34,10 @@ impl SqliteFile {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // One process owns the file: no file-lock syscalls per statement, and a second
+        // `waypost up` on the same state dir fails at start instead of sharing it
+        // (instances that share state use the Redis backend).
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS spin_key_value (
                 store TEXT NOT NULL,
@@ -42,6 +46,10 @@ impl SqliteFile {
                 PRIMARY KEY (store, key)
             );",
         )?;
+        conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;")
+            .map_err(|e| {
+                anyhow::anyhow!("the key-value file is in use by another process ({e})")
+            })?;
         Ok(Arc::new(Self {
             conn: Mutex::new(conn),
         }))
@@ -116,24 +124,39 @@ impl Store for SqliteStore {
     }
 
     fn increment(&self, key: &str, delta: i64) -> KvResult<i64> {
-        // One connection behind a mutex makes this atomic within the process;
-        // the single UPSERT ... RETURNING statement keeps it atomic across processes
-        // sharing the file.
-        let current = self.get(key)?;
-        if let Some(bytes) = &current {
-            parse_counter(bytes)?;
-        }
-        let text: String = self.file.with(|c| {
-            c.prepare_cached(
-                "INSERT INTO spin_key_value (store, key, value)
-                   VALUES (?1, ?2, CAST(CAST(?3 AS TEXT) AS BLOB))
-                 ON CONFLICT (store, key) DO UPDATE
-                   SET value = CAST(CAST(CAST(CAST(value AS TEXT) AS INTEGER) + ?3 AS TEXT) AS BLOB)
-                 RETURNING CAST(value AS TEXT)",
-            )?
-            .query_row(params![self.name, key, delta], |r| r.get(0))
-        })?;
-        parse_counter(text.as_bytes())
+        // Read, check and write under the connection's one lock: atomic for every
+        // caller (the file is this process's alone).
+        self.file.with(|c| {
+            let current: Option<Vec<u8>> = c
+                .prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .query_row(params![self.name, key], |r| r.get(0))
+                .optional()?;
+            let current = match current {
+                None => Ok(0),
+                Some(bytes) => parse_counter(&bytes),
+            };
+            let next = match current {
+                Ok(n) => n
+                    .checked_add(delta)
+                    .ok_or_else(|| KvError::Other("counter overflow".into())),
+                Err(e) => Err(e),
+            };
+            match next {
+                Ok(next) => {
+                    c.prepare_cached(
+                        "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+                    )?
+                    .execute(params![
+                        self.name,
+                        key,
+                        next.to_string().into_bytes()
+                    ])?;
+                    Ok(Ok(next))
+                }
+                Err(e) => Ok(Err(e)),
+            }
+        })?
     }
 
     fn compare_and_swap(
