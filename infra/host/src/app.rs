@@ -89,97 +89,32 @@ impl App {
         let stores = runtime.build_stores(&state_dir)?;
 
         let engine = engine::new_engine()?;
-        let linker = build_linker(&engine)?;
         let cache_dir = opts
             .cache_dir
             .clone()
             .unwrap_or_else(|| state_dir.join("compiled"));
 
-        let mut pres: HashMap<String, (ServicePre<InstanceState>, Grants, HandlerShape)> =
-            HashMap::new();
         let m = &manifest.manifest;
-        let used: Vec<&String> = {
-            let mut ids: Vec<&String> = Vec::new();
-            for t in &m.trigger.http {
-                for mw in &t.dependencies.middleware {
-                    ids.push(&mw.component);
-                }
-                ids.push(&t.component);
-            }
-            ids.sort();
-            ids.dedup();
-            ids
-        };
-        for id in used {
-            let c = &m.component[id];
-            let source = manifest.resolve(&c.source);
-            if !source.exists() {
-                bail!(
-                    "{file}: component.{id}.source: {} does not exist (run `waypost build` first?)",
-                    source.display()
-                );
-            }
-            let component = engine::load_component(&engine, &source, &cache_dir)
-                .with_context(|| format!("{file}: component.{id}.source"))?;
-            let shape = HandlerShape::of(&engine, &component);
-            if !shape.exports {
-                bail!("{file}: component.{id}: does not export `{HANDLER}`");
-            }
-            let pre = linker
-                .instantiate_pre(&component)
-                .map_err(anyhow::Error::from)
-                .with_context(|| format!("{file}: component.{id}: cannot be linked"))?;
-            let pre = ServicePre::new(pre)
-                .map_err(anyhow::Error::from)
-                .with_context(|| format!("{file}: component.{id}: not a wasi:http handler"))?;
-            let grants = component_grants(&manifest, id, &app_values, &stores, &state_dir)
-                .with_context(|| format!("{file}: component.{id}"))?;
-            pres.insert(id.clone(), (pre, grants, shape));
-        }
+        let prepared = prepare_components(
+            &manifest,
+            &app_values,
+            &stores,
+            &state_dir,
+            &engine,
+            &cache_dir,
+        )?;
 
         let mut chains = Vec::new();
         let mut routes = Vec::new();
         let mut routes_desc = Vec::new();
-        let mut triggers_of: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, t) in m.trigger.http.iter().enumerate() {
-            let (pre, primary, shape) = &pres[&t.component];
-            if shape.imports {
-                bail!(
-                    "{file}: trigger.http[{i}].component: `{}` imports `{HANDLER}`, so it is middleware and cannot be a trigger's handler",
-                    t.component
-                );
-            }
-            let mut links = Vec::new();
-            for (j, mw) in t.dependencies.middleware.iter().enumerate() {
-                let (mw_pre, _, mw_shape) = &pres[&mw.component];
-                if !mw_shape.imports {
-                    bail!(
-                        "{file}: trigger.http[{i}].dependencies.middleware[{j}]: `{}` does not import `{HANDLER}`, so it cannot be middleware",
-                        mw.component
-                    );
-                }
-                links.push(Link {
-                    component: mw.component.clone(),
-                    pre: mw_pre.clone(),
-                    grants: middleware_grants(primary, &mw.component, |k| mw.inherits(k)),
-                });
-            }
-            links.push(Link {
-                component: t.component.clone(),
-                pre: pre.clone(),
-                grants: primary.clone(),
-            });
-            chains.push(Arc::new(Chain { links }));
-            triggers_of.entry(t.component.as_str()).or_default().push(i);
+            let chain = build_chain(&file, i, t, &prepared)?;
             if let RouteToml::Path(route) = &t.route {
                 routes.push((RoutePattern::parse(route)?, i));
-                let names: Vec<&str> = chains[i]
-                    .links
-                    .iter()
-                    .map(|l| l.component.as_str())
-                    .collect();
+                let names: Vec<&str> = chain.links.iter().map(|l| l.component.as_str()).collect();
                 routes_desc.push(format!("{route}: {}", names.join(" -> ")));
             }
+            chains.push(Arc::new(chain));
         }
         let raw: Vec<&str> = routes.iter().map(|(p, _)| p.raw()).collect();
         for dup in Router::<usize>::duplicates(&raw) {
@@ -191,27 +126,7 @@ impl App {
                 ],
             );
         }
-        // Spin rewrites a component used by several triggers into one copy per chain,
-        // so chaining to it by id reaches it without middleware; a component with a
-        // single trigger is reached through that trigger's chain.
-        let by_component = triggers_of
-            .iter()
-            .map(|(id, triggers)| {
-                let chain = if triggers.len() == 1 {
-                    chains[triggers[0]].clone()
-                } else {
-                    let (pre, grants, _) = &pres[*id];
-                    Arc::new(Chain {
-                        links: vec![Link {
-                            component: id.to_string(),
-                            pre: pre.clone(),
-                            grants: grants.clone(),
-                        }],
-                    })
-                };
-                (id.to_string(), chain)
-            })
-            .collect();
+        let by_component = chaining_targets(m, &chains, &prepared);
 
         Ok(Arc::new(App {
             name: m.application.name.clone(),
@@ -291,6 +206,138 @@ impl App {
             )))
         })
     }
+}
+
+/// A component compiled, pre-instantiated and granted its manifest capabilities.
+struct Prepared {
+    pre: ServicePre<InstanceState>,
+    grants: Grants,
+    shape: HandlerShape,
+}
+
+/// Loads every component some trigger uses.
+fn prepare_components(
+    manifest: &LoadedManifest,
+    app_values: &HashMap<String, String>,
+    stores: &StoreManager,
+    state_dir: &Path,
+    engine: &Engine,
+    cache_dir: &Path,
+) -> anyhow::Result<HashMap<String, Prepared>> {
+    let file = manifest.path.display();
+    let m = &manifest.manifest;
+    let linker = build_linker(engine)?;
+    let mut used: Vec<&String> = m
+        .trigger
+        .http
+        .iter()
+        .flat_map(|t| {
+            t.dependencies
+                .middleware
+                .iter()
+                .map(|mw| &mw.component)
+                .chain([&t.component])
+        })
+        .collect();
+    used.sort();
+    used.dedup();
+    let mut prepared = HashMap::new();
+    for id in used {
+        let source = manifest.resolve(&m.component[id].source);
+        if !source.exists() {
+            bail!(
+                "{file}: component.{id}.source: {} does not exist (run `waypost build` first?)",
+                source.display()
+            );
+        }
+        let component = engine::load_component(engine, &source, cache_dir)
+            .with_context(|| format!("{file}: component.{id}.source"))?;
+        let shape = HandlerShape::of(engine, &component);
+        if !shape.exports {
+            bail!("{file}: component.{id}: does not export `{HANDLER}`");
+        }
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("{file}: component.{id}: cannot be linked"))?;
+        let pre = ServicePre::new(pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("{file}: component.{id}: not a wasi:http handler"))?;
+        let grants = component_grants(manifest, id, app_values, stores, state_dir)
+            .with_context(|| format!("{file}: component.{id}"))?;
+        prepared.insert(id.clone(), Prepared { pre, grants, shape });
+    }
+    Ok(prepared)
+}
+
+/// Trigger `i`'s chain: its middleware, outermost first, then its component.
+fn build_chain(
+    file: &str,
+    i: usize,
+    trigger: &crate::manifest::HttpTrigger,
+    prepared: &HashMap<String, Prepared>,
+) -> anyhow::Result<Chain> {
+    let primary = &prepared[&trigger.component];
+    if primary.shape.imports {
+        bail!(
+            "{file}: trigger.http[{i}].component: `{}` imports `{HANDLER}`, so it is middleware and cannot be a trigger's handler",
+            trigger.component
+        );
+    }
+    let mut links = Vec::new();
+    for (j, mw) in trigger.dependencies.middleware.iter().enumerate() {
+        let layer = &prepared[&mw.component];
+        if !layer.shape.imports {
+            bail!(
+                "{file}: trigger.http[{i}].dependencies.middleware[{j}]: `{}` does not import `{HANDLER}`, so it cannot be middleware",
+                mw.component
+            );
+        }
+        links.push(Link {
+            component: mw.component.clone(),
+            pre: layer.pre.clone(),
+            grants: middleware_grants(&primary.grants, &mw.component, |k| mw.inherits(k)),
+        });
+    }
+    links.push(Link {
+        component: trigger.component.clone(),
+        pre: primary.pre.clone(),
+        grants: primary.grants.clone(),
+    });
+    Ok(Chain { links })
+}
+
+/// Where `http://<id>.spin.internal` leads. Spin rewrites a component used by several
+/// triggers into one copy per chain, so chaining to it by id reaches it without
+/// middleware; a component with a single trigger is reached through that chain.
+fn chaining_targets(
+    m: &crate::manifest::Manifest,
+    chains: &[Arc<Chain>],
+    prepared: &HashMap<String, Prepared>,
+) -> HashMap<String, Arc<Chain>> {
+    let mut triggers_of: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, t) in m.trigger.http.iter().enumerate() {
+        triggers_of.entry(t.component.as_str()).or_default().push(i);
+    }
+    triggers_of
+        .into_iter()
+        .map(|(id, triggers)| {
+            let chain = match triggers.as_slice() {
+                [only] => chains[*only].clone(),
+                _ => {
+                    let p = &prepared[id];
+                    Arc::new(Chain {
+                        links: vec![Link {
+                            component: id.to_string(),
+                            pre: p.pre.clone(),
+                            grants: p.grants.clone(),
+                        }],
+                    })
+                }
+            };
+            (id.to_string(), chain)
+        })
+        .collect()
 }
 
 fn first_line(s: &str) -> &str {
