@@ -33,18 +33,18 @@ async fn handle(req: Request) -> Reply {
     let tenant = path.strip_prefix("/admin/tenants/").map(str::to_string);
     match (method.as_str(), path.as_str(), tenant) {
         ("GET" | "HEAD", "/healthz", _) => healthz().await,
-        ("GET", "/admin/config", _) => with_admin(&req, get_config).await,
-        ("PUT", "/admin/config", _) => {
-            let access = admin_access(
-                header(&req, "authorization").as_deref(),
-                &var("admin_token").await,
-            );
-            match access_problem(&access) {
-                Some(p) => unauthorized(p),
-                None => put_config(req).await,
-            }
-        }
-        ("GET", _, Some(id)) => with_admin(&req, async || get_tenant(&id)).await,
+        ("GET", "/admin/config", _) => match refusal(&req).await {
+            Some(refused) => refused,
+            None => get_config().await,
+        },
+        ("PUT", "/admin/config", _) => match refusal(&req).await {
+            Some(refused) => refused,
+            None => put_config(req).await,
+        },
+        ("GET", _, Some(id)) => match refusal(&req).await {
+            Some(refused) => refused,
+            None => get_tenant(&id),
+        },
         (_, "/healthz" | "/admin/config", _) => problem(&Problem::new(
             405,
             "method-not-allowed",
@@ -76,15 +76,13 @@ fn unauthorized(p: Problem) -> Reply {
     reply
 }
 
-async fn with_admin(req: &Request, f: impl AsyncFnOnce() -> Reply) -> Reply {
+/// The answer to an admin call without the right admin token, if it lacks it.
+async fn refusal(req: &Request) -> Option<Reply> {
     let access = admin_access(
         header(req, "authorization").as_deref(),
         &var("admin_token").await,
     );
-    match access_problem(&access) {
-        Some(p) => unauthorized(p),
-        None => f().await,
-    }
+    access_problem(&access).map(unauthorized)
 }
 
 fn store_unavailable() -> Reply {
