@@ -91,6 +91,34 @@ pub fn wasm(packages: &[&str]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Every component of the app (spin.toml at the workspace root).
+pub const APP_COMPONENTS: &[&str] = &["waypost-admin", "waypost-auth"];
+
+/// The local demo's runtime config: its development secrets (public demo values).
+pub fn demo_runtime_config() -> PathBuf {
+    workspace_root().join("infra/regions/local/runtime-config.toml")
+}
+
+/// The app (spin.toml) built and served with the local demo's runtime config, plus
+/// `opts`.
+pub fn start_app(mut opts: HostOptions) -> Host {
+    wasm(APP_COMPONENTS);
+    opts.args.push("--runtime-config-file".into());
+    opts.args.push(demo_runtime_config().display().to_string());
+    Host::start(&workspace_root().join("spin.toml"), opts).expect("the app starts")
+}
+
+/// A value of the local demo's runtime config (a public demo secret), for tests that
+/// sign as a client or a carrier would.
+pub fn demo_secret(name: &str) -> String {
+    let text = std::fs::read_to_string(demo_runtime_config()).expect("demo runtime config");
+    let doc: toml::Table = text.parse().expect("demo runtime config parses");
+    doc["variables_provider"][0]["values"][name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no demo value for `{name}`"))
+        .to_string()
+}
+
 /// The fixture components the host tests use.
 pub fn fixture_components() {
     wasm(&[

@@ -1,12 +1,7 @@
 //! The Waypost app itself (spin.toml at the repository root), served by the host.
 
 use sha2::Digest;
-use waypost_tests::{Host, HostOptions, client, get_json, wasm, workspace_root};
-
-fn start_app(opts: HostOptions) -> Host {
-    wasm(&["waypost-admin"]);
-    Host::start(&workspace_root().join("spin.toml"), opts).expect("the app starts")
-}
+use waypost_tests::{HostOptions, client, get_json, start_app, workspace_root};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn healthz_reports_liveness_and_region() {

@@ -16,6 +16,7 @@ use wit_parser::{PackageId, Resolve};
 const CONTRACT: &[(&str, &str)] = &[
     // The app (spin.toml).
     ("waypost-admin", "admin"),
+    ("waypost-auth", "auth"),
     // Test fixtures (tests/fixtures/host/spin.toml).
     ("waypost-probe", "probe"),
     ("waypost-layer-outer", "layer"),

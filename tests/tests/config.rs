@@ -1,7 +1,7 @@
 //! The region config document, applied through the admin API of the real app:
 //! validated, applied atomically with a version and hash, and surviving restarts.
 
-use waypost_tests::{Host, HostOptions, client, get_json, wasm, workspace_root};
+use waypost_tests::{Host, HostOptions, client, get_json, workspace_root};
 
 const ADMIN_TOKEN: &str = "test-admin-token";
 
@@ -10,16 +10,11 @@ fn demo() -> String {
 }
 
 fn start_app(state_dir: Option<std::path::PathBuf>) -> Host {
-    wasm(&["waypost-admin"]);
-    Host::start(
-        &workspace_root().join("spin.toml"),
-        HostOptions {
-            env: vec![("SPIN_VARIABLE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into())],
-            state_dir,
-            ..Default::default()
-        },
-    )
-    .expect("the app starts")
+    waypost_tests::start_app(HostOptions {
+        env: vec![("SPIN_VARIABLE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into())],
+        state_dir,
+        ..Default::default()
+    })
 }
 
 async fn health(host: &Host) -> serde_json::Value {

@@ -7,21 +7,24 @@
 //! - `GET /admin/tenants/{id}`: one tenant as the active version has it, with the
 //!   region record read from the same version (admin token).
 //!
+//! The `/admin` routes sit behind the `auth` middleware, which checks the admin token
+//! and passes the operator's identity; this handler verifies that identity.
+//!
 //! On an empty store the bundled demo document is applied first when the
 //! `seed_demo_config` variable is `true`.
 
 use spin_sdk::http::Request;
 use spin_sdk::http::body::IncomingBodyExt;
-use spin_sdk::{http_service, variables};
-use waypost_core::admin::{ConfigStatus, access_problem, admin_access, push_failure};
+use spin_sdk::http_service;
+use waypost_core::admin::{ConfigStatus, push_failure};
+use waypost_core::auth::Principal;
 use waypost_core::config::store::{ApplyConfigError, ConfigStore};
 use waypost_core::health::{ConfigVersion, Health};
 use waypost_core::problem::Problem;
 use waypost_core::snapshot::Pointer;
+use waypost_runtime::config::{DEMO_CONFIG, var};
+use waypost_runtime::identity::verified;
 use waypost_runtime::{Reply, SpinKv, json, problem, problem_body};
-
-/// The demo document served on an empty store (infra/regions/local/gateway.toml).
-const DEMO_CONFIG: &str = include_str!("../../../infra/regions/local/gateway.toml");
 
 /// Largest config document accepted.
 const MAX_DOCUMENT_BYTES: usize = 4 << 20;
@@ -61,28 +64,17 @@ fn header(req: &Request, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-async fn var(name: &str) -> String {
-    variables::get(name).await.unwrap_or_default()
-}
-
-fn unauthorized(p: Problem) -> Reply {
-    let mut reply = problem(&p);
-    if p.status == 401 {
-        reply.1.insert(
-            "www-authenticate",
-            "Bearer realm=\"waypost-admin\"".parse().unwrap(),
-        );
-    }
-    reply
-}
-
-/// The answer to an admin call without the right admin token, if it lacks it.
+/// The answer to an admin call that did not come through `auth` as the operator
+/// (`auth` checks the admin token; this refuses requests that bypassed it).
 async fn refusal(req: &Request) -> Option<Reply> {
-    let access = admin_access(
-        header(req, "authorization").as_deref(),
-        &var("admin_token").await,
-    );
-    access_problem(&access).map(unauthorized)
+    match verified(req.headers()).await {
+        Ok(identity) if identity.principal == Principal::Operator => None,
+        Ok(_) => Some(problem(
+            &Problem::new(403, "forbidden", "Forbidden")
+                .with_detail("The admin API is for the region's operator (the admin token)."),
+        )),
+        Err(p) => Some(problem(&p)),
+    }
 }
 
 fn store_unavailable() -> Reply {

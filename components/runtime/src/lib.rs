@@ -2,6 +2,10 @@
 //! defines: the key-value store (`wasi:keyvalue@0.2.0-draft2`, whose atomics core's
 //! limits and dedup rely on) and problem+json responses.
 
+pub mod config;
+pub mod identity;
+pub mod request;
+
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
 use spin_sdk::http::{HeaderMap, HeaderValue, StatusCode};
 use waypost_core::kv::{KeyValue, KvError, KvResult};

@@ -99,6 +99,17 @@ impl Identity {
         }
     }
 
+    /// The identity of an `/admin` request that presented the admin token: the
+    /// operator, no tenant, every scope.
+    pub fn operator(request_id: &str) -> Identity {
+        Identity {
+            tenant: String::new(),
+            principal: Principal::Operator,
+            scopes: Scopes::All,
+            request_id: request_id.trim().to_string(),
+        }
+    }
+
     /// The five headers auth sets, MAC last.
     pub fn headers(&self, key: &IdentityKey) -> Vec<(String, String)> {
         let principal = self.principal.to_string();
@@ -227,6 +238,18 @@ mod tests {
             ])
         );
         assert_eq!(verify_identity(&headers, &key()), Ok(identity));
+    }
+
+    #[test]
+    fn the_operator_identity_has_no_tenant_and_verifies() {
+        let operator = Identity::operator("req-1");
+        let headers = operator.headers(&key());
+        assert_eq!(headers[0], (TENANT.to_string(), String::new()));
+        assert_eq!(headers[1], (PRINCIPAL.to_string(), "operator:admin".into()));
+        assert_eq!(verify_identity(&headers, &key()), Ok(operator));
+        let mut forged = agent_identity().headers(&key());
+        replace(&mut forged, PRINCIPAL, "operator:admin");
+        assert!(verify_identity(&forged, &key()).is_err());
     }
 
     #[test]

@@ -104,6 +104,25 @@ where
     })
 }
 
+/// The variables naming the HMAC secrets of the issuer `token` claims to be from.
+pub(super) fn secret_variables<K: KeyValue + ?Sized>(
+    token: &str,
+    config: &ConfigView<'_, '_, K>,
+) -> Vec<String> {
+    let Ok(iss) = unverified_iss(token) else {
+        return Vec::new();
+    };
+    let Ok(Some(issuer)) = config.issuer(&iss) else {
+        return Vec::new();
+    };
+    issuer
+        .keys
+        .iter()
+        .filter_map(|k| k.secret.as_ref())
+        .map(|v| v.as_str().to_string())
+        .collect()
+}
+
 /// The tenant named by the issuer's tenant claim: it must exist and list the issuer.
 fn tenant<K: KeyValue + ?Sized>(
     claims: &JWTClaims<Extra>,

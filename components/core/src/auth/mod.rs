@@ -97,5 +97,20 @@ where
     Ok(verified.authenticated)
 }
 
+/// The Spin variables [`authenticate`] will ask `variables` for on this request: the
+/// HMAC secrets of the issuer its token names (none for API keys, asymmetric keys or
+/// unreadable credentials). Spin resolves variables asynchronously and `authenticate`
+/// is synchronous, so a component resolves these first. Costs one config read (the
+/// issuer record) for tokens.
+pub fn secret_variables<K: KeyValue + ?Sized>(
+    headers: &credential::Headers,
+    config: &ConfigView<'_, '_, K>,
+) -> Vec<String> {
+    let Ok(Credential::Token { token, .. }) = credential(headers) else {
+        return Vec::new();
+    };
+    jwt::secret_variables(token, config)
+}
+
 #[cfg(test)]
 mod tests;

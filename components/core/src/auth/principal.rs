@@ -17,6 +17,8 @@ pub enum Principal {
     /// An AI agent: the token's `sub`, and the human or service sponsoring it (the
     /// issuer's `agent_claim`).
     Agent { id: String, sponsor: String },
+    /// The region's operator, by the admin token (`/admin` routes only; no tenant).
+    Operator,
 }
 
 /// Characters escaped in principal ids: everything but unreserved and a few harmless
@@ -49,6 +51,7 @@ impl Principal {
             Principal::Key { .. } => "key",
             Principal::User { .. } => "user",
             Principal::Agent { .. } => "agent",
+            Principal::Operator => "operator",
         }
     }
 
@@ -56,6 +59,7 @@ impl Principal {
         match self {
             Principal::Key { id } | Principal::Agent { id, .. } => id,
             Principal::User { subject } => subject,
+            Principal::Operator => "admin",
         }
     }
 
@@ -73,6 +77,7 @@ impl Principal {
             "key" => Some(Principal::Key {
                 id: unescape(rest)?,
             }),
+            "operator" if rest == "admin" => Some(Principal::Operator),
             "user" => Some(Principal::User {
                 subject: unescape(rest)?,
             }),
@@ -194,11 +199,18 @@ mod tests {
                 },
                 "agent:agent-7;sponsor=ops@globex.example",
             ),
+            (Principal::Operator, "operator:admin"),
         ];
         for (principal, text) in cases {
             assert_eq!(principal.to_string(), text);
             assert_eq!(Principal::parse(text), Some(principal));
         }
+    }
+
+    #[test]
+    fn only_the_admin_operator_parses() {
+        assert_eq!(Principal::parse("operator:root"), None);
+        assert_eq!(Principal::parse("operator:"), None);
     }
 
     #[test]

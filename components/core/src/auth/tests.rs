@@ -312,3 +312,18 @@ fn no_answer_echoes_the_api_key() {
     );
     assert!(!said.contains("this-key-is-unknown"), "{said}");
 }
+
+#[test]
+fn the_secrets_a_token_needs_are_named_before_verifying() {
+    let token = mint("HS256", &claims(json!({})));
+    let names = with_view(|view, _| {
+        secret_variables(&headers(&[("authorization", &bearer(&token))]), view)
+    });
+    assert_eq!(names, ["hs256_secret", "hs384_secret", "hs512_secret"]);
+    let by_key = with_view(|view, _| secret_variables(&headers(&[("x-api-key", ACME_KEY)]), view));
+    assert!(by_key.is_empty(), "API keys need no variable");
+    let garbage = with_view(|view, _| {
+        secret_variables(&headers(&[("authorization", "Bearer not.a.jwt")]), view)
+    });
+    assert!(garbage.is_empty());
+}
