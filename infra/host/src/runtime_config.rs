@@ -3,7 +3,7 @@
 //! file's directory, as in Spin.
 
 use crate::kv::{self, StoreManager};
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,10 +28,8 @@ pub enum KeyValueStoreConfig {
         #[serde(default)]
         path: Option<String>,
     },
-    Redis {
-        #[allow(dead_code, reason = "the redis backend is not built yet")]
-        url: String,
-    },
+    /// A Redis database shared by several instances (`redis://[:password@]host:port/db`).
+    Redis { url: String },
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,8 +94,9 @@ impl LoadedRuntimeConfig {
                 KeyValueStoreConfig::Spin { path: None } => {
                     Arc::new(kv::sqlite::SqliteFile::in_memory()?.store(label))
                 }
-                KeyValueStoreConfig::Redis { .. } => bail!(
-                    "key_value_store.{label}: the redis backend is not available in this build of waypost"
+                KeyValueStoreConfig::Redis { url } => Arc::new(
+                    kv::redis::RedisStore::new(url)
+                        .with_context(|| format!("key_value_store.{label}"))?,
                 ),
             };
             manager.insert(label.clone(), store);

@@ -3,6 +3,7 @@
 //! the per-instance view that enforces a component's `key_value_stores` grant.
 
 mod bindings;
+pub mod redis;
 pub mod sqlite;
 
 use std::collections::HashMap;
