@@ -1430,6 +1430,23 @@ impl<'d> Checker<'d> {
                     );
                     self.dangling(lp.key("route"), msg);
                 }
+                // A request costs its route's weight; one heavier than the whole
+                // budget could never pass.
+                let heaviest = doc
+                    .routes
+                    .iter()
+                    .filter(|r| limit.route.as_ref().is_none_or(|id| *id == r.id))
+                    .max_by_key(|r| r.weight);
+                if let Some(route) = heaviest
+                    && limit.rate >= 1
+                    && route.weight > limit.rate
+                {
+                    let msg = format!(
+                        "route {:?} costs {} units a request, more than this limit's rate {}: its requests could never pass",
+                        route.id, route.weight, limit.rate
+                    );
+                    self.dangling(lp.key("rate"), msg);
+                }
             }
         }
     }

@@ -1151,6 +1151,21 @@ fn limits_and_timeouts_in_range() {
 }
 
 #[test]
+fn a_route_heavier_than_a_limit_is_an_error() {
+    let text = edit(
+        &base(),
+        "scopes = [\"rates\"]\n",
+        "scopes = [\"rates\"]\nweight = 101\n",
+    );
+    assert_one(
+        &text,
+        "plans[0].limits[0].rate",
+        "rate = 100",
+        "could never pass",
+    );
+}
+
+#[test]
 fn oauth_carriers_need_a_token_url() {
     let text = edit(&base(), "token_url = \"https://ups.example/token\"\n", "");
     // An absent field's error is on the line of its table.
