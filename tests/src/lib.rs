@@ -413,3 +413,52 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// An HS256 JWT over `claims`, signed as the dev issuer would (`kid` dev-hs256) with
+/// `secret`; `alg` is written as given, so tests can forge other headers.
+pub fn mint_jwt(alg: &str, secret: &[u8], claims: &serde_json::Value) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use hmac::{Hmac, Mac};
+    let header = serde_json::json!({ "alg": alg, "typ": "JWT", "kid": "dev-hs256" });
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    if alg == "none" {
+        return format!("{signing_input}.");
+    }
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+    mac.update(signing_input.as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{signing_input}.{signature}")
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Claims of a valid dev-issuer token for `tenant` with `scope`, merged with `extra`.
+pub fn dev_claims(tenant: &str, scope: &str, extra: serde_json::Value) -> serde_json::Value {
+    let now = unix_now();
+    let mut claims = serde_json::json!({
+        "iss": "https://dev-issuer.waypost.local",
+        "aud": "waypost",
+        "sub": "user-1",
+        "tenant": tenant,
+        "scope": scope,
+        "iat": now,
+        "exp": now + 600,
+    });
+    if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            claims.insert(k.clone(), v.clone());
+        }
+    }
+    claims
+}

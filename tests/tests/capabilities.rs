@@ -17,6 +17,7 @@ const CONTRACT: &[(&str, &str)] = &[
     // The app (spin.toml).
     ("waypost-admin", "admin"),
     ("waypost-auth", "auth"),
+    ("waypost-quota", "quota"),
     // Test fixtures (tests/fixtures/host/spin.toml).
     ("waypost-probe", "probe"),
     ("waypost-layer-outer", "layer"),
