@@ -129,14 +129,8 @@ pub fn transport_error(carrier: &str, failure: TransportFailure) -> RoutingError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routing::testkit::headers;
     use crate::routing::testkit::{carrier, upstream};
-
-    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn route(deadline_ms: Option<u32>) -> Route {
         Route {

@@ -122,12 +122,7 @@ pub fn downstream_response_headers(upstream: &Headers) -> Vec<(String, String)> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(h: &[(&str, &str)]) -> Vec<(String, String)> {
-        h.iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::routing::testkit::headers as pairs;
 
     fn budget() -> CallBudget {
         CallBudget {

@@ -154,6 +154,7 @@ pub fn spend_retry<K: KeyValue + ?Sized>(
 mod tests {
     use super::*;
     use crate::kv::MemoryKv;
+    use crate::routing::testkit::headers;
     use std::sync::{Arc, Barrier};
 
     fn retry(max_retries: u32, budget_percent: u32) -> Retry {
@@ -161,13 +162,6 @@ mod tests {
             max_retries,
             budget_percent,
         }
-    }
-
-    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]

@@ -77,3 +77,11 @@ pub fn carrier(id: &str, upstreams: &[Upstream]) -> Carrier {
         fallback: vec![],
     }
 }
+
+/// A header list from pairs.
+pub fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}

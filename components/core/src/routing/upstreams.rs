@@ -141,14 +141,8 @@ pub fn next_random(random: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routing::testkit::headers;
     use crate::routing::testkit::{carrier, upstream};
-
-    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn ids(tiers: &[Vec<&Upstream>]) -> Vec<Vec<String>> {
         tiers

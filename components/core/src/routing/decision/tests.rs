@@ -8,38 +8,139 @@ use std::sync::{Arc, Barrier};
 
 const NOW: u64 = 1_750_000_000_000;
 
-fn no_headers() -> Vec<(String, String)> {
-    Vec::new()
+/// One deployment with its store and carriers.
+struct World {
+    kv: MemoryKv,
+    deployment: RegionRecord,
+    carriers: Vec<Carrier>,
 }
 
-fn request<'a>(carrier: &'a str, path: &'a str, headers: &'a Headers) -> RouteRequest<'a> {
-    RouteRequest {
+/// A request: carrier, pass-through path, headers, fallback allowed.
+struct Ask<'a> {
+    carrier: &'a str,
+    path: &'a str,
+    headers: Vec<(String, String)>,
+    fallback: bool,
+}
+
+fn ask(carrier: &str) -> Ask<'_> {
+    Ask {
         carrier,
-        facts: RequestFacts {
-            path,
-            host: None,
-            headers,
-        },
-        allow_fallback: false,
+        path: "/x",
+        headers: Vec::new(),
+        fallback: false,
     }
 }
 
-use crate::auth::credential::Headers;
+impl<'a> Ask<'a> {
+    fn path(mut self, path: &'a str) -> Self {
+        self.path = path;
+        self
+    }
 
-/// UPS (us + eu upstreams), FedEx (both), DHL (eu only) with a tracking upstream.
-fn carriers() -> Vec<Carrier> {
-    let mut ups = carrier("ups", &[upstream("ups-us", "us"), upstream("ups-eu", "eu")]);
-    ups.fallback = vec!["fedex".into()];
-    let fedex = carrier(
-        "fedex",
-        &[upstream("fedex-us", "us"), upstream("fedex-eu", "eu")],
-    );
-    let mut dhl = carrier(
-        "dhl",
-        &[upstream("dhl-eu", "eu"), upstream("dhl-track", "eu")],
-    );
-    dhl.upstreams[1].path_prefix = Some("/track/".into());
-    vec![ups, fedex, dhl]
+    fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    fn with_fallback(mut self) -> Self {
+        self.fallback = true;
+        self
+    }
+}
+
+impl World {
+    /// The EU deployment with UPS (us + eu, falls back to FedEx), FedEx (us + eu) and
+    /// DHL (eu, with a tracking upstream under `/track/`).
+    fn eu() -> World {
+        World::new(region("eu", &[]))
+    }
+
+    fn new(deployment: RegionRecord) -> World {
+        let mut ups = carrier("ups", &[upstream("ups-us", "us"), upstream("ups-eu", "eu")]);
+        ups.fallback = vec!["fedex".into()];
+        let fedex = carrier(
+            "fedex",
+            &[upstream("fedex-us", "us"), upstream("fedex-eu", "eu")],
+        );
+        let mut dhl = carrier(
+            "dhl",
+            &[upstream("dhl-eu", "eu"), upstream("dhl-track", "eu")],
+        );
+        dhl.upstreams[1].path_prefix = Some("/track/".into());
+        World {
+            kv: MemoryKv::new(),
+            deployment,
+            carriers: vec![ups, fedex, dhl],
+        }
+    }
+
+    fn carrier_mut(&mut self, id: &str) -> &mut Carrier {
+        self.carriers.iter_mut().find(|c| c.id == id).unwrap()
+    }
+
+    fn carrier(&self, id: &str) -> &Carrier {
+        self.carriers.iter().find(|c| c.id == id).unwrap()
+    }
+
+    fn decide(&self, t: &Tenant, a: &Ask<'_>, random: u64, now_ms: u64) -> Decision {
+        let request = RouteRequest {
+            carrier: a.carrier,
+            facts: RequestFacts {
+                path: a.path,
+                host: None,
+                headers: &a.headers,
+            },
+            allow_fallback: a.fallback,
+        };
+        decide(
+            &self.kv,
+            &self.deployment,
+            t,
+            &self.carriers[..],
+            &request,
+            random,
+            now_ms,
+        )
+        .unwrap()
+    }
+
+    fn route(&self, t: &Tenant, a: &Ask<'_>, random: u64, now_ms: u64) -> Routed {
+        match self.decide(t, a, random, now_ms) {
+            Decision::Route(r) => *r,
+            Decision::Refuse(e) => panic!("expected a route, got {e}"),
+        }
+    }
+
+    fn refuse(&self, t: &Tenant, a: &Ask<'_>, now_ms: u64) -> RoutingError {
+        match self.decide(t, a, 0, now_ms) {
+            Decision::Refuse(e) => e,
+            Decision::Route(r) => panic!("expected a refusal, routed to {}", r.upstream.id),
+        }
+    }
+
+    /// Opens the carrier-wide breaker of one upstream at `NOW`.
+    fn break_upstream(&self, carrier_id: &str, upstream_id: &str) {
+        let c = self.carrier(carrier_id);
+        let u = c.upstreams.iter().find(|u| u.id == upstream_id).unwrap();
+        let key = upstream_breaker_key(&u.region, carrier_id, upstream_id);
+        for _ in 0..c.breaker.failures {
+            breaker::record(
+                &self.kv,
+                &key,
+                &carrier_thresholds(c),
+                None,
+                breaker::Verdict::Failure,
+                NOW,
+            )
+            .unwrap();
+        }
+    }
+
+    /// When breakers opened at `NOW` turn half-open.
+    fn half_open(&self) -> u64 {
+        NOW + u64::from(self.carriers[0].breaker.open_secs) * 1000
+    }
 }
 
 fn with_carriers(mut t: Tenant, ids: &[&str]) -> Tenant {
@@ -63,102 +164,27 @@ fn globex() -> Tenant {
     )
 }
 
-fn routed(decision: Decision) -> Routed {
-    match decision {
-        Decision::Route(r) => *r,
-        Decision::Refuse(e) => panic!("expected a route, got {e}"),
-    }
-}
-
-fn refused(decision: Decision) -> RoutingError {
-    match decision {
-        Decision::Refuse(e) => e,
-        Decision::Route(r) => panic!("expected a refusal, routed to {}", r.upstream.id),
-    }
-}
-
-fn decide_now(
-    kv: &MemoryKv,
-    deployment: &RegionRecord,
-    t: &Tenant,
-    cs: &[Carrier],
-    req: &RouteRequest<'_>,
-    random: u64,
-    now_ms: u64,
-) -> Decision {
-    decide(kv, deployment, t, cs, req, random, now_ms).unwrap()
-}
-
-/// Opens the carrier-wide breaker of `upstream` with `failures` carrier failures.
-fn break_upstream(kv: &MemoryKv, cs: &[Carrier], carrier_id: &str, upstream_id: &str) {
-    let c = cs.iter().find(|c| c.id == carrier_id).unwrap();
-    let u = c.upstreams.iter().find(|u| u.id == upstream_id).unwrap();
-    let key = upstream_breaker_key(&u.region, carrier_id, upstream_id);
-    for _ in 0..c.breaker.failures {
-        breaker::record(
-            kv,
-            &key,
-            &carrier_thresholds(c),
-            None,
-            breaker::Verdict::Failure,
-            NOW,
-        )
-        .unwrap();
-    }
-}
-
 // ------------------------------------------------------------------ refusals in order
 
 #[test]
 fn an_unknown_carrier_is_404_and_a_carrier_the_tenant_does_not_use_is_403() {
-    let kv = MemoryKv::new();
-    let eu = region("eu", &[]);
-    let h = no_headers();
-    let cs = carriers();
+    let w = World::eu();
     assert_eq!(
-        refused(decide_now(
-            &kv,
-            &eu,
-            &nordlicht(),
-            &cs,
-            &request("acme-freight", "/x", &h),
-            0,
-            NOW
-        )),
+        w.refuse(&nordlicht(), &ask("acme-freight"), NOW),
         RoutingError::UnknownCarrier {
             carrier: "acme-freight".into()
         }
     );
     let only_dhl = with_carriers(tenant("small", "eu", Residency::Strict, &[]), &["dhl"]);
-    let e = refused(decide_now(
-        &kv,
-        &eu,
-        &only_dhl,
-        &cs,
-        &request("ups", "/x", &h),
-        0,
-        NOW,
-    ));
-    assert_eq!(e.status(), 403);
-    assert_eq!(e.kind(), "carrier-not-enabled");
+    let e = w.refuse(&only_dhl, &ask("ups"), NOW);
+    assert_eq!((e.status(), e.kind()), (403, "carrier-not-enabled"));
 }
 
 #[test]
 fn a_strict_eu_tenant_is_refused_in_the_us_even_when_the_carrier_is_down() {
-    let kv = MemoryKv::new();
-    let cs = carriers();
-    break_upstream(&kv, &cs, "ups", "ups-us");
-    let us = region("us", &[]);
-    let h = no_headers();
-    let e = refused(decide_now(
-        &kv,
-        &us,
-        &nordlicht(),
-        &cs,
-        &request("ups", "/x", &h),
-        0,
-        NOW,
-    ));
+    let w = World::new(region("us", &[]));
+    w.break_upstream("ups", "ups-us");
+    let e = w.refuse(&nordlicht(), &ask("ups"), NOW);
     assert_eq!(
         e,
         RoutingError::WrongRegion {
@@ -171,104 +197,58 @@ fn a_strict_eu_tenant_is_refused_in_the_us_even_when_the_carrier_is_down() {
 
 #[test]
 fn a_strict_tenant_only_uses_its_home_region_upstreams() {
-    let kv = MemoryKv::new();
-    let local = region("local", &["eu", "us"]);
-    let h = no_headers();
+    let w = World::new(region("local", &["eu", "us"]));
     for seed in 0..200 {
-        let r = routed(decide_now(
-            &kv,
-            &local,
-            &nordlicht(),
-            &carriers(),
-            &request("ups", "/x", &h),
-            next_random(seed),
-            NOW,
-        ));
+        let r = w.route(&nordlicht(), &ask("ups"), next_random(seed), NOW);
         assert_eq!(r.upstream.id, "ups-eu");
     }
 }
 
 #[test]
 fn a_relaxed_tenant_prefers_home_then_uses_the_allowed_region_it_is_in() {
-    let kv = MemoryKv::new();
-    let cs = carriers();
-    let h = no_headers();
-    let local = region("local", &["eu", "us"]);
-    let r = routed(decide_now(
-        &kv,
-        &local,
-        &globex(),
-        &cs,
-        &request("ups", "/x", &h),
-        1,
-        NOW,
-    ));
-    assert_eq!(r.upstream.id, "ups-us");
+    let w = World::new(region("local", &["eu", "us"]));
+    assert_eq!(
+        w.route(&globex(), &ask("ups"), 1, NOW).upstream.id,
+        "ups-us"
+    );
     // Home upstream open: the allowed region serves.
-    break_upstream(&kv, &cs, "ups", "ups-us");
-    let r = routed(decide_now(
-        &kv,
-        &local,
-        &globex(),
-        &cs,
-        &request("ups", "/x", &h),
-        1,
-        NOW,
-    ));
-    assert_eq!(r.upstream.id, "ups-eu");
+    w.break_upstream("ups", "ups-us");
+    assert_eq!(
+        w.route(&globex(), &ask("ups"), 1, NOW).upstream.id,
+        "ups-eu"
+    );
     // In the EU deployment, the EU upstream.
-    let eu = region("eu", &[]);
-    let r = routed(decide_now(
-        &MemoryKv::new(),
-        &eu,
-        &globex(),
-        &cs,
-        &request("ups", "/x", &h),
-        1,
-        NOW,
-    ));
-    assert_eq!(r.upstream.id, "ups-eu");
+    let eu = World::eu();
+    assert_eq!(
+        eu.route(&globex(), &ask("ups"), 1, NOW).upstream.id,
+        "ups-eu"
+    );
 }
 
 #[test]
 fn no_upstream_here_sends_a_relaxed_tenant_home_with_421() {
     // Globex in the EU deployment; a US-only carrier.
-    let kv = MemoryKv::new();
-    let cs = vec![carrier("usps", &[upstream("usps-us", "us")])];
+    let mut w = World::eu();
+    w.carriers
+        .push(carrier("usps", &[upstream("usps-us", "us")]));
     let t = with_carriers(
         tenant("globex", "us", Residency::Relaxed, &["eu"]),
         &["usps"],
     );
-    let h = no_headers();
-    let e = refused(decide_now(
-        &kv,
-        &region("eu", &[]),
-        &t,
-        &cs,
-        &request("usps", "/x", &h),
-        0,
-        NOW,
-    ));
     assert_eq!(
-        e,
+        w.refuse(&t, &ask("usps"), NOW),
         RoutingError::WrongRegion {
             home: "us".into(),
             home_url: Some("https://us.waypost.example".into())
         }
     );
-    // At home, with no fitting upstream, 503 no-upstream.
-    let mut only_tracking = carrier("dhl", &[upstream("dhl-track", "eu")]);
-    only_tracking.upstreams[0].path_prefix = Some("/track/".into());
-    let n = with_carriers(tenant("n", "eu", Residency::Strict, &[]), &["dhl"]);
-    let e = refused(decide_now(
-        &kv,
-        &region("eu", &[]),
-        &n,
-        &[only_tracking],
-        &request("dhl", "/rates", &h),
-        0,
-        NOW,
-    ));
+}
+
+#[test]
+fn no_fitting_upstream_at_home_is_503_no_upstream() {
+    let mut w = World::eu();
+    w.carrier_mut("dhl").upstreams.remove(0);
+    let e = w.refuse(&nordlicht(), &ask("dhl").path("/rates"), NOW);
     assert_eq!(
         e,
         RoutingError::NoUpstream {
@@ -282,108 +262,54 @@ fn no_upstream_here_sends_a_relaxed_tenant_home_with_421() {
 
 #[test]
 fn tracking_paths_go_to_the_tracking_upstream() {
-    let kv = MemoryKv::new();
-    let eu = region("eu", &[]);
-    let h = no_headers();
-    let cs = carriers();
-    let r = routed(decide_now(
-        &kv,
-        &eu,
-        &nordlicht(),
-        &cs,
-        &request("dhl", "/track/shipments", &h),
-        0,
-        NOW,
-    ));
-    assert_eq!(r.upstream.id, "dhl-track");
-    let r = routed(decide_now(
-        &kv,
-        &eu,
-        &nordlicht(),
-        &cs,
-        &request("dhl", "/mydhlapi/rates", &h),
-        0,
-        NOW,
-    ));
-    assert_eq!(r.upstream.id, "dhl-eu");
+    let w = World::eu();
+    let t = nordlicht();
+    let track = w.route(&t, &ask("dhl").path("/track/shipments"), 0, NOW);
+    assert_eq!(track.upstream.id, "dhl-track");
+    let rates = w.route(&t, &ask("dhl").path("/mydhlapi/rates"), 0, NOW);
+    assert_eq!(rates.upstream.id, "dhl-eu");
 }
 
 #[test]
 fn a_canary_header_picks_the_canary_and_falls_back_to_stable_when_it_is_open() {
-    let mut cs = carriers();
+    let mut w = World::eu();
     let mut canary = upstream("ups-eu-canary", "eu");
     canary.weight = 0;
     canary.header = Some(HeaderMatch {
-        name: "x-waypost-canary".into(),
+        name: "x-carrier-canary".into(),
         value: "ups-v2".into(),
     });
-    cs[0].upstreams.push(canary);
-    let kv = MemoryKv::new();
-    let eu = region("eu", &[]);
-    let with = vec![("X-Waypost-Canary".to_string(), "ups-v2".to_string())];
-    let without = no_headers();
+    w.carrier_mut("ups").upstreams.push(canary);
+    let with = ask("ups").header("X-Carrier-Canary", "ups-v2");
+    let without = ask("ups");
     for seed in 0..50 {
-        let r = routed(decide_now(
-            &kv,
-            &eu,
-            &nordlicht(),
-            &cs,
-            &request("ups", "/x", &with),
-            seed,
-            NOW,
-        ));
-        assert_eq!(r.upstream.id, "ups-eu-canary");
-        let r = routed(decide_now(
-            &kv,
-            &eu,
-            &nordlicht(),
-            &cs,
-            &request("ups", "/x", &without),
-            seed,
-            NOW,
-        ));
         assert_eq!(
-            r.upstream.id, "ups-eu",
+            w.route(&nordlicht(), &with, seed, NOW).upstream.id,
+            "ups-eu-canary"
+        );
+        assert_eq!(
+            w.route(&nordlicht(), &without, seed, NOW).upstream.id,
+            "ups-eu",
             "weight 0: never without the header"
         );
     }
-    break_upstream(&kv, &cs, "ups", "ups-eu-canary");
-    let r = routed(decide_now(
-        &kv,
-        &eu,
-        &nordlicht(),
-        &cs,
-        &request("ups", "/x", &with),
-        0,
-        NOW,
-    ));
-    assert_eq!(r.upstream.id, "ups-eu");
+    w.break_upstream("ups", "ups-eu-canary");
+    assert_eq!(w.route(&nordlicht(), &with, 0, NOW).upstream.id, "ups-eu");
 }
 
 #[test]
 fn weights_split_traffic_for_a_gradual_shift() {
-    let mut cs = carriers();
-    cs[0].upstreams = vec![upstream("old", "eu"), upstream("new", "eu")];
-    cs[0].upstreams[0].weight = 75;
-    cs[0].upstreams[1].weight = 25;
-    let kv = MemoryKv::new();
-    let eu = region("eu", &[]);
-    let h = no_headers();
+    let mut w = World::eu();
+    let ups = w.carrier_mut("ups");
+    ups.upstreams = vec![upstream("old", "eu"), upstream("new", "eu")];
+    ups.upstreams[0].weight = 75;
+    ups.upstreams[1].weight = 25;
     let mut to_new = 0;
     let mut random = 42;
     let n = 8_000;
     for _ in 0..n {
         random = next_random(random);
-        let r = routed(decide_now(
-            &kv,
-            &eu,
-            &nordlicht(),
-            &cs,
-            &request("ups", "/x", &h),
-            random,
-            NOW,
-        ));
-        if r.upstream.id == "new" {
+        if w.route(&nordlicht(), &ask("ups"), random, NOW).upstream.id == "new" {
             to_new += 1;
         }
     }
@@ -393,66 +319,39 @@ fn weights_split_traffic_for_a_gradual_shift() {
 
 #[test]
 fn balance_skips_open_upstreams() {
-    let mut cs = carriers();
-    cs[0].upstreams = vec![
+    let mut w = World::eu();
+    w.carrier_mut("ups").upstreams = vec![
         upstream("a", "eu"),
         upstream("b", "eu"),
         upstream("c", "eu"),
     ];
-    let kv = MemoryKv::new();
-    break_upstream(&kv, &cs, "ups", "b");
-    let eu = region("eu", &[]);
-    let h = no_headers();
-    let mut seen = std::collections::BTreeSet::new();
-    for seed in 0..300 {
-        let r = routed(decide_now(
-            &kv,
-            &eu,
-            &nordlicht(),
-            &cs,
-            &request("ups", "/x", &h),
-            next_random(seed),
-            NOW,
-        ));
-        seen.insert(r.upstream.id);
-    }
+    w.break_upstream("ups", "b");
+    let seen: std::collections::BTreeSet<String> = (0..300)
+        .map(|seed| {
+            w.route(&nordlicht(), &ask("ups"), next_random(seed), NOW)
+                .upstream
+                .id
+        })
+        .collect();
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["a", "c"]);
 }
 
 #[test]
 fn a_pinned_upstream_is_used_whatever_the_weights_and_never_swapped_silently() {
-    let mut cs = carriers();
+    let mut w = World::eu();
     let mut dedicated = upstream("ups-eu-dedicated", "eu");
     dedicated.weight = 0;
-    cs[0].upstreams.push(dedicated);
+    w.carrier_mut("ups").upstreams.push(dedicated);
     let mut t = nordlicht();
     t.carriers[0].upstream = Some("ups-eu-dedicated".into());
-    let kv = MemoryKv::new();
-    let eu = region("eu", &[]);
-    let h = no_headers();
     for seed in 0..50 {
-        let r = routed(decide_now(
-            &kv,
-            &eu,
-            &t,
-            &cs,
-            &request("ups", "/x", &h),
-            seed,
-            NOW,
-        ));
-        assert_eq!(r.upstream.id, "ups-eu-dedicated");
+        assert_eq!(
+            w.route(&t, &ask("ups"), seed, NOW).upstream.id,
+            "ups-eu-dedicated"
+        );
     }
-    break_upstream(&kv, &cs, "ups", "ups-eu-dedicated");
-    let e = refused(decide_now(
-        &kv,
-        &eu,
-        &t,
-        &cs,
-        &request("ups", "/x", &h),
-        0,
-        NOW,
-    ));
-    assert_eq!(e.kind(), "circuit-open");
+    w.break_upstream("ups", "ups-eu-dedicated");
+    assert_eq!(w.refuse(&t, &ask("ups"), NOW).kind(), "circuit-open");
 }
 
 #[test]
@@ -460,52 +359,24 @@ fn a_pin_to_a_region_unusable_here_does_not_apply() {
     // Globex pinned to the US upstream, served in the EU.
     let mut t = globex();
     t.carriers[0].upstream = Some("ups-us".into());
-    let kv = MemoryKv::new();
-    let h = no_headers();
-    let r = routed(decide_now(
-        &kv,
-        &region("eu", &[]),
-        &t,
-        &carriers(),
-        &request("ups", "/x", &h),
-        0,
-        NOW,
-    ));
-    assert_eq!(r.upstream.id, "ups-eu");
+    assert_eq!(
+        World::eu().route(&t, &ask("ups"), 0, NOW).upstream.id,
+        "ups-eu"
+    );
 }
 
 // ------------------------------------------------------------------ breakers
 
 #[test]
 fn the_breaker_opens_after_failures_and_closes_after_a_good_probe() {
-    let cs = carriers();
-    let kv = MemoryKv::new();
-    let eu = region("eu", &[]);
-    let h = no_headers();
+    let w = World::eu();
     let t = nordlicht();
-    let failures = cs[0].breaker.failures;
-    for i in 0..failures {
-        let r = routed(decide_now(
-            &kv,
-            &eu,
-            &t,
-            &cs,
-            &request("ups", "/x", &h),
-            0,
-            NOW + u64::from(i),
-        ));
-        record_outcome(&kv, &r.ticket, Outcome::of_status(502), NOW + u64::from(i)).unwrap();
+    for i in 0..u64::from(w.carrier("ups").breaker.failures) {
+        let r = w.route(&t, &ask("ups"), 0, NOW + i);
+        record_outcome(&w.kv, &r.ticket, Outcome::of_status(502), NOW + i).unwrap();
     }
-    let e = refused(decide_now(
-        &kv,
-        &eu,
-        &t,
-        &cs,
-        &request("ups", "/x", &h),
-        0,
-        NOW + 1_000,
-    ));
-    let open_secs = u64::from(cs[0].breaker.open_secs);
+    let open_secs = u64::from(w.carrier("ups").breaker.open_secs);
+    let e = w.refuse(&t, &ask("ups"), NOW + 1_000);
     assert_eq!(
         e,
         RoutingError::CircuitOpen {
@@ -515,60 +386,28 @@ fn the_breaker_opens_after_failures_and_closes_after_a_good_probe() {
     );
     assert_eq!(e.headers(), [("retry-after".into(), open_secs.to_string())]);
     // Half-open: one probe; it succeeds and the breaker closes.
-    let later = NOW + open_secs * 1000 + 10;
-    let probe = routed(decide_now(
-        &kv,
-        &eu,
-        &t,
-        &cs,
-        &request("ups", "/x", &h),
-        0,
-        later,
-    ));
+    let later = w.half_open() + 10;
+    let probe = w.route(&t, &ask("ups"), 0, later);
     assert!(probe.ticket.is_probe());
-    assert!(matches!(
-        decide_now(&kv, &eu, &t, &cs, &request("ups", "/x", &h), 0, later),
-        Decision::Refuse(RoutingError::CircuitOpen { .. })
-    ));
-    record_outcome(&kv, &probe.ticket, Outcome::Success, later + 50).unwrap();
-    let r = routed(decide_now(
-        &kv,
-        &eu,
-        &t,
-        &cs,
-        &request("ups", "/x", &h),
-        0,
-        later + 60,
-    ));
-    assert!(!r.ticket.is_probe());
+    assert_eq!(w.refuse(&t, &ask("ups"), later).kind(), "circuit-open");
+    record_outcome(&w.kv, &probe.ticket, Outcome::Success, later + 50).unwrap();
+    assert!(!w.route(&t, &ask("ups"), 0, later + 60).ticket.is_probe());
 }
 
 #[test]
 fn many_concurrent_requests_in_half_open_admit_one_probe() {
-    let cs = Arc::new(carriers());
-    let kv = Arc::new(MemoryKv::new());
-    // Strict EU tenant: UPS has one EU upstream.
-    break_upstream(&kv, &cs, "ups", "ups-eu");
-    let half_open = NOW + u64::from(cs[0].breaker.open_secs) * 1000;
+    let w = Arc::new(World::eu());
+    // The strict EU tenant has one UPS upstream.
+    w.break_upstream("ups", "ups-eu");
     let threads = 32;
     let barrier = Arc::new(Barrier::new(threads));
     let handles: Vec<_> = (0..threads as u64)
         .map(|i| {
-            let (kv, cs, barrier) = (Arc::clone(&kv), Arc::clone(&cs), Arc::clone(&barrier));
+            let (w, barrier) = (Arc::clone(&w), Arc::clone(&barrier));
             std::thread::spawn(move || {
-                let h = no_headers();
-                let eu = region("eu", &[]);
+                let t = nordlicht();
                 barrier.wait();
-                decide(
-                    &*kv,
-                    &eu,
-                    &nordlicht(),
-                    &cs[..],
-                    &request("ups", "/x", &h),
-                    i,
-                    half_open,
-                )
-                .unwrap()
+                w.decide(&t, &ask("ups"), i, w.half_open())
             })
         })
         .collect();
@@ -582,236 +421,103 @@ fn many_concurrent_requests_in_half_open_admit_one_probe() {
         .collect();
     assert_eq!(probes.len(), 1);
     assert!(probes[0].ticket.is_probe());
-    assert_eq!(
-        decisions
-            .iter()
-            .filter(|d| matches!(d, Decision::Refuse(RoutingError::CircuitOpen { .. })))
-            .count(),
-        threads - 1
-    );
+    let open = decisions
+        .iter()
+        .filter(|d| matches!(d, Decision::Refuse(RoutingError::CircuitOpen { .. })))
+        .count();
+    assert_eq!(open, threads - 1);
 }
 
 #[test]
 fn a_bad_probe_reopens_the_breaker() {
-    let cs = carriers();
-    let kv = MemoryKv::new();
-    break_upstream(&kv, &cs, "ups", "ups-eu");
-    let eu = region("eu", &[]);
-    let h = no_headers();
-    let half_open = NOW + u64::from(cs[0].breaker.open_secs) * 1000;
-    let probe = routed(decide_now(
-        &kv,
-        &eu,
-        &nordlicht(),
-        &cs,
-        &request("ups", "/x", &h),
-        0,
-        half_open,
-    ));
-    record_outcome(&kv, &probe.ticket, Outcome::CarrierFailure, half_open + 100).unwrap();
-    let e = refused(decide_now(
-        &kv,
-        &eu,
-        &nordlicht(),
-        &cs,
-        &request("ups", "/x", &h),
-        0,
-        half_open + 200,
-    ));
+    let w = World::eu();
+    w.break_upstream("ups", "ups-eu");
+    let probe = w.route(&nordlicht(), &ask("ups"), 0, w.half_open());
+    record_outcome(
+        &w.kv,
+        &probe.ticket,
+        Outcome::CarrierFailure,
+        w.half_open() + 100,
+    )
+    .unwrap();
+    let e = w.refuse(&nordlicht(), &ask("ups"), w.half_open() + 200);
     assert_eq!(
         e.retry_after_secs(),
-        Some(u64::from(cs[0].breaker.open_secs))
+        Some(u64::from(w.carrier("ups").breaker.open_secs))
     );
 }
 
 #[test]
 fn one_tenants_broken_credentials_never_open_the_carrier_for_others() {
-    let cs = carriers();
-    let kv = MemoryKv::new();
-    let eu = region("eu", &[]);
-    let h = no_headers();
+    let w = World::eu();
     let broken = nordlicht();
     let other = with_carriers(tenant("other", "eu", Residency::Strict, &[]), &["ups"]);
-    let credential_failures = cs[0].breaker.credential_failures;
+    let b = &w.carrier("ups").breaker;
     // Many 401s, more than the carrier-wide threshold too.
-    for i in 0..(credential_failures + cs[0].breaker.failures) {
-        let Decision::Route(r) = decide_now(
-            &kv,
-            &eu,
-            &broken,
-            &cs,
-            &request("ups", "/x", &h),
-            0,
-            NOW + u64::from(i),
-        ) else {
+    for i in 0..u64::from(b.credential_failures + b.failures) {
+        let Decision::Route(r) = w.decide(&broken, &ask("ups"), 0, NOW + i) else {
             break;
         };
-        record_outcome(&kv, &r.ticket, Outcome::of_status(401), NOW + u64::from(i)).unwrap();
+        record_outcome(&w.kv, &r.ticket, Outcome::of_status(401), NOW + i).unwrap();
     }
-    let e = refused(decide_now(
-        &kv,
-        &eu,
-        &broken,
-        &cs,
-        &request("ups", "/x", &h),
-        0,
-        NOW + 100,
-    ));
-    assert_eq!(e.kind(), "carrier-credentials-failing");
-    assert_eq!(e.status(), 503);
+    let e = w.refuse(&broken, &ask("ups"), NOW + 100);
+    assert_eq!((e.status(), e.kind()), (503, "carrier-credentials-failing"));
     assert!(e.retry_after_secs().is_some());
     // The other tenant still reaches UPS, and the broken tenant still reaches FedEx.
-    routed(decide_now(
-        &kv,
-        &eu,
-        &other,
-        &cs,
-        &request("ups", "/x", &h),
-        0,
-        NOW + 100,
-    ));
-    routed(decide_now(
-        &kv,
-        &eu,
-        &broken,
-        &cs,
-        &request("fedex", "/x", &h),
-        0,
-        NOW + 100,
-    ));
+    w.route(&other, &ask("ups"), 0, NOW + 100);
+    w.route(&broken, &ask("fedex"), 0, NOW + 100);
 }
 
 #[test]
 fn a_tenant_probe_with_good_credentials_closes_its_breaker() {
-    let cs = carriers();
-    let kv = MemoryKv::new();
-    let eu = region("eu", &[]);
-    let h = no_headers();
+    let w = World::eu();
     let t = nordlicht();
-    for i in 0..cs[0].breaker.credential_failures {
-        let r = routed(decide_now(
-            &kv,
-            &eu,
-            &t,
-            &cs,
-            &request("ups", "/x", &h),
-            0,
-            NOW + u64::from(i),
-        ));
-        record_outcome(
-            &kv,
-            &r.ticket,
-            Outcome::CredentialFailure,
-            NOW + u64::from(i),
-        )
-        .unwrap();
+    for i in 0..u64::from(w.carrier("ups").breaker.credential_failures) {
+        let r = w.route(&t, &ask("ups"), 0, NOW + i);
+        record_outcome(&w.kv, &r.ticket, Outcome::CredentialFailure, NOW + i).unwrap();
     }
-    let half_open = NOW + u64::from(cs[0].breaker.open_secs) * 1000 + 10;
-    let probe = routed(decide_now(
-        &kv,
-        &eu,
-        &t,
-        &cs,
-        &request("ups", "/x", &h),
-        0,
-        half_open,
-    ));
+    let later = w.half_open() + 10;
+    let probe = w.route(&t, &ask("ups"), 0, later);
     assert!(probe.ticket.is_probe());
     // A 5xx says nothing about credentials: the tenant stays half-open.
-    record_outcome(&kv, &probe.ticket, Outcome::CarrierFailure, half_open + 1).unwrap();
-    let probe = routed(decide_now(
-        &kv,
-        &eu,
-        &t,
-        &cs,
-        &request("ups", "/x", &h),
-        0,
-        half_open + 2,
-    ));
+    record_outcome(&w.kv, &probe.ticket, Outcome::CarrierFailure, later + 1).unwrap();
+    let probe = w.route(&t, &ask("ups"), 0, later + 2);
     assert!(probe.ticket.is_probe());
-    record_outcome(&kv, &probe.ticket, Outcome::Success, half_open + 3).unwrap();
-    let r = routed(decide_now(
-        &kv,
-        &eu,
-        &t,
-        &cs,
-        &request("ups", "/x", &h),
-        0,
-        half_open + 4,
-    ));
-    assert!(!r.ticket.is_probe());
+    record_outcome(&w.kv, &probe.ticket, Outcome::Success, later + 3).unwrap();
+    assert!(!w.route(&t, &ask("ups"), 0, later + 4).ticket.is_probe());
 }
 
 #[test]
 fn unreadable_breakers_count_as_closed() {
-    struct Failing;
-    impl KeyValue for Failing {
-        fn get(&self, _: &str) -> crate::kv::KvResult<Option<Vec<u8>>> {
-            Err(KvError("down".into()))
-        }
-        fn set(&self, _: &str, _: &[u8]) -> crate::kv::KvResult<()> {
-            Err(KvError("down".into()))
-        }
-        fn delete(&self, _: &str) -> crate::kv::KvResult<()> {
-            Err(KvError("down".into()))
-        }
-        fn increment(&self, _: &str, _: i64) -> crate::kv::KvResult<i64> {
-            Err(KvError("down".into()))
-        }
-        fn compare_and_swap(
-            &self,
-            _: &str,
-            _: Option<&[u8]>,
-            _: &[u8],
-        ) -> crate::kv::KvResult<bool> {
-            Err(KvError("down".into()))
-        }
-    }
-    let h = no_headers();
-    let r = routed(
-        decide(
-            &Failing,
-            &region("eu", &[]),
-            &nordlicht(),
-            &carriers()[..],
-            &request("ups", "/x", &h),
-            0,
-            NOW,
-        )
-        .unwrap(),
-    );
+    let w = World::eu();
+    w.kv.set_failing(true);
+    let r = w.route(&nordlicht(), &ask("ups"), 0, NOW);
     assert!(r.breakers_unavailable);
-    assert!(record_outcome(&Failing, &r.ticket, Outcome::CarrierFailure, NOW).is_err());
+    assert!(record_outcome(&w.kv, &r.ticket, Outcome::CarrierFailure, NOW).is_err());
 }
 
 // ------------------------------------------------------------------ fallback
 
 #[test]
 fn an_open_carrier_falls_back_one_hop_when_allowed() {
-    let mut cs = carriers();
+    let mut w = World::eu();
     // FedEx would fall back to DHL: a second hop, never taken.
-    cs[1].fallback = vec!["dhl".into()];
-    let kv = MemoryKv::new();
-    break_upstream(&kv, &cs, "ups", "ups-eu");
-    let eu = region("eu", &[]);
-    let h = no_headers();
-    let mut req = request("ups", "/rates", &h);
+    w.carrier_mut("fedex").fallback = vec!["dhl".into()];
+    w.break_upstream("ups", "ups-eu");
     assert_eq!(
-        refused(decide_now(&kv, &eu, &nordlicht(), &cs, &req, 0, NOW)).kind(),
+        w.refuse(&nordlicht(), &ask("ups"), NOW).kind(),
         "circuit-open",
         "the pass-through does not fall back"
     );
-    req.allow_fallback = true;
-    let r = routed(decide_now(&kv, &eu, &nordlicht(), &cs, &req, 0, NOW));
+    let r = w.route(&nordlicht(), &ask("ups").with_fallback(), 0, NOW);
     assert_eq!(r.carrier.id, "fedex");
     assert_eq!(r.fell_back_from.as_deref(), Some("ups"));
-    break_upstream(&kv, &cs, "fedex", "fedex-eu");
-    let e = refused(decide_now(&kv, &eu, &nordlicht(), &cs, &req, 0, NOW));
+    w.break_upstream("fedex", "fedex-eu");
     assert_eq!(
-        e,
+        w.refuse(&nordlicht(), &ask("ups").with_fallback(), NOW),
         RoutingError::CircuitOpen {
             carrier: "ups".into(),
-            retry_after_secs: u64::from(cs[0].breaker.open_secs)
+            retry_after_secs: u64::from(w.carrier("ups").breaker.open_secs)
         },
         "no second hop to DHL"
     );
@@ -819,67 +525,43 @@ fn an_open_carrier_falls_back_one_hop_when_allowed() {
 
 #[test]
 fn when_most_of_the_routes_carriers_are_open_it_fails_fast() {
-    let mut cs = carriers();
-    cs.push(carrier("usps", &[upstream("usps-eu", "eu")]));
-    // UPS falls back to FedEx, DHL, USPS; with UPS and two of them open (3 of 4) it
-    // fails fast even though one is still up.
-    cs[0].fallback = vec!["fedex".into(), "dhl".into(), "usps".into()];
+    let mut w = World::eu();
+    w.carriers
+        .push(carrier("usps", &[upstream("usps-eu", "eu")]));
+    // UPS falls back to FedEx, DHL, USPS.
+    w.carrier_mut("ups").fallback = vec!["fedex".into(), "dhl".into(), "usps".into()];
     let t = with_carriers(
         tenant("nordlicht", "eu", Residency::Strict, &[]),
         &["ups", "fedex", "dhl", "usps"],
     );
-    let kv = MemoryKv::new();
-    let eu = region("eu", &[]);
-    let h = no_headers();
-    let mut req = request("ups", "/rates", &h);
-    req.allow_fallback = true;
-    break_upstream(&kv, &cs, "ups", "ups-eu");
-    break_upstream(&kv, &cs, "fedex", "fedex-eu");
+    let request = ask("ups").with_fallback();
+    w.break_upstream("ups", "ups-eu");
+    w.break_upstream("fedex", "fedex-eu");
     // 2 of 4 open: not more than half, DHL serves.
-    assert_eq!(
-        routed(decide_now(&kv, &eu, &t, &cs, &req, 0, NOW))
-            .carrier
-            .id,
-        "dhl"
-    );
-    break_upstream(&kv, &cs, "dhl", "dhl-eu");
-    assert_eq!(
-        refused(decide_now(&kv, &eu, &t, &cs, &req, 0, NOW)).kind(),
-        "circuit-open"
-    );
+    assert_eq!(w.route(&t, &request, 0, NOW).carrier.id, "dhl");
+    // 3 of 4 open: fail fast, although USPS is still up.
+    w.break_upstream("dhl", "dhl-eu");
+    assert_eq!(w.refuse(&t, &request, NOW).kind(), "circuit-open");
 }
 
 #[test]
 fn fallbacks_the_tenant_does_not_use_are_not_tried() {
-    let cs = carriers();
-    let kv = MemoryKv::new();
-    break_upstream(&kv, &cs, "ups", "ups-eu");
+    let w = World::eu();
+    w.break_upstream("ups", "ups-eu");
     let t = with_carriers(tenant("n", "eu", Residency::Strict, &[]), &["ups"]);
-    let h = no_headers();
-    let mut req = request("ups", "/rates", &h);
-    req.allow_fallback = true;
     assert_eq!(
-        refused(decide_now(&kv, &region("eu", &[]), &t, &cs, &req, 0, NOW)).kind(),
+        w.refuse(&t, &ask("ups").with_fallback(), NOW).kind(),
         "circuit-open"
     );
 }
 
 #[test]
 fn problems_never_name_upstreams_or_urls() {
-    let cs = carriers();
-    let kv = MemoryKv::new();
-    break_upstream(&kv, &cs, "ups", "ups-eu");
-    let h = no_headers();
-    let e = refused(decide_now(
-        &kv,
-        &region("eu", &[]),
-        &nordlicht(),
-        &cs,
-        &request("ups", "/x", &h),
-        0,
-        NOW,
-    ));
-    let problem = e.problem(Some("req-9"));
+    let w = World::eu();
+    w.break_upstream("ups", "ups-eu");
+    let problem = w
+        .refuse(&nordlicht(), &ask("ups"), NOW)
+        .problem(Some("req-9"));
     assert!(problem.detail.as_deref().unwrap().contains("\"ups\""));
     let json = problem.to_json();
     assert!(!json.contains("ups-eu"), "{json}");

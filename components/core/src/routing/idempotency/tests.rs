@@ -31,6 +31,11 @@ fn created() -> StoredResponse {
     )
 }
 
+/// Globex sends the label request with key `k` at `now_ms`.
+fn start(kv: &MemoryKv, k: &IdempotencyKey, now_ms: u64) -> Begin {
+    begin(kv, "globex", k, &label_request(), LEASE, now_ms, now_ms).unwrap()
+}
+
 fn proceed(begin: Begin) -> Claim {
     match begin {
         Begin::Proceed(claim) => claim,
@@ -93,11 +98,9 @@ fn fingerprints_differ_by_method_path_and_body() {
 fn a_repeat_gets_the_stored_response_marked_replayed() {
     let kv = MemoryKv::new();
     let k = key("label-1");
-    let claim = proceed(begin(&kv, "globex", &k, &label_request(), LEASE, 1, T0).unwrap());
+    let claim = proceed(start(&kv, &k, T0));
     assert!(complete(&kv, &claim, &created()).unwrap());
-    let Begin::Replay(stored) =
-        begin(&kv, "globex", &k, &label_request(), LEASE, 2, T0 + 5_000).unwrap()
-    else {
+    let Begin::Replay(stored) = start(&kv, &k, T0 + 5_000) else {
         panic!("replay");
     };
     assert_eq!(stored.status, 201);
@@ -116,7 +119,7 @@ fn a_repeat_gets_the_stored_response_marked_replayed() {
 fn the_same_key_with_another_body_is_refused() {
     let kv = MemoryKv::new();
     let k = key("label-1");
-    let claim = proceed(begin(&kv, "globex", &k, &label_request(), LEASE, 1, T0).unwrap());
+    let claim = proceed(start(&kv, &k, T0));
     let other = Fingerprint::of(
         "POST",
         "/v1/carriers/ups/api/shipments/v2409/ship",
@@ -137,7 +140,7 @@ fn the_same_key_with_another_body_is_refused() {
 fn keys_are_per_tenant() {
     let kv = MemoryKv::new();
     let k = key("same-key");
-    let claim = proceed(begin(&kv, "globex", &k, &label_request(), LEASE, 1, T0).unwrap());
+    let claim = proceed(start(&kv, &k, T0));
     complete(&kv, &claim, &created()).unwrap();
     proceed(begin(&kv, "nordlicht", &k, &label_request(), LEASE, 2, T0).unwrap());
     assert!(record_key("globex", &k).starts_with("idem:globex:"));
@@ -186,10 +189,10 @@ fn concurrent_repeats_reach_the_carrier_once() {
 fn a_retryable_answer_releases_the_key() {
     let kv = MemoryKv::new();
     let k = key("label-2");
-    let claim = proceed(begin(&kv, "globex", &k, &label_request(), LEASE, 1, T0).unwrap());
+    let claim = proceed(start(&kv, &k, T0));
     let unavailable = StoredResponse::new(503, &[], b"");
     assert!(complete(&kv, &claim, &unavailable).unwrap());
-    proceed(begin(&kv, "globex", &k, &label_request(), LEASE, 2, T0 + 1).unwrap());
+    proceed(start(&kv, &k, T0 + 1));
     assert!(is_final(400) && is_final(201) && is_final(404));
     assert!(!is_final(429) && !is_final(500) && !is_final(409));
 }
@@ -198,21 +201,12 @@ fn a_retryable_answer_releases_the_key() {
 fn a_dead_first_request_loses_its_claim_after_the_lease() {
     let kv = MemoryKv::new();
     let k = key("label-3");
-    let dead = proceed(begin(&kv, "globex", &k, &label_request(), LEASE, 1, T0).unwrap());
+    let dead = proceed(start(&kv, &k, T0));
     assert!(matches!(
-        begin(
-            &kv,
-            "globex",
-            &k,
-            &label_request(),
-            LEASE,
-            2,
-            T0 + LEASE - 1
-        )
-        .unwrap(),
+        start(&kv, &k, T0 + LEASE - 1),
         Begin::Refused(RoutingError::IdempotencyInFlight { .. })
     ));
-    let claim = proceed(begin(&kv, "globex", &k, &label_request(), LEASE, 3, T0 + LEASE).unwrap());
+    let claim = proceed(start(&kv, &k, T0 + LEASE));
     // The dead request's late completion does not overwrite the new claim.
     assert!(!complete(&kv, &dead, &created()).unwrap());
     assert!(complete(&kv, &claim, &created()).unwrap());
@@ -222,11 +216,11 @@ fn a_dead_first_request_loses_its_claim_after_the_lease() {
 fn a_response_too_large_to_keep_is_never_executed_again() {
     let kv = MemoryKv::new();
     let k = key("big-label");
-    let claim = proceed(begin(&kv, "globex", &k, &label_request(), LEASE, 1, T0).unwrap());
+    let claim = proceed(start(&kv, &k, T0));
     let big = StoredResponse::new(200, &[], &vec![b'x'; MAX_STORED_BODY + 1]);
     assert!(complete(&kv, &claim, &big).unwrap());
     assert_eq!(
-        begin(&kv, "globex", &k, &label_request(), LEASE, 2, T0 + 1).unwrap(),
+        start(&kv, &k, T0 + 1),
         Begin::Refused(RoutingError::IdempotencyResponseNotKept)
     );
 }
@@ -235,19 +229,10 @@ fn a_response_too_large_to_keep_is_never_executed_again() {
 fn records_expire_after_24_hours() {
     let kv = MemoryKv::new();
     let k = key("label-4");
-    let claim = proceed(begin(&kv, "globex", &k, &label_request(), LEASE, 1, T0).unwrap());
+    let claim = proceed(start(&kv, &k, T0));
     complete(&kv, &claim, &created()).unwrap();
     assert!(matches!(
-        begin(
-            &kv,
-            "globex",
-            &k,
-            &label_request(),
-            LEASE,
-            2,
-            T0 + RETENTION_MS - 1
-        )
-        .unwrap(),
+        start(&kv, &k, T0 + RETENTION_MS - 1),
         Begin::Replay(_)
     ));
     // Expired: the key may be used again, even for another request.
@@ -264,7 +249,7 @@ fn storage_stays_bounded_as_days_pass() {
         for i in 0..20u64 {
             let now = T0 + day * DAY + i * 1000;
             let k = key(&format!("d{day}-k{i}"));
-            let claim = proceed(begin(&kv, "globex", &k, &label_request(), LEASE, i, now).unwrap());
+            let claim = proceed(start(&kv, &k, now));
             complete(&kv, &claim, &created()).unwrap();
         }
         assert!(records(&kv) <= 60, "day {day}: {} records", records(&kv));
@@ -275,16 +260,7 @@ fn storage_stays_bounded_as_days_pass() {
     // A record that is still valid is never swept.
     let k = key("d29-k19");
     assert!(matches!(
-        begin(
-            &kv,
-            "globex",
-            &k,
-            &label_request(),
-            LEASE,
-            0,
-            T0 + 29 * DAY + 20_000
-        )
-        .unwrap(),
+        start(&kv, &k, T0 + 29 * DAY + 20_000),
         Begin::Replay(_)
     ));
 }
@@ -293,40 +269,17 @@ fn storage_stays_bounded_as_days_pass() {
 fn a_key_reused_after_expiry_is_not_swept_while_valid() {
     let kv = MemoryKv::new();
     let k = key("reused");
-    let claim = proceed(begin(&kv, "globex", &k, &label_request(), LEASE, 1, T0).unwrap());
+    let claim = proceed(start(&kv, &k, T0));
     complete(&kv, &claim, &created()).unwrap();
     // Claimed again on day 2 (after expiry), then days pass with other traffic.
     let again = T0 + 2 * DAY;
-    let claim = proceed(begin(&kv, "globex", &k, &label_request(), LEASE, 2, again).unwrap());
+    let claim = proceed(start(&kv, &k, again));
     complete(&kv, &claim, &created()).unwrap();
     for i in 0..10u64 {
         let k = key(&format!("other-{i}"));
-        proceed(
-            begin(
-                &kv,
-                "globex",
-                &k,
-                &label_request(),
-                LEASE,
-                i,
-                again + 1000 + i,
-            )
-            .unwrap(),
-        );
+        proceed(start(&kv, &k, again + 1000 + i));
     }
-    assert!(matches!(
-        begin(
-            &kv,
-            "globex",
-            &k,
-            &label_request(),
-            LEASE,
-            3,
-            again + 20_000
-        )
-        .unwrap(),
-        Begin::Replay(_)
-    ));
+    assert!(matches!(start(&kv, &k, again + 20_000), Begin::Replay(_)));
 }
 
 #[test]
