@@ -341,7 +341,8 @@ mod tests {
                             }
                             TokenLookup::Wait { retry_in_ms } => {
                                 std::thread::sleep(std::time::Duration::from_millis(2));
-                                now += retry_in_ms.min(5);
+                                // 1 ms of simulated time per look: the lease (10 s) outlasts any real stall.
+                                now += retry_in_ms.min(1);
                             }
                         }
                     }
