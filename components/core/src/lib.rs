@@ -9,4 +9,5 @@ pub mod health;
 pub mod kv;
 pub mod problem;
 pub mod quota;
+pub mod routing;
 pub mod snapshot;

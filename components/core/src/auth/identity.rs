@@ -34,8 +34,9 @@ pub const IDENTITY_MAC: &str = "x-waypost-identity-mac";
 pub const WAYPOST_PREFIX: &str = "x-waypost-";
 
 /// `x-waypost-*` headers that are the caller's to send, and pass through auth: the
-/// request's deadline (DESIGN.md, Deadlines). They carry no identity and no MAC.
-pub const CALLER_HEADERS: [&str; 1] = ["x-waypost-deadline"];
+/// request's deadline (DESIGN.md, Deadlines) and the mark of a retried request (a
+/// caller that retries tells us not to retry again). They carry no identity and no MAC.
+pub const CALLER_HEADERS: [&str; 2] = ["x-waypost-deadline", "x-waypost-retry"];
 
 const MAC_TAG: &[u8] = b"waypost-identity-v1";
 
@@ -325,7 +326,7 @@ mod tests {
     }
 
     #[test]
-    fn auth_strips_credentials_and_every_waypost_header_but_the_deadline() {
+    fn auth_strips_credentials_and_every_waypost_header_but_the_deadline_and_retry_mark() {
         let incoming = pairs(&[
             ("Authorization", "Bearer t"),
             ("X-Api-Key", "k"),
@@ -335,6 +336,7 @@ mod tests {
             ("x-waypost-anything", "x"),
             ("x-waypost-tenant", "again"),
             ("x-waypost-deadline", "5000"),
+            ("x-waypost-retry", "1"),
             ("content-type", "application/json"),
             ("traceparent", "00-abc-def-01"),
         ]);

@@ -527,6 +527,10 @@ pub struct Upstream {
     /// Only pass-through paths starting with this prefix (e.g. DHL tracking, `/track/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_prefix: Option<String>,
+    /// Only requests whose `Host` (without port) is this name, e.g. a beta hostname
+    /// `ups-beta.us.waypost.example` (lower case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 fn default_weight() -> u32 {

@@ -655,6 +655,19 @@ fn is_header_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// A DNS host name in lower case: labels of `[a-z0-9-]` joined by dots.
+fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
 /// RFC 6749 scope-token: printable ASCII except space, `"` and `\`.
 fn is_scope(scope: &str) -> bool {
     !scope.is_empty()
@@ -1289,7 +1302,18 @@ impl<'d> Checker<'d> {
                         format!("{prefix:?} must start with `/`"),
                     );
                 }
-                let is_default = up.weight > 0 && up.header.is_none() && up.path_prefix.is_none();
+                if let Some(host) = &up.host
+                    && !is_host_name(host)
+                {
+                    self.error(
+                        up_path.key("host"),
+                        format!("{host:?} is not a lower-case host name"),
+                    );
+                }
+                let is_default = up.weight > 0
+                    && up.header.is_none()
+                    && up.path_prefix.is_none()
+                    && up.host.is_none();
                 *default_regions.entry(up.region.as_str()).or_default() |= is_default;
             }
             for (region, has_default) in default_regions {

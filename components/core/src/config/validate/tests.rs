@@ -1249,6 +1249,39 @@ fn strict_tenant_cannot_pin_a_foreign_upstream_or_allow_regions() {
     );
 }
 
+#[test]
+fn upstream_hosts_are_lower_case_host_names_and_not_defaults() {
+    let dhl = "upstreams = [{ id = \"eu\", region = \"eu\", url = \"https://dhl.example\" }]";
+    let text = edit(
+        &base(),
+        dhl,
+        "upstreams = [{ id = \"eu\", region = \"eu\", url = \"https://dhl.example\" }, { id = \"beta\", region = \"eu\", url = \"https://beta.dhl.example\", host = \"dhl-beta.eu.example\" }]",
+    );
+    assert!(
+        parse_and_validate(&text).is_ok(),
+        "{:?}",
+        parse_and_validate(&text).err()
+    );
+    let bad = edit(&text, "\"dhl-beta.eu.example\"", "\"DHL Beta\"");
+    assert_one(
+        &bad,
+        "carriers[1].upstreams[1].host",
+        "\"DHL Beta\"",
+        "not a lower-case host name",
+    );
+    // An upstream picked by host is not the region's default upstream.
+    let only_host = edit(
+        &base(),
+        dhl,
+        "upstreams = [{ id = \"eu\", region = \"eu\", url = \"https://dhl.example\", host = \"dhl.eu.example\" }]",
+    );
+    assert!(
+        errors(&only_host)
+            .iter()
+            .any(|e| e.message.contains("no default upstream"))
+    );
+}
+
 // ------------------------------------------------------------------------------ all at once
 
 #[test]
