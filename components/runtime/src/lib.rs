@@ -2,6 +2,7 @@
 //! defines: the key-value store (`wasi:keyvalue@0.2.0-draft2`, whose atomics core's
 //! limits and dedup rely on) and problem+json responses.
 
+pub mod carrier;
 pub mod config;
 pub mod identity;
 pub mod request;

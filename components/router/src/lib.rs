@@ -1,0 +1,229 @@
+//! The router handler: `ANY /v1/carriers/{carrier}/{*path}` behind auth and quota.
+//! It sends the call to the tenant's upstream for that carrier in this region (every
+//! policy is in `waypost_core::routing`, the call in `waypost_runtime::carrier`) and
+//! passes the carrier's answer back, or says why not in problem+json.
+//!
+//! Order: identity (401 without auth) → residency (421, before the body is read) →
+//! the body → `Idempotency-Key` (replay, 409, 422) → the carrier call → deprecation
+//! headers → the idempotent response kept.
+
+use bytes::Bytes;
+use spin_sdk::http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use spin_sdk::http_service;
+use waypost_core::auth::Identity;
+use waypost_core::config::store::ConfigStore;
+use waypost_core::config::{Route, route_for};
+use waypost_core::problem::Problem;
+use waypost_core::routing::idempotency::{self, Begin};
+use waypost_core::routing::{
+    Deadline, Fingerprint, IdempotencyKey, RoutingError, StoredResponse, check_residency,
+    deprecation_headers, downstream_response_headers,
+};
+use waypost_runtime::carrier::{self, CallContext, Outbound, facts, read_body};
+use waypost_runtime::config::{active_view, store_unavailable};
+use waypost_runtime::identity::verified;
+use waypost_runtime::request::{RequestLog, header_pairs, random_u64, unix_millis};
+use waypost_runtime::{SpinKv, problem};
+
+type Reply = (StatusCode, HeaderMap, Bytes);
+
+#[http_service]
+async fn handle(req: Request) -> Reply {
+    let identity = match verified(req.headers()).await {
+        Ok(identity) => identity,
+        Err(p) => return problem_reply(&p, &[]),
+    };
+    let mut log = RequestLog::start("router", &identity.request_id, req.uri().path());
+    log.set("tenant", identity.tenant.clone());
+    let reply = route(req, &identity, &mut log).await;
+    log.finish(reply.0.as_u16());
+    reply
+}
+
+async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply {
+    let refuse = |p: Problem, headers: &[(String, String)]| {
+        problem_reply(&p.with_request_id(Some(&identity.request_id)), headers)
+    };
+    let Some((carrier_id, rest)) = carrier_and_path(req.uri().path()) else {
+        return refuse(Problem::new(404, "not-found", "Not Found"), &[]);
+    };
+    log.set("carrier", carrier_id.clone());
+    let Ok(kv) = SpinKv::open_default() else {
+        return refuse(store_unavailable(), &[]);
+    };
+    let store = ConfigStore::new(&kv);
+    let view = match active_view(&store).await {
+        Ok(view) => view,
+        Err(p) => return refuse(p, &[]),
+    };
+    let (Ok(Some(region)), Ok(Some(tenant)), Ok(routes)) = (
+        view.region(),
+        view.tenant(&identity.tenant),
+        view.routes(),
+    ) else {
+        return refuse(store_unavailable(), &[]);
+    };
+    // Residency first: a strict tenant's body is never read here.
+    if let Err(e) = check_residency(&region, &tenant) {
+        return routing_refusal(&e, identity);
+    }
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+    let host = req.uri().authority().map(|a| a.as_str().to_string());
+    let headers = header_pairs(req.headers());
+    let route = route_for(&routes, &method, &path).cloned();
+    let now = unix_millis() as u64;
+    let deadline = match Deadline::of_request(&headers, route.as_ref(), now) {
+        Ok(deadline) => deadline,
+        Err(e) => return routing_refusal(&e, identity),
+    };
+    let body = match read_body(req).await {
+        Ok(body) => body,
+        Err(p) => return refuse(p, &[]),
+    };
+
+    let claim = match idempotency_claim(&kv, identity, &method, &path, &query, &headers, &body, &deadline) {
+        Ok(Claimed::Proceed(claim)) => claim,
+        Ok(Claimed::Replay(stored)) => {
+            log.set("idempotent_replay", true);
+            return reply(stored.status, &stored.replay_headers(), Bytes::from(stored.body));
+        }
+        Err(answer) => return answer,
+    };
+
+    let ctx = CallContext {
+        kv: &kv,
+        view: &view,
+        region: &region,
+        tenant: &tenant,
+        deadline,
+        method: &method,
+        headers: &headers,
+    };
+    let upstream_path = format!("{rest}{query}");
+    let result = carrier::call(
+        &ctx,
+        &carrier_id,
+        facts(&rest, host.as_deref(), &headers),
+        false,
+        |_, _| Outbound {
+            method: method.clone(),
+            path_and_query: upstream_path.clone(),
+            headers: Vec::new(),
+            body: body.clone(),
+        },
+    )
+    .await;
+    let answer = match result {
+        Ok(response) => {
+            let mut out = downstream_response_headers(&response.headers);
+            out.extend(deprecated(route.as_ref(), log));
+            if let Some(claim) = &claim {
+                let stored = StoredResponse::new(response.status, &out, &response.body);
+                let _ = idempotency::complete(&kv, claim, &stored);
+            }
+            reply(response.status, &out, response.body)
+        }
+        Err(failure) => {
+            if let Some(claim) = &claim {
+                let _ = idempotency::release(&kv, claim);
+            }
+            log.set("refusal", failure.problem(&identity.request_id).type_uri);
+            problem_reply(&failure.problem(&identity.request_id), &failure.headers())
+        }
+    };
+    answer
+}
+
+/// `/v1/carriers/{carrier}/{rest}` → (carrier, `/rest`).
+fn carrier_and_path(path: &str) -> Option<(String, String)> {
+    let rest = path.strip_prefix("/v1/carriers/")?;
+    let (carrier, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    if carrier.is_empty() {
+        return None;
+    }
+    Some((carrier.to_string(), format!("/{tail}")))
+}
+
+enum Claimed {
+    /// Go ahead; with the claim to complete when the request had a key.
+    Proceed(Option<idempotency::Claim>),
+    Replay(StoredResponse),
+}
+
+/// `Idempotency-Key` on POST and PATCH: the claim, a replay, or the refusal.
+#[allow(clippy::too_many_arguments)]
+fn idempotency_claim(
+    kv: &SpinKv,
+    identity: &Identity,
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    deadline: &Deadline,
+) -> Result<Claimed, Reply> {
+    if !matches!(method, "POST" | "PATCH") {
+        return Ok(Claimed::Proceed(None));
+    }
+    let key = match IdempotencyKey::from_headers(headers) {
+        Ok(Some(key)) => key,
+        Ok(None) => return Ok(Claimed::Proceed(None)),
+        Err(e) => return Err(routing_refusal(&e, identity)),
+    };
+    let now = unix_millis() as u64;
+    let fingerprint = Fingerprint::of(method, &format!("{path}{query}"), body);
+    let lease_ms = deadline.remaining_ms(now) + 5_000;
+    match idempotency::begin(kv, &identity.tenant, &key, &fingerprint, lease_ms, random_u64(), now) {
+        Ok(Begin::Proceed(claim)) => Ok(Claimed::Proceed(Some(claim))),
+        Ok(Begin::Replay(stored)) => Ok(Claimed::Replay(stored)),
+        Ok(Begin::Refused(e)) => Err(routing_refusal(&e, identity)),
+        Err(_) => Err(problem_reply(
+            &Problem::new(503, "idempotency-unavailable", "Service Unavailable")
+                .with_detail("Idempotency records are unavailable; the request was not sent.")
+                .with_request_id(Some(&identity.request_id)),
+            &[("retry-after".into(), "1".into())],
+        )),
+    }
+}
+
+/// `Deprecation` and `Sunset` for a deprecated route, whose use is logged per tenant.
+fn deprecated(route: Option<&Route>, log: &mut RequestLog) -> Vec<(String, String)> {
+    let Some(route) = route.filter(|r| r.deprecated) else {
+        return Vec::new();
+    };
+    log.set("deprecated_route", route.id.clone());
+    deprecation_headers(route)
+}
+
+fn routing_refusal(e: &RoutingError, identity: &Identity) -> Reply {
+    problem_reply(&e.problem(Some(&identity.request_id)), &e.headers())
+}
+
+fn problem_reply(p: &Problem, headers: &[(String, String)]) -> Reply {
+    let (status, mut map, body) = problem(p);
+    extend(&mut map, headers);
+    (status, map, Bytes::from(body))
+}
+
+fn reply(status: u16, headers: &[(String, String)], body: Bytes) -> Reply {
+    let mut map = HeaderMap::new();
+    extend(&mut map, headers);
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+        map,
+        body,
+    )
+}
+
+fn extend(map: &mut HeaderMap, headers: &[(String, String)]) {
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            map.append(name, value);
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! One call to a carrier, as `router` and `rates` make it, through every policy in
+//! `waypost_core::routing` and `waypost_core::quota`:
+//!
+//! routing decision (residency, tenant preference, breakers, balance) → the shared
+//! carrier-account budget → credentials (Spin variables) and, for OAuth carriers, the
+//! token from the KV cache (fetched once per credential, refreshed once on a 401) →
+//! the call under the request's deadline → the outcome reported to the breakers →
+//! a retry for idempotent methods within the retry budget.
+//!
+//! Only this module does I/O for carrier calls; every decision is core's.
+
+use crate::SpinKv;
+use crate::config::var;
+use crate::request::{random_u64, unix_millis, unix_secs};
+use bytes::Bytes;
+use spin_sdk::http::body::IncomingBodyExt;
+use spin_sdk::http::{FullBody, Request};
+use spin_sdk::wasip3::http::types::ErrorCode;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use waypost_core::config::store::{ConfigView, RegionRecord};
+use waypost_core::config::{Adapter, Carrier, Tenant};
+use waypost_core::problem::Problem;
+use waypost_core::quota::{self, charge_account};
+use waypost_core::rates::adapters::RateAdapter;
+use waypost_core::rates::auth::{
+    AccessToken, Credentials, authorization_header, parse_token_response, token_request,
+};
+use waypost_core::routing::token_cache::{self, TokenLookup};
+use waypost_core::routing::{
+    CallBudget, CredentialPlan, Deadline, Decision, Outcome, RequestFacts, RouteRequest, Routed,
+    RoutingError, TransportFailure, credentials_for, decide, record_outcome, retry,
+    transport_error, upstream_request_headers,
+};
+
+/// What a call is about: the tenant's request, as read once by the component.
+pub struct CallContext<'a> {
+    pub kv: &'a SpinKv,
+    pub view: &'a ConfigView<'a, 'a, SpinKv>,
+    pub region: &'a RegionRecord,
+    pub tenant: &'a Tenant,
+    pub deadline: Deadline,
+    /// The caller's method and headers (after auth): what the retry rules and the
+    /// forwarded headers are derived from.
+    pub method: &'a str,
+    pub headers: &'a [(String, String)],
+}
+
+/// The request to send, relative to the chosen upstream's base URL.
+pub struct Outbound {
+    pub method: String,
+    /// Path and query, starting with `/`.
+    pub path_and_query: String,
+    /// Headers besides the forwarded ones and the credential.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+/// A carrier's answer.
+pub struct CarrierResponse {
+    /// The carrier that answered (a fallback when `fell_back_from` is set).
+    pub carrier: String,
+    pub fell_back_from: Option<String>,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+/// Why no carrier answer came back.
+#[derive(Debug)]
+pub enum CallFailure {
+    /// Routing refused (unknown or disabled carrier, residency, breaker open,
+    /// deadline, transport failure).
+    Routing(RoutingError),
+    /// The shared carrier-account budget is spent (or its store failed closed).
+    Quota(quota::Decision),
+    /// The carrier's credentials are missing or were refused at the token endpoint.
+    Credentials { carrier: String, detail: String },
+    /// The key-value store failed where the call cannot go on without it.
+    Store,
+}
+
+impl CallFailure {
+    pub fn problem(&self, request_id: &str) -> Problem {
+        let id = Some(request_id);
+        match self {
+            CallFailure::Routing(e) => e.problem(id),
+            CallFailure::Quota(d) => d.problem(id).unwrap_or_else(|| {
+                Problem::new(503, "quota-unavailable", "Service Unavailable").with_request_id(id)
+            }),
+            CallFailure::Credentials { carrier, detail } => {
+                Problem::new(502, "carrier-credentials", "Bad Gateway")
+                    .with_detail(format!("{carrier}: {detail}"))
+                    .with_request_id(id)
+            }
+            CallFailure::Store => crate::config::store_unavailable().with_request_id(id),
+        }
+    }
+
+    pub fn headers(&self) -> Vec<(String, String)> {
+        match self {
+            CallFailure::Routing(e) => e.headers(),
+            CallFailure::Quota(d) => d
+                .headers()
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl From<RoutingError> for CallFailure {
+    fn from(e: RoutingError) -> Self {
+        CallFailure::Routing(e)
+    }
+}
+
+/// Calls `carrier` for the context's tenant. `build` makes the request for the
+/// carrier actually chosen (a fallback carrier has another API). `facts` are what
+/// upstream matching reads (path, host, headers).
+pub async fn call(
+    ctx: &CallContext<'_>,
+    carrier: &str,
+    facts: RequestFacts<'_>,
+    allow_fallback: bool,
+    build: impl Fn(&Routed, &CredentialPlan) -> Outbound,
+) -> Result<CarrierResponse, CallFailure> {
+    let mut attempt = 0u32;
+    loop {
+        let routed = route(ctx, carrier, facts, allow_fallback)?;
+        let result = attempt_call(ctx, &routed, attempt, &build).await;
+        let outcome = match &result {
+            Ok(response) => Outcome::of_status(response.status),
+            Err(Attempt::Transport(failure, budget)) => budget.outcome_of(*failure),
+            Err(_) => Outcome::Abandoned,
+        };
+        let now = unix_millis() as u64;
+        if let Err(e) = record_outcome(ctx.kv, &routed.ticket, outcome, now) {
+            eprintln!("{{\"event\":\"breaker-update-failed\",\"error\":{:?}}}", e.0);
+        }
+        if attempt == 0 {
+            let _ = retry::count_call(ctx.kv, &ctx.region.region.id, &routed.carrier.id, now);
+        }
+        let retryable = retry::may_retry(
+            ctx.method,
+            ctx.headers,
+            outcome,
+            attempt,
+            &routed.carrier.retry,
+        ) && retry::spend_retry(ctx.kv, &ctx.region.region.id, &routed.carrier.id, now)
+            .unwrap_or(false);
+        match result {
+            Ok(response) if !retryable => return Ok(response),
+            Err(Attempt::Failed(failure)) => return Err(failure),
+            Err(Attempt::Transport(failure, _)) if !retryable => {
+                return Err(transport_error(&routed.carrier.id, failure).into());
+            }
+            _ => attempt += 1,
+        }
+    }
+}
+
+/// The routing decision for one attempt.
+fn route(
+    ctx: &CallContext<'_>,
+    carrier: &str,
+    facts: RequestFacts<'_>,
+    allow_fallback: bool,
+) -> Result<Routed, CallFailure> {
+    let request = RouteRequest {
+        carrier,
+        facts,
+        allow_fallback,
+    };
+    let now = unix_millis() as u64;
+    match decide(
+        ctx.kv,
+        ctx.region,
+        ctx.tenant,
+        ctx.view,
+        &request,
+        random_u64(),
+        now,
+    ) {
+        Ok(Decision::Route(routed)) => Ok(*routed),
+        Ok(Decision::Refuse(e)) => Err(e.into()),
+        Err(_) => Err(CallFailure::Store),
+    }
+}
+
+enum Attempt {
+    /// No response: the connection failed or time ran out.
+    Transport(TransportFailure, CallBudget),
+    /// Refused before or instead of the call.
+    Failed(CallFailure),
+}
+
+impl From<CallFailure> for Attempt {
+    fn from(f: CallFailure) -> Self {
+        Attempt::Failed(f)
+    }
+}
+
+async fn attempt_call(
+    ctx: &CallContext<'_>,
+    routed: &Routed,
+    attempt: u32,
+    build: &impl Fn(&Routed, &CredentialPlan) -> Outbound,
+) -> Result<CarrierResponse, Attempt> {
+    let carrier = &routed.carrier;
+    let plan = credentials_for(&ctx.tenant.id, &routed.entry, carrier).map_err(CallFailure::from)?;
+    charge_account_budget(ctx, carrier, &plan)?;
+    let credentials = resolve(&plan).await;
+    let outbound = build(routed, &plan);
+    let budget = ctx
+        .deadline
+        .call(carrier, unix_millis() as u64)
+        .map_err(CallFailure::from)?;
+    let mut token = access_token(ctx, carrier, &plan, &credentials, None).await?;
+    let mut refreshed = false;
+    loop {
+        let authorization = authorization(carrier, &credentials, token.as_ref())?;
+        let response = send(routed, &outbound, &budget, attempt, authorization.as_deref(), ctx)
+            .await
+            .map_err(|failure| Attempt::Transport(failure, budget.clone()))?;
+        // A refused OAuth token is refreshed once, then the call is made once more.
+        if response.status == 401
+            && !refreshed
+            && let Some(rejected) = &token
+        {
+            refreshed = true;
+            token = access_token(ctx, carrier, &plan, &credentials, Some(rejected)).await?;
+            continue;
+        }
+        return Ok(CarrierResponse {
+            carrier: carrier.id.clone(),
+            fell_back_from: routed.fell_back_from.clone(),
+            ..response
+        });
+    }
+}
+
+/// Charges one call to the shared carrier-account budget, when the account has one.
+fn charge_account_budget(
+    ctx: &CallContext<'_>,
+    carrier: &Carrier,
+    plan: &CredentialPlan,
+) -> Result<(), CallFailure> {
+    let account = match plan.account {
+        waypost_core::routing::Account::Platform { .. } => "platform".to_string(),
+        waypost_core::routing::Account::Own { ref account, .. } => account.clone(),
+    };
+    let limit = ctx
+        .view
+        .account_limit(&carrier.id, &account)
+        .map_err(|_| CallFailure::Store)?;
+    let Some(limit) = limit else { return Ok(()) };
+    let decision = charge_account(ctx.kv, &limit, unix_millis() as u64);
+    if decision.admitted() {
+        Ok(())
+    } else {
+        Err(CallFailure::Quota(decision))
+    }
+}
+
+/// The credential values the plan names, from Spin variables.
+async fn resolve(plan: &CredentialPlan) -> Credentials {
+    let mut values = BTreeMap::new();
+    for (role, variable) in &plan.variables {
+        values.insert(role.clone(), var(variable.as_str()).await);
+    }
+    Credentials::new(values)
+}
+
+fn adapter(carrier: &Carrier) -> RateAdapter {
+    match carrier.adapter {
+        Adapter::Ups => RateAdapter::Ups,
+        Adapter::Fedex => RateAdapter::Fedex,
+        Adapter::Dhl => RateAdapter::Dhl,
+        Adapter::Usps => RateAdapter::Usps,
+    }
+}
+
+fn authorization(
+    carrier: &Carrier,
+    credentials: &Credentials,
+    token: Option<&AccessToken>,
+) -> Result<Option<String>, CallFailure> {
+    authorization_header(adapter(carrier), credentials, token)
+        .map(Some)
+        .map_err(|e| CallFailure::Credentials {
+            carrier: carrier.id.clone(),
+            detail: e.to_string(),
+        })
+}
+
+/// How long to wait between looks at a token another request is fetching, at most.
+const TOKEN_WAIT_ROUNDS: u32 = 20;
+
+/// The OAuth access token for this credential: cached in KV, or fetched once (other
+/// requests wait for that fetch). `None` for carriers without a token step. `rejected`
+/// is a token the carrier just refused.
+async fn access_token(
+    ctx: &CallContext<'_>,
+    carrier: &Carrier,
+    plan: &CredentialPlan,
+    credentials: &Credentials,
+    rejected: Option<&AccessToken>,
+) -> Result<Option<AccessToken>, CallFailure> {
+    if !carrier.adapter.uses_oauth() {
+        return Ok(None);
+    }
+    let client_id = credentials.get("client_id").unwrap_or_default();
+    let key = plan.token_cache_key(client_id);
+    let lease_id = random_u64();
+    for round in 0..TOKEN_WAIT_ROUNDS {
+        let now = unix_millis() as u64;
+        let lookup = match (rejected, round) {
+            (Some(bad), 0) => {
+                token_cache::invalidate(ctx.kv, &key, &bad.access_token, lease_id, now)
+            }
+            _ => token_cache::lookup(ctx.kv, &key, lease_id, now),
+        };
+        match lookup {
+            Ok(TokenLookup::Cached(token)) => {
+                return Ok(Some(AccessToken {
+                    access_token: token,
+                    expires_at: i64::MAX,
+                }));
+            }
+            Ok(TokenLookup::Wait { retry_in_ms }) => {
+                spin_sdk::time::sleep(Duration::from_millis(retry_in_ms.max(1))).await;
+            }
+            Ok(TokenLookup::Fetch(lease)) => {
+                let fetched = fetch_token(ctx, carrier, plan, credentials).await;
+                match &fetched {
+                    Ok(token) => {
+                        let lifetime = (token.expires_at - unix_secs()).max(0) as u64;
+                        let _ = token_cache::store(
+                            ctx.kv,
+                            &lease,
+                            &token.access_token,
+                            lifetime,
+                            unix_millis() as u64,
+                        );
+                    }
+                    Err(_) => {
+                        let _ = token_cache::give_up(ctx.kv, &lease);
+                    }
+                }
+                return fetched.map(Some);
+            }
+            // No cache: fetch for this request alone.
+            Err(_) => return fetch_token(ctx, carrier, plan, credentials).await.map(Some),
+        }
+    }
+    fetch_token(ctx, carrier, plan, credentials).await.map(Some)
+}
+
+/// `POST token_url` with the client credentials, as the carrier's adapter says.
+async fn fetch_token(
+    ctx: &CallContext<'_>,
+    carrier: &Carrier,
+    plan: &CredentialPlan,
+    credentials: &Credentials,
+) -> Result<AccessToken, CallFailure> {
+    let refused = |detail: String| CallFailure::Credentials {
+        carrier: carrier.id.clone(),
+        detail,
+    };
+    let request = token_request(
+        adapter(carrier),
+        plan.token_url.as_ref(),
+        credentials,
+        plan.account_number(),
+    )
+    .map_err(|e| refused(e.to_string()))?;
+    let budget = ctx
+        .deadline
+        .call(carrier, unix_millis() as u64)
+        .map_err(CallFailure::from)?;
+    let mut builder = http::Request::builder()
+        .method("POST")
+        .uri(request.url.as_str());
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let Ok(outgoing) = builder.body(FullBody::new(Bytes::from(request.body))) else {
+        return Err(refused("the token URL is not a valid URI".into()));
+    };
+    let (status, headers, body) = match timed(outgoing, budget.timeout_ms).await {
+        Ok(answer) => answer,
+        Err(failure) => return Err(transport_error(&carrier.id, failure).into()),
+    };
+    let retry_after = header(&headers, "retry-after").and_then(|v| v.parse().ok());
+    parse_token_response(adapter(carrier), status, &body, unix_secs(), retry_after)
+        .map_err(|e| refused(format!("token endpoint: {e}")))
+}
+
+async fn send(
+    routed: &Routed,
+    outbound: &Outbound,
+    budget: &CallBudget,
+    attempt: u32,
+    authorization: Option<&str>,
+    ctx: &CallContext<'_>,
+) -> Result<CarrierResponse, TransportFailure> {
+    let base = routed.upstream.url.as_str().trim_end_matches('/');
+    let url = format!("{base}{}", outbound.path_and_query);
+    let mut headers =
+        upstream_request_headers(ctx.headers, budget, (attempt > 0).then_some(attempt));
+    headers.extend(outbound.headers.iter().cloned());
+    if let Some(authorization) = authorization {
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
+        headers.push(("authorization".into(), authorization.into()));
+    }
+    let mut builder = http::Request::builder()
+        .method(outbound.method.as_str())
+        .uri(url.as_str());
+    for (name, value) in &headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let request = builder
+        .body(FullBody::new(outbound.body.clone()))
+        .map_err(|_| TransportFailure::Connect)?;
+    let (status, headers, body) = timed(request, budget.timeout_ms).await?;
+    Ok(CarrierResponse {
+        carrier: routed.carrier.id.clone(),
+        fell_back_from: None,
+        status,
+        headers,
+        body,
+    })
+}
+
+type Answer = (u16, Vec<(String, String)>, Bytes);
+
+/// Sends `request` and reads the whole answer, within `timeout_ms`; past it, the call
+/// is abandoned.
+async fn timed(
+    request: http::Request<FullBody<Bytes>>,
+    timeout_ms: u64,
+) -> Result<Answer, TransportFailure> {
+    let exchange = async {
+        let response = spin_sdk::http::send(request).await.map_err(classify)?;
+        let status = response.status().as_u16();
+        let headers = crate::request::header_pairs(response.headers());
+        let body = response
+            .into_body()
+            .bytes()
+            .await
+            .map_err(|_| TransportFailure::Connect)?;
+        Ok((status, headers, body))
+    };
+    let timeout = spin_sdk::time::sleep(Duration::from_millis(timeout_ms));
+    futures::pin_mut!(exchange, timeout);
+    match futures::future::select(exchange, timeout).await {
+        futures::future::Either::Left((answer, _)) => answer,
+        futures::future::Either::Right(((), _)) => Err(TransportFailure::Timeout),
+    }
+}
+
+fn classify(e: ErrorCode) -> TransportFailure {
+    match e {
+        ErrorCode::ConnectionTimeout
+        | ErrorCode::ConnectionReadTimeout
+        | ErrorCode::ConnectionWriteTimeout
+        | ErrorCode::HttpResponseTimeout => TransportFailure::Timeout,
+        _ => TransportFailure::Connect,
+    }
+}
+
+/// The value of header `name` in pairs.
+pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// A request's pass-through facts, for upstream matching.
+pub fn facts<'a>(path: &'a str, host: Option<&'a str>, headers: &'a [(String, String)]) -> RequestFacts<'a> {
+    RequestFacts {
+        path,
+        host,
+        headers,
+    }
+}
+
+/// Reads a request body whole (the router needs it for idempotency fingerprints and
+/// retries; the host bounds its size).
+pub async fn read_body(req: Request) -> Result<Bytes, Problem> {
+    req.into_body()
+        .bytes()
+        .await
+        .map_err(|_| Problem::new(400, "unreadable-body", "Bad Request"))
+}
