@@ -153,12 +153,9 @@ pub struct HttpAnswer {
 /// 504, type `no-carrier-answered`, with the statuses as the `carriers` member.
 pub fn no_carrier_answered_problem(carriers: &[CarrierReport]) -> Problem {
     let detail = if carriers.is_empty() {
-        "No carrier was asked: the tenant uses no carrier that can rate.".to_string()
+        "No carrier was asked: the tenant uses no carrier that can rate."
     } else {
-        format!(
-            "None of the {} carrier(s) answered; see `carriers`.",
-            carriers.len()
-        )
+        "No carrier answered; `carriers` has each one's status."
     };
     Problem::new(504, "no-carrier-answered", "No carrier answered")
         .with_detail(detail)

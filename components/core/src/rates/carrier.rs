@@ -40,6 +40,26 @@ pub struct CarrierHttpRequest {
 }
 
 impl CarrierHttpRequest {
+    /// `POST path` with a JSON body (and `content-type`/`accept: application/json`).
+    pub fn post_json(path: impl Into<String>, body: serde_json::Value) -> Self {
+        CarrierHttpRequest {
+            method: Method::Post,
+            path: path.into(),
+            query: Vec::new(),
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("accept".into(), "application/json".into()),
+            ],
+            body: Some(body),
+        }
+    }
+
+    /// Adds a header (name in lower case).
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
     /// The absolute URL under `base` (a trailing `/` of the base is dropped).
     pub fn url(&self, base: &HttpUrl) -> String {
         let mut url = format!("{}{}", base.base(), self.path);

@@ -16,6 +16,18 @@
 //!    [`CarrierOutcome::timeout`].
 //! 4. [`answer`] the outcomes and write [`RatesAnswer::http`] (200 or 504).
 
+/// A recorded carrier answer (`tests/fixtures/carriers/<path>`), in tests.
+#[cfg(test)]
+macro_rules! fixture {
+    ($path:literal) => {
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/carriers/",
+            $path
+        ))
+    };
+}
+
 pub mod adapters;
 pub mod answer;
 pub mod auth;

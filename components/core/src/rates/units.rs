@@ -17,6 +17,16 @@ pub enum UnitSystem {
 }
 
 impl UnitSystem {
+    /// What carriers expect for a shipment from `country`: imperial from the US and
+    /// Puerto Rico, metric elsewhere.
+    pub fn for_origin(country: &str) -> UnitSystem {
+        if matches!(country, "US" | "PR") {
+            UnitSystem::Imperial
+        } else {
+            UnitSystem::Metric
+        }
+    }
+
     pub fn weight_unit(self) -> WeightUnit {
         match self {
             UnitSystem::Metric => WeightUnit::Kg,

@@ -8,13 +8,14 @@
 //! number is required.
 
 use super::super::carrier::{
-    BuildError, CarrierContext, CarrierError, CarrierHttpRequest, CarrierResponse, Method,
-    header_token,
+    BuildError, CarrierContext, CarrierError, CarrierHttpRequest, header_token,
 };
 use super::super::quote::{Quote, ServiceLevel};
 use super::super::request::{Address, RateRequest};
 use super::super::units::{UnitSystem, json_number, sides_in, weight_in};
-use super::wire::{DecimalText, count, iso_date, parse_body, parse_error};
+use super::wire::{
+    DecimalText, ServiceTable, count, describe_service, iso_date, parse_body, parse_error,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -22,7 +23,7 @@ use serde_json::{Value, json};
 pub const PLANNED_TIME: &str = "T12:00:00GMT+00:00";
 
 /// (productCode, name, level) of DHL Express products.
-const PRODUCTS: &[(&str, &str, ServiceLevel)] = &[
+const PRODUCTS: &ServiceTable = &[
     ("N", "DHL Express Domestic", ServiceLevel::Overnight),
     ("1", "DHL Express Domestic 12:00", ServiceLevel::Overnight),
     ("I", "DHL Express Domestic 9:00", ServiceLevel::Overnight),
@@ -65,11 +66,7 @@ pub fn build_request(
         .account_number
         .as_deref()
         .ok_or(BuildError::MissingAccountNumber)?;
-    let system = if matches!(request.origin.country.as_str(), "US" | "PR") {
-        UnitSystem::Imperial
-    } else {
-        UnitSystem::Metric
-    };
+    let system = UnitSystem::for_origin(&request.origin.country);
     let packages: Vec<Value> = request
         .parcels
         .iter()
@@ -101,20 +98,12 @@ pub fn build_request(
         "estimatedDeliveryDate": { "isRequested": true, "typeCode": "QDDC" },
         "packages": packages,
     });
-    let mut headers = vec![
-        ("content-type".to_string(), "application/json".to_string()),
-        ("accept".to_string(), "application/json".to_string()),
-    ];
+    let call = CarrierHttpRequest::post_json("/rates", body);
     let reference = header_token(&ctx.transaction_id, 36);
-    if reference.len() >= 28 {
-        headers.push(("message-reference".to_string(), reference));
-    }
-    Ok(CarrierHttpRequest {
-        method: Method::Post,
-        path: "/rates".to_string(),
-        query: Vec::new(),
-        headers,
-        body: Some(body),
+    Ok(if reference.len() >= 28 {
+        call.with_header("Message-Reference", reference)
+    } else {
+        call
     })
 }
 
@@ -190,19 +179,13 @@ pub(super) fn error_message(body: &[u8]) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(": "))
 }
 
-pub fn parse_response(
+/// The quotes in a 2xx answer.
+pub fn parse_quotes(
     request: &RateRequest,
     ctx: &CarrierContext,
-    response: &CarrierResponse,
+    body: &[u8],
 ) -> Result<Vec<Quote>, CarrierError> {
-    if !(200..300).contains(&response.status) {
-        return Err(CarrierError::from_status(
-            response.status,
-            error_message(response.body),
-            response.retry_after_secs,
-        ));
-    }
-    let rates: Rates = parse_body(response.body)?;
+    let rates: Rates = parse_body(body)?;
     // DHL lists products it cannot price with a price of 0 ("Price can't be
     // calculated" in `warnings`): those are no quotes, and no sign of a bad answer.
     let seen = rates.products.iter().filter(|p| !unpriced(p)).count();
@@ -240,16 +223,11 @@ fn quote(request: &RateRequest, ctx: &CarrierContext, p: Product) -> Option<Quot
         return None;
     }
     let code = p.product_code?;
-    let known = PRODUCTS.iter().find(|(c, _, _)| *c == code);
-    let name = p
-        .product_name
-        .filter(|n| !n.trim().is_empty())
-        .or_else(|| known.map(|(_, name, _)| name.to_string()))
-        .unwrap_or_else(|| format!("DHL product {code}"));
+    let (name, level) = describe_service(PRODUCTS, &code, p.product_name.as_deref(), "DHL");
     let capabilities = p.delivery_capabilities;
     Some(Quote {
         carrier: ctx.carrier.clone(),
-        service_level: known.map_or(ServiceLevel::Other, |(_, _, level)| *level),
+        service_level: level,
         service_code: code,
         service_name: name,
         price,

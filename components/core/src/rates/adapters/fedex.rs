@@ -7,18 +7,20 @@
 //! takes integers). An account number is required.
 
 use super::super::carrier::{
-    BuildError, CarrierContext, CarrierError, CarrierHttpRequest, CarrierResponse, Method,
-    header_token,
+    BuildError, CarrierContext, CarrierError, CarrierHttpRequest, header_token,
 };
 use super::super::quote::{Quote, ServiceLevel};
-use super::super::request::{Address, LengthUnit, RateRequest, WeightUnit};
-use super::super::units::{json_number, sides_in, weight_in};
-use super::wire::{DecimalText, iso_date, join_errors, parse_body, parse_error, word_days};
+use super::super::request::{Address, RateRequest};
+use super::super::units::{UnitSystem, json_number, sides_in, weight_in};
+use super::wire::{
+    DecimalText, ServiceTable, describe_service, iso_date, join_errors, parse_body, parse_error,
+    word_days,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// (serviceType, name, level) of FedEx services (spec service types).
-const SERVICES: &[(&str, &str, ServiceLevel)] = &[
+const SERVICES: &ServiceTable = &[
     (
         "FIRST_OVERNIGHT",
         "FedEx First Overnight",
@@ -84,11 +86,11 @@ pub fn build_request(
         .account_number
         .as_deref()
         .ok_or(BuildError::MissingAccountNumber)?;
-    let imperial = matches!(request.origin.country.as_str(), "US" | "PR");
-    let (weight_unit, length_unit, weight_code, length_code) = if imperial {
-        (WeightUnit::Lb, LengthUnit::In, "LB", "IN")
-    } else {
-        (WeightUnit::Kg, LengthUnit::Cm, "KG", "CM")
+    let system = UnitSystem::for_origin(&request.origin.country);
+    let (weight_unit, length_unit) = (system.weight_unit(), system.length_unit());
+    let (weight_code, length_code) = match system {
+        UnitSystem::Imperial => ("LB", "IN"),
+        UnitSystem::Metric => ("KG", "CM"),
     };
     let items: Vec<Value> = request
         .parcels
@@ -124,21 +126,13 @@ pub fn build_request(
             "requestedPackageLineItems": items,
         },
     });
-    let mut headers = vec![
-        ("content-type".to_string(), "application/json".to_string()),
-        ("accept".to_string(), "application/json".to_string()),
-        ("x-locale".to_string(), "en_US".to_string()),
-    ];
+    let call = CarrierHttpRequest::post_json("/rate/v1/rates/quotes", body)
+        .with_header("x-locale", "en_US");
     let transaction = header_token(&ctx.transaction_id, 64);
-    if !transaction.is_empty() {
-        headers.push(("x-customer-transaction-id".to_string(), transaction));
-    }
-    Ok(CarrierHttpRequest {
-        method: Method::Post,
-        path: "/rate/v1/rates/quotes".to_string(),
-        query: Vec::new(),
-        headers,
-        body: Some(body),
+    Ok(if transaction.is_empty() {
+        call
+    } else {
+        call.with_header("x-customer-transaction-id", transaction)
     })
 }
 
@@ -247,19 +241,13 @@ pub(super) fn error_message(body: &[u8]) -> Option<String> {
     )
 }
 
-pub fn parse_response(
+/// The quotes in a 2xx answer.
+pub fn parse_quotes(
     request: &RateRequest,
     ctx: &CarrierContext,
-    response: &CarrierResponse,
+    body: &[u8],
 ) -> Result<Vec<Quote>, CarrierError> {
-    if !(200..300).contains(&response.status) {
-        return Err(CarrierError::from_status(
-            response.status,
-            error_message(response.body),
-            response.retry_after_secs,
-        ));
-    }
-    let envelope: Envelope = parse_body(response.body)?;
+    let envelope: Envelope = parse_body(body)?;
     let details = envelope.output.rate_reply_details;
     let seen = details.len();
     let quotes: Vec<Quote> = details
@@ -286,12 +274,12 @@ fn quote(request: &RateRequest, ctx: &CarrierContext, d: RateReplyDetail) -> Opt
         })
         .min_by_key(|(rank, _)| *rank)
         .map(|(_, price)| price)?;
-    let known = SERVICES.iter().find(|(code, _, _)| *code == d.service_type);
-    let name = d
-        .service_name
-        .filter(|n| !n.trim().is_empty())
-        .or_else(|| known.map(|(_, name, _)| name.to_string()))
-        .unwrap_or_else(|| d.service_type.clone());
+    let (name, level) = describe_service(
+        SERVICES,
+        &d.service_type,
+        d.service_name.as_deref(),
+        "FedEx",
+    );
     let transit_days = d
         .commit
         .as_ref()
@@ -311,7 +299,7 @@ fn quote(request: &RateRequest, ctx: &CarrierContext, d: RateReplyDetail) -> Opt
         .and_then(iso_date);
     Some(Quote {
         carrier: ctx.carrier.clone(),
-        service_level: known.map_or(ServiceLevel::Other, |(_, _, level)| *level),
+        service_level: level,
         service_code: d.service_type,
         service_name: name,
         price: priced,

@@ -77,11 +77,19 @@ impl RateAdapter {
         ctx: &CarrierContext,
         response: &CarrierResponse,
     ) -> Result<Vec<Quote>, CarrierError> {
+        if !(200..300).contains(&response.status) {
+            return Err(CarrierError::from_status(
+                response.status,
+                self.error_message(response.body),
+                response.retry_after_secs,
+            ));
+        }
+        let body = response.body;
         match self {
-            RateAdapter::Ups => ups::parse_response(request, ctx, response),
-            RateAdapter::Fedex => fedex::parse_response(request, ctx, response),
-            RateAdapter::Dhl => dhl::parse_response(request, ctx, response),
-            RateAdapter::Usps => usps::parse_response(request, ctx, response),
+            RateAdapter::Ups => ups::parse_quotes(request, ctx, body),
+            RateAdapter::Fedex => fedex::parse_quotes(request, ctx, body),
+            RateAdapter::Dhl => dhl::parse_quotes(request, ctx, body),
+            RateAdapter::Usps => usps::parse_quotes(request, ctx, body),
         }
     }
 

@@ -9,16 +9,6 @@ use crate::rates::request::{
 };
 use serde_json::json;
 
-macro_rules! fixture {
-    ($path:literal) => {
-        include_bytes!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/carriers/",
-            $path
-        ))
-    };
-}
-
 fn address(country: &str, postal_code: &str, city: &str, state: Option<&str>) -> Address {
     Address {
         country: country.into(),

@@ -7,13 +7,15 @@
 //! rounded up to 0.1, dimensions to 0.01.
 
 use super::super::carrier::{
-    BuildError, CarrierContext, CarrierError, CarrierHttpRequest, CarrierResponse, Method,
-    header_token,
+    BuildError, CarrierContext, CarrierError, CarrierHttpRequest, header_token,
 };
 use super::super::quote::{Quote, ServiceLevel};
-use super::super::request::{Address, LengthUnit, RateRequest, WeightUnit};
-use super::super::units::{decimal_text, sides_in, weight_in};
-use super::wire::{DecimalText, OneOrMany, count, iso_date, join_errors, parse_body, parse_error};
+use super::super::request::{Address, RateRequest};
+use super::super::units::{UnitSystem, decimal_text, round_up, sides_in, weight_in};
+use super::wire::{
+    DecimalText, OneOrMany, ServiceTable, count, describe_service, iso_date, join_errors,
+    parse_body, parse_error,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -22,7 +24,7 @@ pub const REQUEST_OPTION: &str = "Shoptimeintransit";
 pub const TRANSACTION_SRC: &str = "waypost";
 
 /// (code, name, level) of UPS services (spec service codes).
-const SERVICES: &[(&str, &str, ServiceLevel)] = &[
+const SERVICES: &ServiceTable = &[
     ("01", "UPS Next Day Air", ServiceLevel::Overnight),
     ("02", "UPS 2nd Day Air", ServiceLevel::TwoDay),
     ("03", "UPS Ground", ServiceLevel::Ground),
@@ -44,27 +46,22 @@ const SERVICES: &[(&str, &str, ServiceLevel)] = &[
     ("96", "UPS Worldwide Express Freight", ServiceLevel::Express),
 ];
 
-fn imperial_origin(request: &RateRequest) -> bool {
-    matches!(request.origin.country.as_str(), "US" | "PR")
-}
-
 pub fn build_request(
     request: &RateRequest,
     ctx: &CarrierContext,
 ) -> Result<CarrierHttpRequest, BuildError> {
-    let (weight_unit, length_unit, weight_code, length_code) = if imperial_origin(request) {
-        (WeightUnit::Lb, LengthUnit::In, "LBS", "IN")
-    } else {
-        (WeightUnit::Kg, LengthUnit::Cm, "KGS", "CM")
+    let system = UnitSystem::for_origin(&request.origin.country);
+    let (weight_unit, length_unit) = (system.weight_unit(), system.length_unit());
+    let (weight_code, length_code) = match system {
+        UnitSystem::Imperial => ("LBS", "IN"),
+        UnitSystem::Metric => ("KGS", "CM"),
     };
     let mut total_weight = 0.0;
     let packages: Vec<Value> = request
         .parcels
         .iter()
         .map(|p| {
-            let weight: f64 = decimal_text(weight_in(&p.weight, weight_unit), 1)
-                .parse()
-                .unwrap_or(0.0);
+            let weight = round_up(weight_in(&p.weight, weight_unit), 1);
             total_weight += weight;
             let [l, w, h] = sides_in(&p.dimensions, length_unit);
             json!({
@@ -118,18 +115,12 @@ pub fn build_request(
         t if t.is_empty() => TRANSACTION_SRC.to_string(),
         t => t,
     };
-    Ok(CarrierHttpRequest {
-        method: Method::Post,
-        path: format!("/api/rating/{RATING_VERSION}/{REQUEST_OPTION}"),
-        query: Vec::new(),
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("accept".into(), "application/json".into()),
-            ("transid".into(), trans_id),
-            ("transactionsrc".into(), TRANSACTION_SRC.into()),
-        ],
-        body: Some(body),
-    })
+    Ok(CarrierHttpRequest::post_json(
+        format!("/api/rating/{RATING_VERSION}/{REQUEST_OPTION}"),
+        body,
+    )
+    .with_header("transId", trans_id)
+    .with_header("transactionSrc", TRANSACTION_SRC))
 }
 
 fn address(a: &Address, ship_to: bool) -> Value {
@@ -252,19 +243,13 @@ pub(super) fn error_message(body: &[u8]) -> Option<String> {
     )
 }
 
-pub fn parse_response(
+/// The quotes in a 2xx answer.
+pub fn parse_quotes(
     _request: &RateRequest,
     ctx: &CarrierContext,
-    response: &CarrierResponse,
+    body: &[u8],
 ) -> Result<Vec<Quote>, CarrierError> {
-    if !(200..300).contains(&response.status) {
-        return Err(CarrierError::from_status(
-            response.status,
-            error_message(response.body),
-            response.retry_after_secs,
-        ));
-    }
-    let envelope: Envelope = parse_body(response.body)?;
+    let envelope: Envelope = parse_body(body)?;
     let shipments = envelope.rate_response.rated_shipment.0;
     let seen = shipments.len();
     let quotes: Vec<Quote> = shipments
@@ -281,15 +266,12 @@ fn quote(ctx: &CarrierContext, s: RatedShipment) -> Option<Quote> {
         .and_then(|n| n.total_charge)
         .or(s.total_charges)?;
     let price = charge.monetary_value.money(&charge.currency_code)?;
-    let known = SERVICES.iter().find(|(code, _, _)| *code == s.service.code);
-    let name = match (
-        known,
-        s.service.description.filter(|d| !d.trim().is_empty()),
-    ) {
-        (Some((_, name, _)), _) => name.to_string(),
-        (None, Some(description)) => description,
-        (None, None) => format!("UPS service {}", s.service.code),
-    };
+    let (name, level) = describe_service(
+        SERVICES,
+        &s.service.code,
+        s.service.description.as_deref(),
+        "UPS",
+    );
     let arrival = s
         .time_in_transit
         .and_then(|t| t.service_summary)
@@ -308,7 +290,7 @@ fn quote(ctx: &CarrierContext, s: RatedShipment) -> Option<Quote> {
         .and_then(|d| iso_date(&d));
     Some(Quote {
         carrier: ctx.carrier.clone(),
-        service_level: known.map_or(ServiceLevel::Other, |(_, _, level)| *level),
+        service_level: level,
         service_code: s.service.code,
         service_name: name,
         price,

@@ -8,13 +8,13 @@
 //! account number the call asks for `COMMERCIAL` prices of that EPS account,
 //! otherwise `RETAIL`.
 
-use super::super::carrier::{
-    BuildError, CarrierContext, CarrierError, CarrierHttpRequest, CarrierResponse, Method,
-};
+use super::super::carrier::{BuildError, CarrierContext, CarrierError, CarrierHttpRequest};
 use super::super::quote::{Quote, ServiceLevel};
 use super::super::request::{LengthUnit, RateRequest, WeightUnit};
 use super::super::units::{json_number, sides_in, weight_in};
-use super::wire::{DecimalText, join_errors, parse_body, parse_error};
+use super::wire::{
+    DecimalText, ServiceTable, describe_service, join_errors, parse_body, parse_error,
+};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -35,7 +35,7 @@ const PARCEL_RATE_INDICATORS: [&str; 3] = ["SP", "DR", "DN"];
 /// associated states (they have ZIP codes).
 const DOMESTIC: [&str; 10] = ["US", "PR", "VI", "GU", "AS", "MP", "UM", "FM", "MH", "PW"];
 
-const SERVICES: &[(&str, &str, ServiceLevel)] = &[
+const SERVICES: &ServiceTable = &[
     (
         "USPS_GROUND_ADVANTAGE",
         "USPS Ground Advantage",
@@ -115,16 +115,10 @@ pub fn build_request(
         body["accountType"] = json!("EPS");
         body["accountNumber"] = json!(account);
     }
-    Ok(CarrierHttpRequest {
-        method: Method::Post,
-        path: "/prices/v3/total-rates/search".to_string(),
-        query: Vec::new(),
-        headers: vec![
-            ("content-type".to_string(), "application/json".to_string()),
-            ("accept".to_string(), "application/json".to_string()),
-        ],
-        body: Some(body),
-    })
+    Ok(CarrierHttpRequest::post_json(
+        "/prices/v3/total-rates/search",
+        body,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -206,19 +200,13 @@ pub(super) fn error_message(body: &[u8]) -> Option<String> {
     }
 }
 
-pub fn parse_response(
+/// The quotes in a 2xx answer.
+pub fn parse_quotes(
     _request: &RateRequest,
     ctx: &CarrierContext,
-    response: &CarrierResponse,
+    body: &[u8],
 ) -> Result<Vec<Quote>, CarrierError> {
-    if !(200..300).contains(&response.status) {
-        return Err(CarrierError::from_status(
-            response.status,
-            error_message(response.body),
-            response.retry_after_secs,
-        ));
-    }
-    let rates: TotalRates = parse_body(response.body)?;
+    let rates: TotalRates = parse_body(body)?;
     // The cheapest parcel-priced option of each mail class.
     let mut best: BTreeMap<String, Quote> = BTreeMap::new();
     let mut seen = 0;
@@ -248,19 +236,18 @@ pub fn parse_response(
         {
             continue;
         }
-        let known = SERVICES.iter().find(|(c, _, _)| *c == mail_class);
-        let name = known
-            .map(|(_, name, _)| name.to_string())
-            .or_else(|| first.product_name.clone())
-            .or_else(|| first.description.clone())
-            .unwrap_or_else(|| mail_class.clone());
+        let given = first
+            .product_name
+            .as_deref()
+            .or(first.description.as_deref());
+        let (name, level) = describe_service(SERVICES, &mail_class, given, "USPS");
         best.insert(
             mail_class.clone(),
             Quote {
                 carrier: ctx.carrier.clone(),
                 service_code: mail_class,
                 service_name: name,
-                service_level: known.map_or(ServiceLevel::Other, |(_, _, level)| *level),
+                service_level: level,
                 price,
                 transit_days: None,
                 estimated_delivery_date: None,

@@ -3,6 +3,7 @@
 
 use super::super::check::date_day;
 use super::super::money::Money;
+use super::super::quote::ServiceLevel;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::value::RawValue;
@@ -35,6 +36,30 @@ impl DecimalText {
     pub fn money(&self, currency: &str) -> Option<Money> {
         Money::parse(&self.0, currency).ok()
     }
+}
+
+/// A carrier's services: (code, display name, level).
+pub type ServiceTable = [(&'static str, &'static str, ServiceLevel)];
+
+/// The name and level of service `code`: the name the carrier gave when not blank,
+/// else the table's, else `<carrier> service <code>`; the table's level, else `other`.
+pub fn describe_service(
+    table: &ServiceTable,
+    code: &str,
+    given: Option<&str>,
+    carrier: &str,
+) -> (String, ServiceLevel) {
+    let known = table.iter().find(|(c, _, _)| *c == code);
+    let name = given
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .or_else(|| known.map(|(_, name, _)| name.to_string()))
+        .unwrap_or_else(|| format!("{carrier} service {code}"));
+    (
+        name,
+        known.map_or(ServiceLevel::Other, |(_, _, level)| *level),
+    )
 }
 
 /// A list that may arrive as a bare object when it has one element (UPS).

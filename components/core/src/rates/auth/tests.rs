@@ -1,16 +1,6 @@
 use super::*;
 use crate::config::Adapter;
 
-macro_rules! fixture {
-    ($path:literal) => {
-        include_bytes!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/carriers/",
-            $path
-        ))
-    };
-}
-
 fn creds(pairs: &[(&str, &str)]) -> Credentials {
     Credentials::new(
         pairs
