@@ -10,4 +10,5 @@ pub mod kv;
 pub mod problem;
 pub mod quota;
 pub mod routing;
+pub mod rates;
 pub mod snapshot;

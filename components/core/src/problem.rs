@@ -2,6 +2,7 @@
 //! has a stable `type` URI; the body never carries internals.
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 /// Base of every problem `type`; the suffix names the problem and is stable.
 pub const TYPE_BASE: &str = "https://waypost.dev/problems/";
@@ -18,7 +19,21 @@ pub struct Problem {
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// RFC 9457 §3.2 extension members (`errors`, `carriers`, ...), written beside the
+    /// standard ones.
+    #[serde(flatten)]
+    pub extensions: Map<String, Value>,
 }
+
+/// Member names an extension may not take: the standard ones and `request_id`.
+const RESERVED_MEMBERS: [&str; 6] = [
+    "type",
+    "title",
+    "status",
+    "detail",
+    "instance",
+    "request_id",
+];
 
 impl Problem {
     /// `kind` is the stable suffix of the `type` URI, e.g. `not-found`.
@@ -29,6 +44,7 @@ impl Problem {
             status,
             detail: None,
             request_id: None,
+            extensions: Map::new(),
         }
     }
 
@@ -39,6 +55,16 @@ impl Problem {
 
     pub fn with_request_id(mut self, id: Option<&str>) -> Self {
         self.request_id = id.map(str::to_string);
+        self
+    }
+
+    /// Adds an extension member. A reserved name (`type`, `status`, ...) is ignored,
+    /// so an extension can never disguise the problem's standard members.
+    pub fn with_extension(mut self, name: &str, value: impl Serialize) -> Self {
+        if !RESERVED_MEMBERS.contains(&name) {
+            let value = serde_json::to_value(value).unwrap_or(Value::Null);
+            self.extensions.insert(name.to_string(), value);
+        }
         self
     }
 
@@ -70,5 +96,22 @@ mod tests {
             serde_json::from_str(&Problem::new(500, "internal", "Internal").to_json()).unwrap();
         assert!(v.get("detail").is_none());
         assert!(v.get("request_id").is_none());
+    }
+
+    #[test]
+    fn extensions_sit_beside_standard_members() {
+        let p = Problem::new(400, "invalid-request", "Invalid request")
+            .with_extension(
+                "errors",
+                [serde_json::json!({"path": "/a", "message": "m"})],
+            )
+            .with_extension("status", 200)
+            .with_extension("type", "forged");
+        let v: serde_json::Value = serde_json::from_str(&p.to_json()).unwrap();
+        assert_eq!(v["errors"][0]["path"], "/a");
+        assert_eq!(v["status"], 400, "a reserved name is not overridden");
+        assert_eq!(v["type"], "https://waypost.dev/problems/invalid-request");
+        let text = p.to_json();
+        assert_eq!(text.matches("\"status\"").count(), 1);
     }
 }

@@ -1,0 +1,61 @@
+//! Rate shopping (`POST /v1/rates`) as pure logic: the unified request and its checks,
+//! one adapter per carrier API, carrier authentication, and the assembled answer.
+//!
+//! How the `rates` component uses it, per request:
+//! 1. [`parse_rate_request`] the body (400 [`invalid_request_problem`] on errors).
+//! 2. [`select_carriers`] from the tenant record and the request's `carriers` filter;
+//!    start the outcomes with `selection.not_enabled`.
+//! 3. Per carrier asked (in parallel, each under the remaining deadline): read its
+//!    `Carrier` record; [`RateAdapter::for_adapter`] (none: skip, or
+//!    [`CarrierOutcome::no_rating_api`] when the request named it); breaker and
+//!    account budget (elsewhere) → `circuit_open` / `quota_exceeded`;
+//!    [`RateAdapter::build_request`] with a [`CarrierContext`] ([`account_number`]);
+//!    authenticate ([`cached_token`] or [`token_request`] +
+//!    [`parse_token_response`] + [`store_token`], then [`authorization_header`]);
+//!    send; [`RateAdapter::parse_response`] → [`CarrierOutcome::from_result`], or
+//!    [`CarrierOutcome::timeout`].
+//! 4. [`answer`] the outcomes and write [`RatesAnswer::http`] (200 or 504).
+
+/// A recorded carrier answer (`tests/fixtures/carriers/<path>`), in tests.
+#[cfg(test)]
+macro_rules! fixture {
+    ($path:literal) => {
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/carriers/",
+            $path
+        ))
+    };
+}
+
+pub mod adapters;
+pub mod answer;
+pub mod auth;
+pub mod carrier;
+pub mod check;
+pub mod money;
+pub mod quote;
+pub mod request;
+pub mod selection;
+pub mod token_cache;
+pub mod units;
+
+pub use adapters::RateAdapter;
+pub use answer::{
+    CarrierOutcome, CarrierReport, CarrierStatus, HttpAnswer, RatesAnswer, answer, assemble,
+    no_carrier_answered_problem,
+};
+pub use auth::{
+    AccessToken, AuthError, AuthScheme, ClientAuth, Credentials, TokenRequest,
+    authorization_header, parse_token_response, token_request,
+};
+pub use carrier::{
+    BuildError, CarrierContext, CarrierError, CarrierHttpRequest, CarrierResponse, Method,
+    retry_after_secs,
+};
+pub use check::{FieldError, MAX_BODY_BYTES, invalid_request_problem, parse_rate_request};
+pub use money::Money;
+pub use quote::{Quote, ServiceLevel};
+pub use request::{Address, Dimensions, LengthUnit, Parcel, RateRequest, Sort, Weight, WeightUnit};
+pub use selection::{Selection, account_number, credential_variables, select_carriers};
+pub use token_cache::{cached_token, forget_token, store_token, token_key};
