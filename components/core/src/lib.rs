@@ -9,6 +9,6 @@ pub mod health;
 pub mod kv;
 pub mod problem;
 pub mod quota;
-pub mod routing;
 pub mod rates;
+pub mod routing;
 pub mod snapshot;
