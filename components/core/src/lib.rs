@@ -8,4 +8,5 @@ pub mod config;
 pub mod health;
 pub mod kv;
 pub mod problem;
+pub mod sandbox;
 pub mod snapshot;
