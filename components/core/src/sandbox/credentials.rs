@@ -2,10 +2,11 @@
 //! `Authorization` of API calls.
 //!
 //! The sandbox is stateless: it does not remember the tokens it issued. An API call is
-//! accepted with any non-empty bearer token (any non-blank Basic user and password at
-//! DHL) unless the request's `x-sandbox-reject-token` header names it (a comma-
-//! separated list; at DHL it names the Basic user name), which simulates an expired or
-//! revoked token and so the gateway's 401 → refresh → retry path.
+//! accepted with any non-empty bearer token (at DHL: any non-blank Basic user and
+//! password, or `DHL-API-Key` for tracking) unless the request's
+//! `x-sandbox-reject-token` header names it (a comma-separated list; at DHL it names the
+//! Basic user or the API key). That simulates an expired or revoked token, and so the
+//! gateway's 401 → refresh → retry path.
 
 use super::call::Call;
 use super::failure::{Failure, Kind};

@@ -11,10 +11,14 @@ pub(crate) fn today(now_secs: i64) -> Date {
         .date()
 }
 
-/// `YYYY-MM-DD`, also as the start of a longer timestamp (`2026-11-23T14:00:31GMT+01:00`).
+/// `YYYY-MM-DD` exactly.
 pub(crate) fn parse_iso(text: &str) -> Option<Date> {
-    let date = text.get(..10)?;
-    Date::parse(date, format_description!("[year]-[month]-[day]")).ok()
+    Date::parse(text, format_description!("[year]-[month]-[day]")).ok()
+}
+
+/// The `YYYY-MM-DD` a timestamp starts with (`2026-11-23T14:00:31GMT+01:00`, DHL).
+pub(crate) fn parse_iso_start(text: &str) -> Option<Date> {
+    parse_iso(text.get(..10)?)
 }
 
 /// `YYYYMMDD` (UPS).
@@ -24,6 +28,11 @@ pub(crate) fn parse_compact(text: &str) -> Option<Date> {
     }
     Date::parse(text, format_description!("[year][month][day]")).ok()
 }
+
+/// [`parse_iso`] with its format, for [`super::fields::optional_date`].
+pub(crate) const ISO: (fn(&str) -> Option<Date>, &str) = (parse_iso, "YYYY-MM-DD");
+/// [`parse_compact`] with its format.
+pub(crate) const COMPACT: (fn(&str) -> Option<Date>, &str) = (parse_compact, "YYYYMMDD");
 
 pub(crate) fn iso(date: Date) -> String {
     date.format(format_description!("[year]-[month]-[day]"))
@@ -87,24 +96,15 @@ mod tests {
 
     #[test]
     fn business_days_skip_the_weekend() {
-        // 2026-11-20 is a Friday.
-        assert_eq!(
-            add_business_days(date!(2026 - 11 - 20), 1),
-            date!(2026 - 11 - 23)
-        );
-        assert_eq!(
-            add_business_days(date!(2026 - 11 - 20), 0),
-            date!(2026 - 11 - 20)
-        );
-        assert_eq!(
-            add_business_days(date!(2026 - 11 - 18), 2),
-            date!(2026 - 11 - 20)
-        );
-        // A Saturday ship date is picked up on Monday.
-        assert_eq!(
-            add_business_days(date!(2026 - 11 - 21), 1),
-            date!(2026 - 11 - 24)
-        );
+        // 2026-11-20 is a Friday; a Saturday ship date is picked up on Monday.
+        for (from, days, to) in [
+            (date!(2026 - 11 - 20), 1, date!(2026 - 11 - 23)),
+            (date!(2026 - 11 - 20), 0, date!(2026 - 11 - 20)),
+            (date!(2026 - 11 - 18), 2, date!(2026 - 11 - 20)),
+            (date!(2026 - 11 - 21), 1, date!(2026 - 11 - 24)),
+        ] {
+            assert_eq!(add_business_days(from, days), to, "{from} + {days}");
+        }
     }
 
     #[test]
@@ -112,7 +112,8 @@ mod tests {
         let d = date!(2026 - 03 - 09);
         assert_eq!(iso(d), "2026-03-09");
         assert_eq!(compact(d), "20260309");
-        assert_eq!(parse_iso("2026-03-09T14:00:31GMT+01:00"), Some(d));
+        assert_eq!(parse_iso_start("2026-03-09T14:00:31GMT+01:00"), Some(d));
+        assert_eq!(parse_iso("2026-03-09T14:00:31GMT+01:00"), None);
         assert_eq!(parse_compact("20260309"), Some(d));
         assert_eq!(parse_compact("2026039"), None);
         assert_eq!(parse_iso("2026-13-01"), None);

@@ -30,11 +30,7 @@ impl CarrierApi for Fedex {
             "/track/v1/trackingnumbers" => Endpoint::Track,
             _ => return Route::NotFound,
         };
-        if method.eq_ignore_ascii_case("POST") {
-            Route::Found(endpoint)
-        } else {
-            Route::WrongMethod("POST")
-        }
+        Route::with_method(method, "POST", endpoint)
     }
 
     fn shape(_: Option<&Endpoint>) -> ErrorShape {

@@ -5,6 +5,7 @@
 
 use super::failure::Failure;
 use serde_json::Value;
+use time::Date;
 
 /// The value at dotted `path` (`"a.b.c"`) under `v`.
 pub(crate) fn get<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
@@ -86,4 +87,22 @@ pub(crate) fn parse_bool(v: &Value) -> Option<bool> {
         Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
         _ => None,
     }
+}
+
+/// The optional date at `path`, read by `parse` (`format` says what a 400 asks for), or
+/// `default` when absent.
+pub(crate) fn optional_date(
+    v: &Value,
+    prefix: &str,
+    path: &str,
+    (parse, format): (fn(&str) -> Option<Date>, &str),
+    default: Date,
+) -> Result<Date, Failure> {
+    let Some(value) = text(v, path) else {
+        return Ok(default);
+    };
+    parse(&value).ok_or_else(|| {
+        let field = name(prefix, path);
+        Failure::invalid(&field, format!("{field} must be a date {format}."))
+    })
 }

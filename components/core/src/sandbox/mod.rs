@@ -31,7 +31,8 @@
 //! too, except DHL's, which are `application/problem+json` as the real API sends them.
 //! Prices, transit days and delivery dates are derived from the request (`pricing.rs`):
 //! the same request always gets the same answer, a heavier one a higher price.
-//! Credentials are checked for presence only ([`credentials`]).
+//! Credentials are checked for presence only ([`credentials`]). Tracking histories are
+//! derived from the number; a number of zeros only (`0000000000`) is unknown.
 //!
 //! # Fault injection (request headers)
 //!
@@ -49,7 +50,7 @@
 //! | `x-sandbox-429: S` | 429 with `Retry-After: S` (0–86400), in the carrier's format |
 //! | `x-sandbox-error-rate: R` | 503 when the seed's draw in \[0,1) is below R (0.0–1.0) |
 //! | `x-sandbox-status: N` | N ≥ 400: that status in the carrier's error format; N in 200–399: a successful answer's status becomes N (204/205/304 without a body); errors stay as they are |
-//! | `x-sandbox-reject-token: T[,T2]` | 401 for the bearer token T (DHL: Basic user T): an expired token |
+//! | `x-sandbox-reject-token: T[,T2]` | 401 for the bearer token T (DHL: Basic user or `DHL-API-Key` T): an expired token |
 //! | `x-sandbox-token-ttl: S` | `expires_in` of issued tokens (default 3600, 1–86400) |
 //! | `x-sandbox-ups-bare-object: 1` | UPS: single-element arrays in `RateResponse` as a bare object (the UPS quirk) |
 //!
@@ -150,6 +151,17 @@ pub(crate) enum Route<E> {
     NotFound,
     /// The path exists with other methods (the `Allow` value).
     WrongMethod(&'static str),
+}
+
+impl<E> Route<E> {
+    /// `endpoint` when `method` is `allow`, else a 405 naming `allow`.
+    pub(crate) fn with_method(method: &str, allow: &'static str, endpoint: E) -> Self {
+        if method.eq_ignore_ascii_case(allow) {
+            Route::Found(endpoint)
+        } else {
+            Route::WrongMethod(allow)
+        }
+    }
 }
 
 /// One simulated carrier API.

@@ -33,11 +33,7 @@ impl CarrierApi for Ups {
             }
             _ => return Route::NotFound,
         };
-        if method.eq_ignore_ascii_case(allow) {
-            Route::Found(endpoint)
-        } else {
-            Route::WrongMethod(allow)
-        }
+        Route::with_method(method, allow, endpoint)
     }
 
     fn shape(_: Option<&Endpoint>) -> ErrorShape {

@@ -43,11 +43,7 @@ impl CarrierApi for Usps {
                 _ => return Route::NotFound,
             },
         };
-        if method.eq_ignore_ascii_case(allow) {
-            Route::Found(endpoint)
-        } else {
-            Route::WrongMethod(allow)
-        }
+        Route::with_method(method, allow, endpoint)
     }
 
     fn shape(endpoint: Option<&Endpoint>) -> ErrorShape {

@@ -151,7 +151,7 @@ fn unit(v: &Value, field: &str) -> Result<bool, Failure> {
 
 fn date(v: &Value, field: &str) -> Result<Date, Failure> {
     let text = need_text(v, "", field)?;
-    dates::parse_iso(&text).ok_or_else(|| {
+    dates::parse_iso_start(&text).ok_or_else(|| {
         Failure::invalid(field, format!("{field} must start with a date YYYY-MM-DD."))
     })
 }
@@ -351,7 +351,7 @@ fn product_json(r: &RateRequest, p: &Product) -> Value {
             "destinationFacilityAreaCode": area(&r.destination_city),
             "deliveryAdditionalDays": 0,
             "deliveryDayOfWeek": dates::day_number(delivery),
-            "totalTransitDays": dates::days_between(pickup, delivery),
+            "totalTransitDays": days,
         },
         "pricingDate": dates::iso(pickup),
     })

@@ -200,6 +200,8 @@ fn tracking_takes_the_api_key_and_answers_shipments() {
         .send()
         .expect(401);
     assert_eq!(no_key["status"], 401);
+    let rejected = track("trackingNumber=1234567890").header("x-sandbox-reject-token", "key-1");
+    assert_eq!(rejected.send().status(), 401);
 }
 
 #[test]

@@ -136,15 +136,13 @@ pub(super) fn rates(call: &Call<'_>) -> Result<Value, Failure> {
         ));
     }
     let (kg, unit) = weight(shipment)?;
-    let ship_date = match text(shipment, "shipDateStamp") {
-        None => call.today(),
-        Some(d) => dates::parse_iso(&d)
-            .filter(|_| d.len() == 10)
-            .ok_or_else(|| {
-                let field = fields::name(SHIPMENT, "shipDateStamp");
-                Failure::invalid(&field, format!("{field} must be a date YYYY-MM-DD."))
-            })?,
-    };
+    let ship_date = fields::optional_date(
+        shipment,
+        SHIPMENT,
+        "shipDateStamp",
+        dates::ISO,
+        call.today(),
+    )?;
     let rate_types = rate_types(shipment)?;
     let residential = fields::get(shipment, "recipient.address.residential")
         .and_then(fields::parse_bool)

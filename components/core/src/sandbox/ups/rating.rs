@@ -144,13 +144,13 @@ pub(super) fn rate(option: &str, call: &Call<'_>) -> Result<Value, Failure> {
         destination: place(shipment, "ShipTo.Address")?,
     };
     let packages = packages(shipment)?;
-    let pickup = match text(shipment, "DeliveryTimeInformation.Pickup.Date") {
-        None => call.today(),
-        Some(d) => dates::parse_compact(&d).ok_or_else(|| {
-            let field = fields::name(SHIPMENT, "DeliveryTimeInformation.Pickup.Date");
-            Failure::invalid(&field, format!("{field} must be a date YYYYMMDD."))
-        })?,
-    };
+    let pickup = fields::optional_date(
+        shipment,
+        SHIPMENT,
+        "DeliveryTimeInformation.Pickup.Date",
+        dates::COMPACT,
+        call.today(),
+    )?;
     let pickup = dates::business_day_from(pickup);
     let offered = if lane.is_domestic() && lane.origin.country == "US" {
         DOMESTIC

@@ -121,13 +121,7 @@ pub(super) fn parcel(
         need_positive(v, prefix, "width")?,
         need_positive(v, prefix, "height")?,
     ];
-    let mailing_date = match text(v, "mailingDate") {
-        None => call.today(),
-        Some(d) => dates::parse_iso(&d).ok_or_else(|| {
-            let field = fields::name(prefix, "mailingDate");
-            Failure::invalid(&field, format!("{field} must be a date YYYY-MM-DD."))
-        })?,
-    };
+    let mailing_date = fields::optional_date(v, prefix, "mailingDate", dates::ISO, call.today())?;
     Ok(Parcel {
         lane,
         pounds,
