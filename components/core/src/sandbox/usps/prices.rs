@@ -165,7 +165,7 @@ pub(super) fn class_price(parcel: &Parcel, class: &MailClass, price_type: &str) 
     }
 }
 
-/// A `rates[]` element.
+/// A `rates[]` element (rate indicator `SP`, single piece, unless the request names one).
 pub(super) fn rate(
     parcel: &Parcel,
     class: &MailClass,
@@ -178,6 +178,7 @@ pub(super) fn rate(
         "SKU": format!("D{}XXXXC{:02}{:03}", class.abbrev, zone, parcel.pounds.ceil() as u32),
         "description": description,
         "priceType": price_type,
+        "rateIndicator": "SP",
         "price": class_price(parcel, class, price_type).amount(),
         "weight": parcel.pounds,
         "dimWeight": (l * w * h / 166.0 * 10.0).ceil() / 10.0,
@@ -206,13 +207,11 @@ pub(super) fn base_rates(call: &Call<'_>) -> Result<Value, Failure> {
     let parcel = parcel(call, &body, &body, "")?;
     let price_type = price_type(&body, "", "priceType")?;
     let class = mail_class(&need_text(&body, "", "mailClass")?, "mailClass")?;
-    let description = format!(
-        "{} {} {}",
-        class.name,
-        need_text(&body, "", "processingCategory")?,
-        need_text(&body, "", "rateIndicator")?
-    );
-    let rate = rate(&parcel, class, &price_type, &description);
+    let indicator = need_text(&body, "", "rateIndicator")?;
+    let category = need_text(&body, "", "processingCategory")?;
+    let description = format!("{} {category} {indicator}", class.name);
+    let mut rate = rate(&parcel, class, &price_type, &description);
+    rate["rateIndicator"] = json!(indicator);
     Ok(json!({ "totalBasePrice": rate["price"], "rates": [rate] }))
 }
 

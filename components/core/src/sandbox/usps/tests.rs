@@ -78,6 +78,7 @@ fn base_rates_price_one_mail_class_without_currency() {
     let rate = &body["rates"][0];
     assert_eq!(rate["mailClass"], "PRIORITY_MAIL");
     assert_eq!(rate["priceType"], "RETAIL");
+    assert_eq!(rate["rateIndicator"], "SP");
     assert_eq!(body["totalBasePrice"], rate["price"]);
     assert!(rate["price"].as_f64().unwrap() > 0.0);
     assert_eq!(rate["zone"].as_str().unwrap().len(), 2);
