@@ -11,4 +11,5 @@ pub mod problem;
 pub mod quota;
 pub mod rates;
 pub mod routing;
+pub mod sandbox;
 pub mod snapshot;
