@@ -19,7 +19,7 @@ use spin_sdk::wasip3::http::types::ErrorCode;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use waypost_core::config::store::{ConfigView, RegionRecord};
-use waypost_core::config::{Adapter, Carrier, Tenant};
+use waypost_core::config::{Carrier, Tenant};
 use waypost_core::problem::Problem;
 use waypost_core::quota::{self, charge_account};
 use waypost_core::rates::adapters::RateAdapter;
@@ -148,8 +148,14 @@ pub async fn call(
             outcome,
             attempt,
             &routed.carrier.retry,
-        ) && retry::spend_retry(ctx.kv, &ctx.region.region.id, &routed.carrier.id, now)
-            .unwrap_or(false);
+        ) && retry::spend_retry(
+            ctx.kv,
+            &ctx.region.region.id,
+            &routed.carrier.id,
+            &routed.carrier.retry,
+            now,
+        )
+        .unwrap_or(false);
         match result {
             Ok(response) if !retryable => return Ok(response),
             Err(Attempt::Failed(failure)) => return Err(failure),
@@ -273,13 +279,9 @@ async fn resolve(plan: &CredentialPlan) -> Credentials {
     Credentials::new(values)
 }
 
-fn adapter(carrier: &Carrier) -> RateAdapter {
-    match carrier.adapter {
-        Adapter::Ups => RateAdapter::Ups,
-        Adapter::Fedex => RateAdapter::Fedex,
-        Adapter::Dhl => RateAdapter::Dhl,
-        Adapter::Usps => RateAdapter::Usps,
-    }
+/// The carrier's adapter; `None` for a generic carrier, which gets no credential.
+fn adapter(carrier: &Carrier) -> Option<RateAdapter> {
+    RateAdapter::for_adapter(carrier.adapter)
 }
 
 fn authorization(
@@ -287,7 +289,10 @@ fn authorization(
     credentials: &Credentials,
     token: Option<&AccessToken>,
 ) -> Result<Option<String>, CallFailure> {
-    authorization_header(adapter(carrier), credentials, token)
+    let Some(adapter) = adapter(carrier) else {
+        return Ok(None);
+    };
+    authorization_header(adapter, credentials, token)
         .map(Some)
         .map_err(|e| CallFailure::Credentials {
             carrier: carrier.id.clone(),
@@ -369,8 +374,11 @@ async fn fetch_token(
         carrier: carrier.id.clone(),
         detail,
     };
+    let Some(adapter) = adapter(carrier) else {
+        return Err(refused("the carrier has no token step".into()));
+    };
     let request = token_request(
-        adapter(carrier),
+        adapter,
         plan.token_url.as_ref(),
         credentials,
         plan.account_number(),
@@ -394,8 +402,8 @@ async fn fetch_token(
         Err(failure) => return Err(transport_error(&carrier.id, failure).into()),
     };
     let retry_after = header(&headers, "retry-after").and_then(|v| v.parse().ok());
-    parse_token_response(adapter(carrier), status, &body, unix_secs(), retry_after)
-        .map_err(|e| refused(format!("token endpoint: {e}")))
+    parse_token_response(adapter, status, &body, unix_secs(), retry_after)
+        .map_err(|e| refused(format!("token endpoint: {}", e.message())))
 }
 
 async fn send(
