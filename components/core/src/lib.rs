@@ -9,3 +9,4 @@ pub mod health;
 pub mod kv;
 pub mod problem;
 pub mod snapshot;
+pub mod webhooks;
