@@ -179,6 +179,40 @@ mod tests {
     }
 
     #[test]
+    fn the_openapi_schema_lists_every_status() {
+        let yaml = include_str!("../../openapi/waypost.yaml");
+        let schema = &yaml[yaml
+            .find("    TrackingEvent:")
+            .expect("the schema is there")..];
+        let line = schema
+            .lines()
+            .find(|l| l.trim_start().starts_with("enum: [label_created"))
+            .expect("the status enum");
+        let listed: Vec<&str> = line
+            .trim_start()
+            .trim_start_matches("enum: [")
+            .trim_end_matches(']')
+            .split(", ")
+            .collect();
+        let all = [
+            TrackingStatus::LabelCreated,
+            TrackingStatus::InTransit,
+            TrackingStatus::OutForDelivery,
+            TrackingStatus::Delivered,
+            TrackingStatus::Exception,
+            TrackingStatus::CustomsHold,
+            TrackingStatus::Returned,
+            TrackingStatus::Unknown,
+        ];
+        let ours: Vec<&str> = all.iter().map(|s| s.as_str()).collect();
+        assert_eq!(listed, ours);
+        for status in all {
+            let json = serde_json::to_value(status).unwrap();
+            assert_eq!(json, status.as_str());
+        }
+    }
+
+    #[test]
     fn event_ids_depend_on_tenant_carrier_and_source() {
         let a = event_id("acme", "ups", "1");
         assert!(a.starts_with("evt_") && a.len() == 36);

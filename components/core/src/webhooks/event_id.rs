@@ -3,6 +3,7 @@
 //! resend the same bytes on retry).
 
 use super::error::IntakeError;
+use super::normalize::text_at;
 use crate::config::EventIdSource;
 use http::HeaderMap;
 use serde_json::Value;
@@ -25,16 +26,9 @@ pub fn source_event_id(
             .and_then(|v| v.to_str().ok())
             .map(|v| v.trim().to_string())
             .ok_or_else(|| IntakeError::InvalidPayload(format!("no `{name}` header")))?,
-        EventIdSource::Pointer(pointer) => match payload.pointer(pointer.as_str()) {
-            Some(Value::String(s)) => s.trim().to_string(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => {
-                return Err(IntakeError::InvalidPayload(format!(
-                    "no event id at `{}`",
-                    pointer.as_str()
-                )));
-            }
-        },
+        EventIdSource::Pointer(pointer) => text_at(payload, pointer.as_str()).ok_or_else(|| {
+            IntakeError::InvalidPayload(format!("no event id at `{}`", pointer.as_str()))
+        })?,
     };
     if id.is_empty() || id.len() > MAX_EVENT_ID_LEN {
         return Err(IntakeError::InvalidPayload(format!(

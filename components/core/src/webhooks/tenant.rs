@@ -5,6 +5,7 @@
 //! component's call, with the tenant returned here.
 
 use super::error::IntakeError;
+use super::normalize::text_at;
 use crate::config::store::ConfigView;
 use crate::config::{Tenant, WebhookIntake, check_id};
 use crate::kv::KeyValue;
@@ -41,16 +42,9 @@ fn payload_account(intake: &WebhookIntake, payload: &Value) -> Result<String, In
     let Some(pointer) = &intake.account_pointer else {
         return Err(IntakeError::UnknownTenant);
     };
-    let account = match payload.pointer(pointer.as_str()) {
-        Some(Value::String(s)) => s.trim().to_string(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => {
-            return Err(IntakeError::InvalidPayload(format!(
-                "no carrier account at `{}`",
-                pointer.as_str()
-            )));
-        }
-    };
+    let account = text_at(payload, pointer.as_str()).ok_or_else(|| {
+        IntakeError::InvalidPayload(format!("no carrier account at `{}`", pointer.as_str()))
+    })?;
     // Account numbers in the config are `[A-Za-z0-9._-]`, at most 64: anything else
     // names no tenant (and never reaches a key name).
     let plausible = !account.is_empty()

@@ -4,7 +4,7 @@
 //! `delivered`, `failure`, `unknown`. Accepted wrapped in `shipments` (the first
 //! counts) or as one shipment.
 
-use super::{Reading, first_text, instant, location, status_from_words, text};
+use super::{Reading, first_text, instant, location, status_from_words, text_at};
 use crate::webhooks::event::{CarrierStatus, TrackingStatus};
 use serde_json::Value;
 
@@ -18,12 +18,12 @@ pub(super) fn read(p: &Value) -> Result<Reading, String> {
         .filter(|s| s.is_object())
         .or_else(|| shipment.pointer("/events/0"))
         .ok_or("no `status` or `events`")?;
-    let code = text(status_of, "/statusCode");
+    let code = text_at(status_of, "/statusCode");
     let description = first_text(status_of, &["/description", "/status"]);
     if code.is_none() && description.is_none() {
         return Err("no `status.statusCode`".into());
     }
-    let at = text(status_of, "/timestamp")
+    let at = text_at(status_of, "/timestamp")
         .map(|t| instant(&t, "status.timestamp"))
         .transpose()?;
     Ok(Reading {

@@ -3,7 +3,7 @@
 //! object: "Tracker", tracking_code, status, status_detail, tracking_details[] } }`,
 //! details oldest first.
 
-use super::{Reading, instant, location, text};
+use super::{Reading, instant, location, text_at};
 use crate::webhooks::event::{CarrierStatus, TrackingStatus};
 use serde_json::Value;
 
@@ -12,20 +12,20 @@ pub(super) fn read(p: &Value) -> Result<Reading, String> {
         Some(result) => result,
         None => p,
     };
-    if text(tracker, "/object").as_deref() != Some("Tracker") {
+    if text_at(tracker, "/object").as_deref() != Some("Tracker") {
         return Err("not an EasyPost tracker event (`result.object` is not \"Tracker\")".into());
     }
-    let tracking_number = text(tracker, "/tracking_code").ok_or("no `result.tracking_code`")?;
-    let code = text(tracker, "/status").ok_or("no `result.status`")?;
+    let tracking_number = text_at(tracker, "/tracking_code").ok_or("no `result.tracking_code`")?;
+    let code = text_at(tracker, "/status").ok_or("no `result.status`")?;
     let latest = tracker
         .pointer("/tracking_details")
         .and_then(Value::as_array)
         .and_then(|d| d.last());
-    let description = latest.and_then(|d| text(d, "/message"));
-    let detail = text(tracker, "/status_detail");
+    let description = latest.and_then(|d| text_at(d, "/message"));
+    let detail = text_at(tracker, "/status_detail");
     let at = match latest
-        .and_then(|d| text(d, "/datetime"))
-        .or_else(|| text(tracker, "/updated_at"))
+        .and_then(|d| text_at(d, "/datetime"))
+        .or_else(|| text_at(tracker, "/updated_at"))
     {
         Some(t) => Some(instant(&t, "tracking_details[].datetime")?),
         None => None,

@@ -3,7 +3,7 @@
 //! Accepted as one track result, or wrapped as the Track API answers
 //! (`output.completeTrackResults[].trackResults[]`); the first shipment counts.
 
-use super::{Reading, first_text, instant, location, status_from_words, text};
+use super::{Reading, first_text, instant, location, status_from_words, text_at};
 use crate::webhooks::event::{CarrierStatus, TrackingStatus};
 use serde_json::Value;
 
@@ -15,9 +15,9 @@ pub(super) fn read(p: &Value) -> Result<Reading, String> {
         .and_then(|c| c.pointer("/trackResults/0"))
         .or_else(|| p.pointer("/trackResults/0"))
         .unwrap_or(p);
-    let tracking_number = text(result, "/trackingNumberInfo/trackingNumber")
-        .or_else(|| complete.and_then(|c| text(c, "/trackingNumber")))
-        .or_else(|| text(result, "/trackingNumber"))
+    let tracking_number = text_at(result, "/trackingNumberInfo/trackingNumber")
+        .or_else(|| complete.and_then(|c| text_at(c, "/trackingNumber")))
+        .or_else(|| text_at(result, "/trackingNumber"))
         .ok_or("no `trackingNumberInfo.trackingNumber`")?;
     // FedEx lists scan events newest first.
     let scan = result.pointer("/scanEvents/0");
@@ -79,7 +79,7 @@ fn status(code: &str, description: Option<&str>) -> TrackingStatus {
 
 /// The newest scan's date, else the actual delivery time; `None` when neither is there.
 fn time(result: &Value, scan: Option<&Value>) -> Result<Option<i64>, String> {
-    if let Some(date) = scan.and_then(|s| text(s, "/date")) {
+    if let Some(date) = scan.and_then(|s| text_at(s, "/date")) {
         return instant(&date, "scanEvents[0].date").map(Some);
     }
     let delivered = result
@@ -87,8 +87,8 @@ fn time(result: &Value, scan: Option<&Value>) -> Result<Option<i64>, String> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .find(|d| text(d, "/type").as_deref() == Some("ACTUAL_DELIVERY"))
-        .and_then(|d| text(d, "/dateTime"));
+        .find(|d| text_at(d, "/type").as_deref() == Some("ACTUAL_DELIVERY"))
+        .and_then(|d| text_at(d, "/dateTime"));
     delivered
         .map(|d| instant(&d, "dateAndTimes[].dateTime"))
         .transpose()

@@ -62,7 +62,7 @@ pub fn normalize(
 }
 
 /// A string or number at `pointer`, trimmed, if not empty.
-fn text(value: &Value, pointer: &str) -> Option<String> {
+pub(super) fn text_at(value: &Value, pointer: &str) -> Option<String> {
     let text = match value.pointer(pointer)? {
         Value::String(s) => s.trim().to_string(),
         Value::Number(n) => n.to_string(),
@@ -73,7 +73,7 @@ fn text(value: &Value, pointer: &str) -> Option<String> {
 
 /// The first of `pointers` that holds text.
 fn first_text(value: &Value, pointers: &[&str]) -> Option<String> {
-    pointers.iter().find_map(|p| text(value, p))
+    pointers.iter().find_map(|p| text_at(value, p))
 }
 
 /// An RFC 3339 date-time; one without an offset is taken as UTC. `field` names it in
@@ -107,7 +107,7 @@ fn status_from_words(description: &str) -> Option<TrackingStatus> {
 /// The non-empty parts of a location, read from `pointers` (city, region, postal code,
 /// country) under `base`.
 fn location(value: &Value, base: &str, pointers: [&str; 4]) -> Option<Location> {
-    let at = |p: &str| text(value, &format!("{base}{p}"));
+    let at = |p: &str| text_at(value, &format!("{base}{p}"));
     Location {
         city: at(pointers[0]),
         region: at(pointers[1]),

@@ -2,15 +2,15 @@
 //! activity, with `activityStatus.type` `M`/`MV` manifest, `I` in progress, `X`
 //! exception, `D` delivered, `RS` returned, and dates as `YYYYMMDD` + `HHMMSS`.
 
-use super::{Reading, instant, location, status_from_words, text};
+use super::{Reading, instant, location, status_from_words, text_at};
 use crate::webhooks::event::{CarrierStatus, TrackingStatus};
 use serde_json::Value;
 
 pub(super) fn read(p: &Value) -> Result<Reading, String> {
-    let tracking_number = text(p, "/trackingNumber").ok_or("no `trackingNumber`")?;
-    let kind = text(p, "/activityStatus/type");
-    let code = text(p, "/activityStatus/code");
-    let description = text(p, "/activityStatus/description");
+    let tracking_number = text_at(p, "/trackingNumber").ok_or("no `trackingNumber`")?;
+    let kind = text_at(p, "/activityStatus/type");
+    let code = text_at(p, "/activityStatus/code");
+    let description = text_at(p, "/activityStatus/description");
     if kind.is_none() && code.is_none() && description.is_none() {
         return Err("no `activityStatus`".into());
     }
@@ -47,10 +47,16 @@ fn status(kind: Option<&str>, code: Option<&str>, description: Option<&str>) -> 
 
 /// The GMT date and time, or the local ones with `gmtOffset`; `None` when absent.
 fn time(p: &Value) -> Result<Option<i64>, String> {
-    let (date, clock, offset) = match (text(p, "/gmtActivityDate"), text(p, "/gmtActivityTime")) {
+    let (date, clock, offset) = match (
+        text_at(p, "/gmtActivityDate"),
+        text_at(p, "/gmtActivityTime"),
+    ) {
         (Some(d), Some(t)) => (d, t, "Z".to_string()),
-        _ => match (text(p, "/localActivityDate"), text(p, "/localActivityTime")) {
-            (Some(d), Some(t)) => (d, t, text(p, "/gmtOffset").unwrap_or_else(|| "Z".into())),
+        _ => match (
+            text_at(p, "/localActivityDate"),
+            text_at(p, "/localActivityTime"),
+        ) {
+            (Some(d), Some(t)) => (d, t, text_at(p, "/gmtOffset").unwrap_or_else(|| "Z".into())),
             _ => return Ok(None),
         },
     };

@@ -3,7 +3,7 @@
 //! JSON *string* of the Tracking v3r2 object (`trackingNumber`, `status`,
 //! `statusCategory`, `trackingEvents[]`, newest first).
 
-use super::{Reading, first_text, instant, location, status_from_words, text};
+use super::{Reading, first_text, instant, location, status_from_words, text_at};
 use crate::webhooks::event::{CarrierStatus, TrackingStatus};
 use serde_json::Value;
 
@@ -15,17 +15,17 @@ pub(super) fn read(p: &Value) -> Result<Reading, String> {
         _ => return Err("no `payload`".into()),
     };
     let tracking_number =
-        text(&tracking, "/trackingNumber").ok_or("no `payload.trackingNumber`")?;
+        text_at(&tracking, "/trackingNumber").ok_or("no `payload.trackingNumber`")?;
     let latest = tracking.pointer("/trackingEvents/0");
-    let category = text(&tracking, "/statusCategory");
+    let category = text_at(&tracking, "/statusCategory");
     let description = first_text(&tracking, &["/status", "/statusSummary"])
-        .or_else(|| latest.and_then(|e| text(e, "/eventType")));
+        .or_else(|| latest.and_then(|e| text_at(e, "/eventType")));
     if category.is_none() && description.is_none() {
         return Err("no `payload.statusCategory` or `payload.status`".into());
     }
     let at = match latest.and_then(|e| first_text(e, &["/GMTTimestamp", "/eventTimestamp"])) {
         Some(t) => Some(instant(&t, "trackingEvents[0].GMTTimestamp")?),
-        None => text(p, "/timestamp")
+        None => text_at(p, "/timestamp")
             .map(|t| instant(&t, "timestamp"))
             .transpose()?,
     };
@@ -46,7 +46,7 @@ pub(super) fn read(p: &Value) -> Result<Reading, String> {
             )
         }),
         carrier_status: CarrierStatus {
-            code: latest.and_then(|e| text(e, "/eventCode")).or(category),
+            code: latest.and_then(|e| text_at(e, "/eventCode")).or(category),
             description,
         },
     })
