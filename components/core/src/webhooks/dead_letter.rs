@@ -12,6 +12,7 @@ use super::delivery::{AttemptRecord, Delivery, DeliveryState, delivery_key};
 use super::keys;
 use super::outbox::{self, Loaded};
 use super::time_index::read_counter;
+use crate::config::check_id;
 use crate::kv::{KeyValue, KvError, KvResult};
 use crate::problem::Problem;
 use serde::{Deserialize, Serialize};
@@ -110,12 +111,18 @@ fn listed<K: KeyValue + ?Sized>(kv: &K, entry: &[u8]) -> KvResult<Option<(Delive
 }
 
 /// The newest dead letters, newest first, at most `limit`: of one tenant, or of all
-/// (`None`). Reads the ring's counter, then one slot and one record per letter.
+/// (`None`). Reads the ring's counter, then one slot and one record per letter. A
+/// tenant that is not a valid id (it comes from a query string) has none.
 pub fn dead_letters<K: KeyValue + ?Sized>(
     kv: &K,
     tenant: Option<&str>,
     limit: usize,
 ) -> KvResult<Vec<DeadLetter>> {
+    if let Some(tenant) = tenant
+        && check_id(tenant, "tenant").is_err()
+    {
+        return Ok(Vec::new());
+    }
     let ring = keys::dead_ring(tenant);
     let count = read_counter(kv, &format!("{ring}:count"))?;
     let mut seen = HashSet::new();

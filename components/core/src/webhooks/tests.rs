@@ -414,6 +414,10 @@ fn retries_follow_the_default_schedule_then_dead_letter() {
     assert_eq!(dead[0].reason, "HTTP 503");
     assert_eq!(dead_letters(&kv, None, 10).unwrap(), dead);
     assert!(dead_letters(&kv, Some("globex"), 10).unwrap().is_empty());
+    assert!(
+        dead_letters(&kv, Some("_all"), 10).unwrap().is_empty(),
+        "not a tenant id"
+    );
 }
 
 #[test]
