@@ -13,3 +13,4 @@ pub mod rates;
 pub mod routing;
 pub mod sandbox;
 pub mod snapshot;
+pub mod webhooks;

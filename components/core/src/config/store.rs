@@ -25,6 +25,14 @@ pub struct KeyRecord {
     pub key: super::ApiKey,
 }
 
+/// The tenant that owns a carrier account (the `account/<carrier>/<account>` record):
+/// how a webhook naming the account in its payload finds its tenant. Only own
+/// accounts have one; the platform account is shared, so it names no tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRecord {
+    pub tenant: String,
+}
+
 /// The region's identity and every region's public URL (the `region` record).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegionRecord {
@@ -46,7 +54,8 @@ fn record<T: Serialize>(name: String, value: &T) -> (String, Vec<u8>) {
 
 /// One record per entity. Record names: `region`, `routes`, `tiers`,
 /// `tenant/<id>`, `key/<sha256:hex>`, `issuer/<iss>`, `carrier/<id>`, `plan/<id>`,
-/// `account-limit/<carrier>/<account>`, `webhook/<carrier>`, `subscriptions/<tenant>`.
+/// `account-limit/<carrier>/<account>`, `webhook/<carrier>`, `subscriptions/<tenant>`,
+/// `account/<carrier>/<account>` (own accounts only).
 pub fn compile(doc: &Document) -> Vec<(String, Vec<u8>)> {
     let mut records = vec![
         record(
@@ -79,6 +88,15 @@ pub fn compile(doc: &Document) -> Vec<(String, Vec<u8>)> {
             format!("subscriptions/{}", tenant.id),
             &subscriptions,
         ));
+        // Validation makes own accounts unique per carrier, so each names one tenant.
+        for own in tenant.carriers.iter().filter(|c| !c.is_platform()) {
+            records.push(record(
+                format!("account/{}/{}", own.carrier, own.account),
+                &AccountRecord {
+                    tenant: tenant.id.clone(),
+                },
+            ));
+        }
     }
     for issuer in &doc.issuers {
         records.push(record(format!("issuer/{}", issuer.iss), issuer));
@@ -268,6 +286,18 @@ impl<K: KeyValue + ?Sized> ConfigView<'_, '_, K> {
             .read(&format!("subscriptions/{tenant}"))?
             .unwrap_or_default())
     }
+
+    /// The delivery tiers the document defines (`default` is built in unless defined).
+    pub fn tiers(&self) -> Result<Vec<super::DeliveryTier>, KvError> {
+        Ok(self.read("tiers")?.unwrap_or_default())
+    }
+
+    /// The tenant owning a carrier's own account, if any.
+    pub fn account_tenant(&self, carrier: &str, account: &str) -> Result<Option<String>, KvError> {
+        Ok(self
+            .read::<AccountRecord>(&format!("account/{carrier}/{account}"))?
+            .map(|r| r.tenant))
+    }
 }
 
 #[cfg(test)]
@@ -343,6 +373,32 @@ mod tests {
         let key = view.api_key(tenant.keys[0].hash.as_str()).unwrap().unwrap();
         assert_eq!(key.tenant, tenant.id);
         assert!(view.tenant("nobody").unwrap().is_none());
+    }
+
+    #[test]
+    fn an_own_carrier_account_names_its_tenant() {
+        let kv = MemoryKv::new();
+        let store = ConfigStore::new(&kv);
+        store.apply(DEMO, None).unwrap();
+        let view = store.view().unwrap().unwrap();
+        let doc = demo_doc();
+        let (tenant, own) = doc
+            .tenants
+            .iter()
+            .find_map(|t| t.carriers.iter().find(|c| !c.is_platform()).map(|c| (t, c)))
+            .expect("the demo has a tenant with its own carrier account");
+        assert_eq!(
+            view.account_tenant(&own.carrier, &own.account).unwrap(),
+            Some(tenant.id.clone())
+        );
+        assert_eq!(view.account_tenant(&own.carrier, "nobody").unwrap(), None);
+        assert_eq!(
+            view.account_tenant(&own.carrier, crate::config::PLATFORM_ACCOUNT)
+                .unwrap(),
+            None,
+            "the shared platform account names no tenant"
+        );
+        assert_eq!(view.tiers().unwrap(), doc.tiers);
     }
 
     #[test]
