@@ -20,11 +20,8 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// A token is renewed this long before it expires, so no call leaves with a token
-/// that dies on the way.
-pub const TOKEN_REFRESH_MARGIN_SECS: i64 = 60;
 /// Lifetime assumed when a token answer has no readable `expires_in`.
-pub const DEFAULT_TOKEN_LIFETIME_SECS: i64 = 600;
+pub const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 600;
 
 /// How calls to a carrier are authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +55,8 @@ impl RateAdapter {
 }
 
 /// Credential values by role (`client_id`, `client_secret`, `username`, ...), read by
-/// the component from the Spin variables the config names
-/// ([`super::selection::credential_variables`]). `Debug` shows the roles only.
+/// the component from the Spin variables the config names (`routing::credentials_for`
+/// gives role → variable). `Debug` shows the roles only.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
     values: BTreeMap<String, String>,
@@ -179,26 +176,20 @@ pub fn token_request(
     })
 }
 
-/// An access token and when it expires. `Debug` hides the token.
-#[derive(Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
-pub struct AccessToken {
+/// A token from a token endpoint: cache it with `routing::token_cache::store(kv,
+/// &lease, &token.access_token, token.expires_in_secs, now_ms)`. `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CarrierToken {
     pub access_token: String,
-    /// Unix seconds.
-    pub expires_at: i64,
+    /// `expires_in` as the carrier sent it (or [`DEFAULT_TOKEN_LIFETIME_SECS`]).
+    pub expires_in_secs: u64,
 }
 
-impl fmt::Debug for AccessToken {
+impl fmt::Debug for CarrierToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccessToken")
-            .field("expires_at", &self.expires_at)
+        f.debug_struct("CarrierToken")
+            .field("expires_in_secs", &self.expires_in_secs)
             .finish_non_exhaustive()
-    }
-}
-
-impl AccessToken {
-    /// Whether the token can still be sent at `now_unix` (with the refresh margin).
-    pub fn is_fresh(&self, now_unix: i64) -> bool {
-        now_unix + TOKEN_REFRESH_MARGIN_SECS < self.expires_at
     }
 }
 
@@ -216,16 +207,15 @@ struct OAuthError {
     error_description: Option<String>,
 }
 
-/// Reads a token endpoint's answer (`now_unix` dates the expiry). A refused client
+/// Reads a token endpoint's answer. A refused client
 /// (401/403, or 400 `invalid_client`/`unauthorized_client`) is
 /// [`CarrierError::CredentialsRefused`].
 pub fn parse_token_response(
     adapter: RateAdapter,
     status: u16,
     body: &[u8],
-    now_unix: i64,
     retry_after_secs: Option<u32>,
-) -> Result<AccessToken, CarrierError> {
+) -> Result<CarrierToken, CarrierError> {
     if !(200..300).contains(&status) {
         let oauth: Option<OAuthError> = serde_json::from_slice(body).ok();
         let refused_client = oauth
@@ -250,29 +240,30 @@ pub fn parse_token_response(
     if answer.access_token.is_empty() {
         return Err(CarrierError::malformed("empty access_token"));
     }
-    let lifetime = match &answer.expires_in {
-        Some(serde_json::Value::Number(n)) => n.as_i64(),
+    let expires_in_secs = match &answer.expires_in {
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
         Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
         _ => None,
     }
     .filter(|secs| *secs > 0)
     .unwrap_or(DEFAULT_TOKEN_LIFETIME_SECS);
-    Ok(AccessToken {
+    Ok(CarrierToken {
         access_token: answer.access_token,
-        expires_at: now_unix.saturating_add(lifetime),
+        expires_in_secs,
     })
 }
 
-/// The `Authorization` value of a rating call: `Bearer <token>` for OAuth carriers,
-/// `Basic base64(username:password)` for DHL.
+/// The `Authorization` value of a rating call: `Bearer <access token>` for OAuth
+/// carriers (the cached or freshly fetched token), `Basic base64(username:password)`
+/// for DHL.
 pub fn authorization_header(
     adapter: RateAdapter,
     credentials: &Credentials,
-    token: Option<&AccessToken>,
+    access_token: Option<&str>,
 ) -> Result<String, AuthError> {
     match adapter.auth_scheme() {
-        AuthScheme::ClientCredentials(_) => token
-            .map(|t| format!("Bearer {}", t.access_token))
+        AuthScheme::ClientCredentials(_) => access_token
+            .map(|t| format!("Bearer {t}"))
             .ok_or(AuthError::TokenRequired),
         AuthScheme::Basic => Ok(basic(
             credentials.require("username")?,

@@ -95,7 +95,7 @@ pub struct CarrierContext {
     /// The carrier id of the config (`ups`), put on every quote.
     pub carrier: String,
     /// The account the call bills: the tenant's own account, or the platform's
-    /// `account_number` (see [`super::selection::account_number`]). UPS: shipper number;
+    /// `account_number` (`routing::CredentialPlan::account_number`). UPS: shipper number;
     /// FedEx and DHL: account number (required); USPS: EPS account (optional).
     pub account_number: Option<String>,
     /// The request id: UPS `transId`, FedEx `x-customer-transaction-id`, DHL

@@ -6,15 +6,19 @@
 //! 2. [`select_carriers`] from the tenant record and the request's `carriers` filter;
 //!    start the outcomes with `selection.not_enabled`.
 //! 3. Per carrier asked (in parallel, each under the remaining deadline): read its
-//!    `Carrier` record; [`RateAdapter::for_adapter`] (none: skip, or
-//!    [`CarrierOutcome::no_rating_api`] when the request named it); breaker and
-//!    account budget (elsewhere) → `circuit_open` / `quota_exceeded`;
-//!    [`RateAdapter::build_request`] with a [`CarrierContext`] ([`account_number`]);
-//!    authenticate ([`cached_token`] or [`token_request`] +
-//!    [`parse_token_response`] + [`store_token`], then [`authorization_header`]);
-//!    send; [`RateAdapter::parse_response`] → [`CarrierOutcome::from_result`], or
-//!    [`CarrierOutcome::timeout`].
-//! 4. [`answer`] the outcomes and write [`RatesAnswer::http`] (200 or 504).
+//!    `Carrier` record; [`RateAdapter::for_adapter`] (none: skip it, or
+//!    [`CarrierOutcome::no_rating_api`] when the request named it); the routing
+//!    module's `decide` (upstream, breaker → [`CarrierOutcome::circuit_open`]) and the
+//!    account budget (→ [`CarrierOutcome::quota_exceeded`]);
+//!    `routing::credentials_for` (account number, credential variables, token URL);
+//!    [`RateAdapter::build_request`] with a [`CarrierContext`] (an `Err` →
+//!    [`CarrierOutcome::not_built`], nothing sent); for OAuth carriers a token from
+//!    `routing::token_cache` (on `Fetch`: send [`token_request`], read it with
+//!    [`parse_token_response`], `store` it); [`authorization_header`]; send to
+//!    [`CarrierHttpRequest::url`] under the upstream's base; report the call with
+//!    `routing::record_outcome`; [`RateAdapter::parse_response`] →
+//!    [`CarrierOutcome::from_result`], or [`CarrierOutcome::timeout`].
+//! 4. [`answer()`] the outcomes and write [`RatesAnswer::http`] (200 or 504).
 
 /// A recorded carrier answer (`tests/fixtures/carriers/<path>`), in tests.
 #[cfg(test)]
@@ -37,7 +41,6 @@ pub mod money;
 pub mod quote;
 pub mod request;
 pub mod selection;
-pub mod token_cache;
 pub mod units;
 
 pub use adapters::RateAdapter;
@@ -46,7 +49,7 @@ pub use answer::{
     no_carrier_answered_problem,
 };
 pub use auth::{
-    AccessToken, AuthError, AuthScheme, ClientAuth, Credentials, TokenRequest,
+    AuthError, AuthScheme, CarrierToken, ClientAuth, Credentials, TokenRequest,
     authorization_header, parse_token_response, token_request,
 };
 pub use carrier::{
@@ -57,5 +60,4 @@ pub use check::{FieldError, MAX_BODY_BYTES, invalid_request_problem, parse_rate_
 pub use money::Money;
 pub use quote::{Quote, ServiceLevel};
 pub use request::{Address, Dimensions, LengthUnit, Parcel, RateRequest, Sort, Weight, WeightUnit};
-pub use selection::{Selection, account_number, credential_variables, select_carriers};
-pub use token_cache::{cached_token, forget_token, store_token, token_key};
+pub use selection::{Selection, select_carriers};

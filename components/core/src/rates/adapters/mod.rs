@@ -70,7 +70,7 @@ impl RateAdapter {
     }
 
     /// The carrier's answer as quotes (each tagged `ctx.carrier`), or why there are
-    /// none. Quotes are not yet filtered or sorted (see [`super::answer`]).
+    /// none. Quotes are not yet filtered or sorted (see [`super::answer()`]).
     pub fn parse_response(
         self,
         request: &RateRequest,

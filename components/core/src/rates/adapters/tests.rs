@@ -683,6 +683,15 @@ fn usps_errors_and_retry_after() {
         .unwrap_err();
     assert_eq!(e.retry_after_secs(), Some(30));
     assert!(matches!(e, CarrierError::RateLimited { .. }));
+    let repeated = br#"{"apiVersion":"/prices/v3","error":{"code":"503","message":"Try later.","errors":[{"status":"503","code":"503","title":"Service Unavailable","detail":"Try later."}]}}"#;
+    let e = RateAdapter::Usps
+        .parse_response(&domestic_us(), &ctx("usps", None), &reply(503, repeated))
+        .unwrap_err();
+    assert_eq!(
+        e.message(),
+        "503: Try later.",
+        "a detail that repeats is left out"
+    );
 }
 
 // ------------------------------------------------------------------------------ dispatch

@@ -183,12 +183,18 @@ pub(super) fn error_message(body: &[u8]) -> Option<String> {
             errors,
         } => {
             let head = join_errors([(code.as_deref(), message.as_deref())]);
-            let details = join_errors(errors.iter().map(|i| {
-                (
-                    i.code.as_deref(),
-                    i.detail.as_deref().or(i.title.as_deref()),
-                )
-            }));
+            // Details that only repeat the message add nothing.
+            let details = join_errors(
+                errors
+                    .iter()
+                    .map(|i| {
+                        (
+                            i.code.as_deref(),
+                            i.detail.as_deref().or(i.title.as_deref()),
+                        )
+                    })
+                    .filter(|(_, text)| *text != message.as_deref()),
+            );
             match (head, details) {
                 (Some(h), Some(d)) => Some(format!("{h} ({d})")),
                 (h, d) => h.or(d),

@@ -86,49 +86,30 @@ fn token_requests_need_their_roles_and_url() {
 }
 
 #[test]
-fn token_answers_give_an_expiry_from_expires_in() {
-    let now = 1_796_083_200;
-    let ups = parse_token_response(
-        RateAdapter::Ups,
-        200,
-        fixture!("ups/token-ok.json"),
-        now,
-        None,
-    )
-    .unwrap();
-    assert_eq!(ups.expires_at, now + 14_399, "UPS sends a string");
+fn token_answers_give_the_token_and_its_lifetime() {
+    let parse = |adapter, body: &[u8]| parse_token_response(adapter, 200, body, None);
+    let ups = parse(RateAdapter::Ups, fixture!("ups/token-ok.json")).unwrap();
+    assert_eq!(ups.expires_in_secs, 14_399, "UPS sends a string");
     assert!(ups.access_token.ends_with(".ups-demo"));
-    let fedex = parse_token_response(
-        RateAdapter::Fedex,
-        200,
-        fixture!("fedex/token-ok.json"),
-        now,
-        None,
-    )
-    .unwrap();
-    assert_eq!(fedex.expires_at, now + 3_599);
-    let usps = parse_token_response(
+    let fedex = parse(RateAdapter::Fedex, fixture!("fedex/token-ok.json")).unwrap();
+    assert_eq!(fedex.expires_in_secs, 3_599);
+    assert!(fedex.access_token.ends_with(".fedex-demo"));
+    let usps = parse(RateAdapter::Usps, fixture!("usps/token-ok.json")).unwrap();
+    assert_eq!(usps.expires_in_secs, 28_799);
+    let no_expiry = parse(
         RateAdapter::Usps,
-        200,
-        fixture!("usps/token-ok.json"),
-        now,
-        None,
-    )
-    .unwrap();
-    assert_eq!(usps.expires_at, now + 28_799);
-    assert!(usps.is_fresh(now + 28_799 - TOKEN_REFRESH_MARGIN_SECS - 1));
-    assert!(!usps.is_fresh(now + 28_799 - TOKEN_REFRESH_MARGIN_SECS));
-    let no_expiry = parse_token_response(
-        RateAdapter::Usps,
-        200,
-        br#"{"access_token":"t"}"#,
-        now,
-        None,
-    )
-    .unwrap();
-    assert_eq!(no_expiry.expires_at, now + DEFAULT_TOKEN_LIFETIME_SECS);
+        br#"{"access_token":"t","expires_in":"soon"}"#,
+    );
+    assert_eq!(
+        no_expiry.unwrap().expires_in_secs,
+        DEFAULT_TOKEN_LIFETIME_SECS
+    );
     assert!(matches!(
-        parse_token_response(RateAdapter::Usps, 200, br#"{"token":"t"}"#, now, None),
+        parse(RateAdapter::Usps, br#"{"token":"t"}"#),
+        Err(CarrierError::Malformed { .. })
+    ));
+    assert!(matches!(
+        parse(RateAdapter::Fedex, br#"{"access_token":""}"#),
         Err(CarrierError::Malformed { .. })
     ));
 }
@@ -139,7 +120,6 @@ fn refused_clients_are_credential_failures_with_the_carrier_message() {
         RateAdapter::Ups,
         401,
         fixture!("ups/token-error-401.json"),
-        0,
         None,
     )
     .unwrap_err();
@@ -154,7 +134,6 @@ fn refused_clients_are_credential_failures_with_the_carrier_message() {
         RateAdapter::Usps,
         400,
         fixture!("usps/token-error-400.json"),
-        0,
         None,
     )
     .unwrap_err();
@@ -169,24 +148,19 @@ fn refused_clients_are_credential_failures_with_the_carrier_message() {
         RateAdapter::Fedex,
         401,
         fixture!("fedex/error-401.json"),
-        0,
         None,
     )
     .unwrap_err();
     assert!(e.is_credential_failure());
     assert!(e.message().starts_with("NOT.AUTHORIZED.ERROR"));
-    let e = parse_token_response(RateAdapter::Usps, 429, b"", 0, Some(60)).unwrap_err();
+    let e = parse_token_response(RateAdapter::Usps, 429, b"", Some(60)).unwrap_err();
     assert_eq!(e.retry_after_secs(), Some(60));
 }
 
 #[test]
 fn calls_carry_bearer_tokens_or_dhl_basic() {
-    let token = AccessToken {
-        access_token: "abc".into(),
-        expires_at: 10,
-    };
     assert_eq!(
-        authorization_header(RateAdapter::Fedex, &oauth_creds(), Some(&token)),
+        authorization_header(RateAdapter::Fedex, &oauth_creds(), Some("abc")),
         Ok("Bearer abc".to_string())
     );
     assert_eq!(
@@ -231,9 +205,9 @@ fn secrets_stay_out_of_debug_output() {
         None,
     )
     .unwrap();
-    let token = AccessToken {
+    let token = CarrierToken {
         access_token: "tok-123".into(),
-        expires_at: 0,
+        expires_in_secs: 60,
     };
     let shown = format!("{r:?} {token:?} {:?}", oauth_creds());
     assert!(!shown.contains("s3cr"), "{shown}");
