@@ -8,7 +8,7 @@
 //! headers → the idempotent response kept.
 
 use bytes::Bytes;
-use spin_sdk::http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use spin_sdk::http::{FullBody, HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use spin_sdk::http_service;
 use waypost_core::auth::Identity;
 use waypost_core::config::store::ConfigStore;
@@ -25,7 +25,7 @@ use waypost_runtime::identity::verified;
 use waypost_runtime::request::{RequestLog, header_pairs, random_u64, unix_millis};
 use waypost_runtime::{SpinKv, problem};
 
-type Reply = (StatusCode, HeaderMap, Bytes);
+type Reply = (StatusCode, HeaderMap, FullBody<Bytes>);
 
 #[http_service]
 async fn handle(req: Request) -> Reply {
@@ -204,7 +204,7 @@ fn routing_refusal(e: &RoutingError, identity: &Identity) -> Reply {
 fn problem_reply(p: &Problem, headers: &[(String, String)]) -> Reply {
     let (status, mut map, body) = problem(p);
     extend(&mut map, headers);
-    (status, map, Bytes::from(body))
+    (status, map, FullBody::new(Bytes::from(body)))
 }
 
 fn reply(status: u16, headers: &[(String, String)], body: Bytes) -> Reply {
@@ -213,7 +213,7 @@ fn reply(status: u16, headers: &[(String, String)], body: Bytes) -> Reply {
     (
         StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
         map,
-        body,
+        FullBody::new(body),
     )
 }
 

@@ -11,7 +11,7 @@
 
 use crate::SpinKv;
 use crate::config::var;
-use crate::request::{random_u64, unix_millis, unix_secs};
+use crate::request::{random_u64, unix_millis};
 use bytes::Bytes;
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, Request};
@@ -24,7 +24,7 @@ use waypost_core::problem::Problem;
 use waypost_core::quota::{self, charge_account};
 use waypost_core::rates::adapters::RateAdapter;
 use waypost_core::rates::auth::{
-    AccessToken, Credentials, authorization_header, parse_token_response, token_request,
+    CarrierToken, Credentials, authorization_header, parse_token_response, token_request,
 };
 use waypost_core::routing::token_cache::{self, TokenLookup};
 use waypost_core::routing::{
@@ -226,7 +226,7 @@ async fn attempt_call(
     let mut token = access_token(ctx, carrier, &plan, &credentials, None).await?;
     let mut refreshed = false;
     loop {
-        let authorization = authorization(carrier, &credentials, token.as_ref())?;
+        let authorization = authorization(carrier, &credentials, token.as_deref())?;
         let response = send(routed, &outbound, &budget, attempt, authorization.as_deref(), ctx)
             .await
             .map_err(|failure| Attempt::Transport(failure, budget.clone()))?;
@@ -236,7 +236,7 @@ async fn attempt_call(
             && let Some(rejected) = &token
         {
             refreshed = true;
-            token = access_token(ctx, carrier, &plan, &credentials, Some(rejected)).await?;
+            token = access_token(ctx, carrier, &plan, &credentials, Some(rejected.as_str())).await?;
             continue;
         }
         return Ok(CarrierResponse {
@@ -287,7 +287,7 @@ fn adapter(carrier: &Carrier) -> Option<RateAdapter> {
 fn authorization(
     carrier: &Carrier,
     credentials: &Credentials,
-    token: Option<&AccessToken>,
+    token: Option<&str>,
 ) -> Result<Option<String>, CallFailure> {
     let Some(adapter) = adapter(carrier) else {
         return Ok(None);
@@ -311,8 +311,8 @@ async fn access_token(
     carrier: &Carrier,
     plan: &CredentialPlan,
     credentials: &Credentials,
-    rejected: Option<&AccessToken>,
-) -> Result<Option<AccessToken>, CallFailure> {
+    rejected: Option<&str>,
+) -> Result<Option<String>, CallFailure> {
     if !carrier.adapter.uses_oauth() {
         return Ok(None);
     }
@@ -322,18 +322,11 @@ async fn access_token(
     for round in 0..TOKEN_WAIT_ROUNDS {
         let now = unix_millis() as u64;
         let lookup = match (rejected, round) {
-            (Some(bad), 0) => {
-                token_cache::invalidate(ctx.kv, &key, &bad.access_token, lease_id, now)
-            }
+            (Some(bad), 0) => token_cache::invalidate(ctx.kv, &key, bad, lease_id, now),
             _ => token_cache::lookup(ctx.kv, &key, lease_id, now),
         };
         match lookup {
-            Ok(TokenLookup::Cached(token)) => {
-                return Ok(Some(AccessToken {
-                    access_token: token,
-                    expires_at: i64::MAX,
-                }));
-            }
+            Ok(TokenLookup::Cached(token)) => return Ok(Some(token)),
             Ok(TokenLookup::Wait { retry_in_ms }) => {
                 spin_sdk::time::sleep(Duration::from_millis(retry_in_ms.max(1))).await;
             }
@@ -341,12 +334,11 @@ async fn access_token(
                 let fetched = fetch_token(ctx, carrier, plan, credentials).await;
                 match &fetched {
                     Ok(token) => {
-                        let lifetime = (token.expires_at - unix_secs()).max(0) as u64;
                         let _ = token_cache::store(
                             ctx.kv,
                             &lease,
                             &token.access_token,
-                            lifetime,
+                            token.expires_in_secs,
                             unix_millis() as u64,
                         );
                     }
@@ -354,13 +346,14 @@ async fn access_token(
                         let _ = token_cache::give_up(ctx.kv, &lease);
                     }
                 }
-                return fetched.map(Some);
+                return fetched.map(|t| Some(t.access_token));
             }
             // No cache: fetch for this request alone.
-            Err(_) => return fetch_token(ctx, carrier, plan, credentials).await.map(Some),
+            Err(_) => break,
         }
     }
-    fetch_token(ctx, carrier, plan, credentials).await.map(Some)
+    let token = fetch_token(ctx, carrier, plan, credentials).await?;
+    Ok(Some(token.access_token))
 }
 
 /// `POST token_url` with the client credentials, as the carrier's adapter says.
@@ -369,7 +362,7 @@ async fn fetch_token(
     carrier: &Carrier,
     plan: &CredentialPlan,
     credentials: &Credentials,
-) -> Result<AccessToken, CallFailure> {
+) -> Result<CarrierToken, CallFailure> {
     let refused = |detail: String| CallFailure::Credentials {
         carrier: carrier.id.clone(),
         detail,
@@ -402,7 +395,7 @@ async fn fetch_token(
         Err(failure) => return Err(transport_error(&carrier.id, failure).into()),
     };
     let retry_after = header(&headers, "retry-after").and_then(|v| v.parse().ok());
-    parse_token_response(adapter, status, &body, unix_secs(), retry_after)
+    parse_token_response(adapter, status, &body, retry_after)
         .map_err(|e| refused(format!("token endpoint: {}", e.message())))
 }
 
