@@ -92,7 +92,13 @@ pub fn wasm(packages: &[&str]) -> Vec<PathBuf> {
 }
 
 /// Every component of the app (spin.toml at the workspace root).
-pub const APP_COMPONENTS: &[&str] = &["waypost-admin", "waypost-auth"];
+pub const APP_COMPONENTS: &[&str] = &[
+    "waypost-admin",
+    "waypost-auth",
+    "waypost-quota",
+    "waypost-router",
+    "waypost-sandbox",
+];
 
 /// The local demo's runtime config: its development secrets (public demo values).
 pub fn demo_runtime_config() -> PathBuf {

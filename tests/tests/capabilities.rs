@@ -18,6 +18,8 @@ const CONTRACT: &[(&str, &str)] = &[
     ("waypost-admin", "admin"),
     ("waypost-auth", "auth"),
     ("waypost-quota", "quota"),
+    ("waypost-router", "router"),
+    ("waypost-sandbox", "sandbox"),
     // Test fixtures (tests/fixtures/host/spin.toml).
     ("waypost-probe", "probe"),
     ("waypost-layer-outer", "layer"),

@@ -56,11 +56,9 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
         Ok(view) => view,
         Err(p) => return refuse(p, &[]),
     };
-    let (Ok(Some(region)), Ok(Some(tenant)), Ok(routes)) = (
-        view.region(),
-        view.tenant(&identity.tenant),
-        view.routes(),
-    ) else {
+    let (Ok(Some(region)), Ok(Some(tenant)), Ok(routes)) =
+        (view.region(), view.tenant(&identity.tenant), view.routes())
+    else {
         return refuse(store_unavailable(), &[]);
     };
     // Residency first: a strict tenant's body is never read here.
@@ -69,7 +67,11 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
     }
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
-    let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+    let query = req
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
     let host = req.uri().authority().map(|a| a.as_str().to_string());
     let headers = header_pairs(req.headers());
     let route = route_for(&routes, &method, &path).cloned();
@@ -83,11 +85,17 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
         Err(p) => return refuse(p, &[]),
     };
 
-    let claim = match idempotency_claim(&kv, identity, &method, &path, &query, &headers, &body, &deadline) {
+    let claim = match idempotency_claim(
+        &kv, identity, &method, &path, &query, &headers, &body, &deadline,
+    ) {
         Ok(Claimed::Proceed(claim)) => claim,
         Ok(Claimed::Replay(stored)) => {
             log.set("idempotent_replay", true);
-            return reply(stored.status, &stored.replay_headers(), Bytes::from(stored.body));
+            return reply(
+                stored.status,
+                &stored.replay_headers(),
+                Bytes::from(stored.body),
+            );
         }
         Err(answer) => return answer,
     };
@@ -175,7 +183,15 @@ fn idempotency_claim(
     let now = unix_millis() as u64;
     let fingerprint = Fingerprint::of(method, &format!("{path}{query}"), body);
     let lease_ms = deadline.remaining_ms(now) + 5_000;
-    match idempotency::begin(kv, &identity.tenant, &key, &fingerprint, lease_ms, random_u64(), now) {
+    match idempotency::begin(
+        kv,
+        &identity.tenant,
+        &key,
+        &fingerprint,
+        lease_ms,
+        random_u64(),
+        now,
+    ) {
         Ok(Begin::Proceed(claim)) => Ok(Claimed::Proceed(Some(claim))),
         Ok(Begin::Replay(stored)) => Ok(Claimed::Replay(stored)),
         Ok(Begin::Refused(e)) => Err(routing_refusal(&e, identity)),

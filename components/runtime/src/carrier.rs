@@ -137,7 +137,10 @@ pub async fn call(
         };
         let now = unix_millis() as u64;
         if let Err(e) = record_outcome(ctx.kv, &routed.ticket, outcome, now) {
-            eprintln!("{{\"event\":\"breaker-update-failed\",\"error\":{:?}}}", e.0);
+            eprintln!(
+                "{{\"event\":\"breaker-update-failed\",\"error\":{:?}}}",
+                e.0
+            );
         }
         if attempt == 0 {
             let _ = retry::count_call(ctx.kv, &ctx.region.region.id, &routed.carrier.id, now);
@@ -215,7 +218,8 @@ async fn attempt_call(
     build: &impl Fn(&Routed, &CredentialPlan) -> Outbound,
 ) -> Result<CarrierResponse, Attempt> {
     let carrier = &routed.carrier;
-    let plan = credentials_for(&ctx.tenant.id, &routed.entry, carrier).map_err(CallFailure::from)?;
+    let plan =
+        credentials_for(&ctx.tenant.id, &routed.entry, carrier).map_err(CallFailure::from)?;
     charge_account_budget(ctx, carrier, &plan)?;
     let credentials = resolve(&plan).await;
     let outbound = build(routed, &plan);
@@ -227,16 +231,24 @@ async fn attempt_call(
     let mut refreshed = false;
     loop {
         let authorization = authorization(carrier, &credentials, token.as_deref())?;
-        let response = send(routed, &outbound, &budget, attempt, authorization.as_deref(), ctx)
-            .await
-            .map_err(|failure| Attempt::Transport(failure, budget.clone()))?;
+        let response = send(
+            routed,
+            &outbound,
+            &budget,
+            attempt,
+            authorization.as_deref(),
+            ctx,
+        )
+        .await
+        .map_err(|failure| Attempt::Transport(failure, budget.clone()))?;
         // A refused OAuth token is refreshed once, then the call is made once more.
         if response.status == 401
             && !refreshed
             && let Some(rejected) = &token
         {
             refreshed = true;
-            token = access_token(ctx, carrier, &plan, &credentials, Some(rejected.as_str())).await?;
+            token =
+                access_token(ctx, carrier, &plan, &credentials, Some(rejected.as_str())).await?;
             continue;
         }
         return Ok(CarrierResponse {
@@ -411,6 +423,13 @@ async fn send(
     let url = format!("{base}{}", outbound.path_and_query);
     let mut headers =
         upstream_request_headers(ctx.headers, budget, (attempt > 0).then_some(attempt));
+    // The request's own headers (a rating body's content type) replace forwarded ones.
+    headers.retain(|(n, _)| {
+        !outbound
+            .headers
+            .iter()
+            .any(|(o, _)| o.eq_ignore_ascii_case(n))
+    });
     headers.extend(outbound.headers.iter().cloned());
     if let Some(authorization) = authorization {
         headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
@@ -481,7 +500,11 @@ pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str
 }
 
 /// A request's pass-through facts, for upstream matching.
-pub fn facts<'a>(path: &'a str, host: Option<&'a str>, headers: &'a [(String, String)]) -> RequestFacts<'a> {
+pub fn facts<'a>(
+    path: &'a str,
+    host: Option<&'a str>,
+    headers: &'a [(String, String)],
+) -> RequestFacts<'a> {
     RequestFacts {
         path,
         host,

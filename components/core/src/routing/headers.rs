@@ -30,6 +30,11 @@ use crate::auth::identity::WAYPOST_PREFIX;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy `keep-alive` and
 /// `proxy-connection`).
+/// The request headers Spin adds for the component (`spin-full-url`, `spin-client-addr`,
+/// ...): they describe the gateway's side, not the caller's request, and never go
+/// upstream.
+const SPIN_PREFIX: &str = "spin-";
+
 pub const HOP_BY_HOP: [&str; 9] = [
     "connection",
     "keep-alive",
@@ -84,6 +89,7 @@ fn filtered(headers: &Headers, drop: impl Fn(&str) -> bool) -> Vec<(String, Stri
             !HOP_BY_HOP.contains(&lower.as_str())
                 && !named.contains(&lower)
                 && !lower.starts_with(WAYPOST_PREFIX)
+                && !lower.starts_with(SPIN_PREFIX)
                 && !drop(&lower)
         })
         .cloned()
@@ -156,6 +162,8 @@ mod tests {
             ("x-waypost-tenant", "globex"),
             ("x-waypost-identity-mac", "mac"),
             ("x-waypost-deadline", "9000"),
+            ("spin-full-url", "http://127.0.0.1:3000/v1/carriers/ups/x"),
+            ("spin-client-addr", "203.0.113.9:5000"),
             ("Content-Type", "application/json"),
             ("Accept", "application/json"),
             (
