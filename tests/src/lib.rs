@@ -96,8 +96,10 @@ pub const APP_COMPONENTS: &[&str] = &[
     "waypost-admin",
     "waypost-auth",
     "waypost-quota",
+    "waypost-rates",
     "waypost-router",
     "waypost-sandbox",
+    "waypost-webhooks",
 ];
 
 /// The local demo's runtime config: its development secrets (public demo values).

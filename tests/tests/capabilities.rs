@@ -18,8 +18,10 @@ const CONTRACT: &[(&str, &str)] = &[
     ("waypost-admin", "admin"),
     ("waypost-auth", "auth"),
     ("waypost-quota", "quota"),
+    ("waypost-rates", "rates"),
     ("waypost-router", "router"),
     ("waypost-sandbox", "sandbox"),
+    ("waypost-webhooks", "webhooks"),
     // Test fixtures (tests/fixtures/host/spin.toml).
     ("waypost-probe", "probe"),
     ("waypost-layer-outer", "layer"),

@@ -115,11 +115,13 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
         &carrier_id,
         facts(&rest, host.as_deref(), &headers),
         false,
-        |_, _| Outbound {
-            method: method.clone(),
-            path_and_query: upstream_path.clone(),
-            headers: Vec::new(),
-            body: body.clone(),
+        |_, _| {
+            Ok(Outbound {
+                method: method.clone(),
+                path_and_query: upstream_path.clone(),
+                headers: Vec::new(),
+                body: body.clone(),
+            })
         },
     )
     .await;

@@ -78,6 +78,8 @@ pub enum CallFailure {
     Credentials { carrier: String, detail: String },
     /// The key-value store failed where the call cannot go on without it.
     Store,
+    /// The request cannot be put in this carrier's API (nothing was sent).
+    NotBuilt { carrier: String, detail: String },
 }
 
 impl CallFailure {
@@ -94,6 +96,11 @@ impl CallFailure {
                     .with_request_id(id)
             }
             CallFailure::Store => crate::config::store_unavailable().with_request_id(id),
+            CallFailure::NotBuilt { carrier, detail } => {
+                Problem::new(400, "not-for-this-carrier", "Bad Request")
+                    .with_detail(format!("{carrier}: {detail}"))
+                    .with_request_id(id)
+            }
         }
     }
 
@@ -124,7 +131,7 @@ pub async fn call(
     carrier: &str,
     facts: RequestFacts<'_>,
     allow_fallback: bool,
-    build: impl Fn(&Routed, &CredentialPlan) -> Outbound,
+    build: impl Fn(&Routed, &CredentialPlan) -> Result<Outbound, CallFailure>,
 ) -> Result<CarrierResponse, CallFailure> {
     let mut attempt = 0u32;
     loop {
@@ -215,14 +222,14 @@ async fn attempt_call(
     ctx: &CallContext<'_>,
     routed: &Routed,
     attempt: u32,
-    build: &impl Fn(&Routed, &CredentialPlan) -> Outbound,
+    build: &impl Fn(&Routed, &CredentialPlan) -> Result<Outbound, CallFailure>,
 ) -> Result<CarrierResponse, Attempt> {
     let carrier = &routed.carrier;
     let plan =
         credentials_for(&ctx.tenant.id, &routed.entry, carrier).map_err(CallFailure::from)?;
+    let outbound = build(routed, &plan)?;
     charge_account_budget(ctx, carrier, &plan)?;
     let credentials = resolve(&plan).await;
-    let outbound = build(routed, &plan);
     let budget = ctx
         .deadline
         .call(carrier, unix_millis() as u64)

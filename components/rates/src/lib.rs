@@ -1,0 +1,259 @@
+//! The rates handler: `POST /v1/rates` behind auth and quota. It asks every carrier the
+//! tenant uses in this region at once, each call through the same routing, residency,
+//! breaker, carrier-account and credential logic as the router
+//! (`waypost_runtime::carrier`), and answers with the quotes that arrived before the
+//! deadline and a status per carrier (`waypost_core::rates`).
+//!
+//! Calls still running at the deadline are abandoned and reported `timeout`; 200 when
+//! at least one carrier answered, 504 with the statuses when none did.
+
+use bytes::Bytes;
+use futures::future::{Either, join_all, select};
+use spin_sdk::http::{FullBody, HeaderMap, HeaderValue, Request, StatusCode};
+use spin_sdk::http_service;
+use std::time::Duration;
+use waypost_core::auth::Identity;
+use waypost_core::config::route_for;
+use waypost_core::config::store::ConfigStore;
+use waypost_core::problem::Problem;
+use waypost_core::rates::adapters::RateAdapter;
+use waypost_core::rates::carrier::{CarrierContext, CarrierResponse, retry_after_secs};
+use waypost_core::rates::{
+    CarrierOutcome, RateRequest, answer, invalid_request_problem, parse_rate_request,
+    select_carriers,
+};
+use waypost_core::routing::{Deadline, RoutingError, check_residency};
+use waypost_runtime::carrier::{
+    self, CallContext, CallFailure, Outbound, facts, header, read_body,
+};
+use waypost_runtime::config::{active_view, store_unavailable};
+use waypost_runtime::identity::verified;
+use waypost_runtime::request::{RequestLog, header_pairs, unix_millis, unix_secs};
+use waypost_runtime::{SpinKv, problem};
+
+type Reply = (StatusCode, HeaderMap, FullBody<Bytes>);
+
+#[http_service]
+async fn handle(req: Request) -> Reply {
+    let identity = match verified(req.headers()).await {
+        Ok(identity) => identity,
+        Err(p) => return problem_reply(&p),
+    };
+    let mut log = RequestLog::start("rates", &identity.request_id, req.uri().path());
+    log.set("tenant", identity.tenant.clone());
+    let reply = shop(req, &identity, &mut log).await;
+    log.finish(reply.0.as_u16());
+    reply
+}
+
+async fn shop(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply {
+    let refuse = |p: Problem| problem_reply(&p.with_request_id(Some(&identity.request_id)));
+    if req.method().as_str() != "POST" {
+        return refuse(Problem::new(
+            405,
+            "method-not-allowed",
+            "Method Not Allowed",
+        ));
+    }
+    let Ok(kv) = SpinKv::open_default() else {
+        return refuse(store_unavailable());
+    };
+    let store = ConfigStore::new(&kv);
+    let view = match active_view(&store).await {
+        Ok(view) => view,
+        Err(p) => return refuse(p),
+    };
+    let (Ok(Some(region)), Ok(Some(tenant)), Ok(routes)) =
+        (view.region(), view.tenant(&identity.tenant), view.routes())
+    else {
+        return refuse(store_unavailable());
+    };
+    // Residency before the body is read: a strict tenant's shipment data stays out.
+    if let Err(e) = check_residency(&region, &tenant) {
+        return routing_refusal(&e, identity);
+    }
+    let headers = header_pairs(req.headers());
+    let path = req.uri().path().to_string();
+    let route = route_for(&routes, "POST", &path).cloned();
+    let deadline = match Deadline::of_request(&headers, route.as_ref(), unix_millis() as u64) {
+        Ok(deadline) => deadline,
+        Err(e) => return routing_refusal(&e, identity),
+    };
+    let body = match read_body(req).await {
+        Ok(body) => body,
+        Err(p) => return refuse(p),
+    };
+    let request = match parse_rate_request(&body, unix_secs()) {
+        Ok(request) => request,
+        Err(errors) => return refuse(invalid_request_problem(&errors)),
+    };
+
+    let selection = select_carriers(&tenant, request.carriers.as_deref());
+    let ctx = CallContext {
+        kv: &kv,
+        view: &view,
+        region: &region,
+        tenant: &tenant,
+        deadline,
+        method: "POST",
+        headers: &headers,
+    };
+    let calls = selection.ask.iter().map(|entry| {
+        ask(
+            &ctx,
+            &request,
+            &entry.carrier,
+            selection.named,
+            &identity.request_id,
+        )
+    });
+    let mut outcomes: Vec<CarrierOutcome> = join_all(calls).await.into_iter().flatten().collect();
+    outcomes.extend(selection.not_enabled);
+    log.set("carriers", outcomes.len());
+    let answer = answer(&request, outcomes);
+    let http = answer.http(Some(&identity.request_id));
+    let mut map = HeaderMap::new();
+    map.insert("content-type", HeaderValue::from_static(http.content_type));
+    map.insert("cache-control", HeaderValue::from_static("no-store"));
+    (
+        StatusCode::from_u16(http.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        map,
+        FullBody::new(Bytes::from(http.body)),
+    )
+}
+
+/// One carrier's outcome, by the deadline; `None` for a carrier that cannot rate and
+/// was not named in the request.
+async fn ask(
+    ctx: &CallContext<'_>,
+    request: &RateRequest,
+    carrier: &str,
+    named: bool,
+    request_id: &str,
+) -> Option<CarrierOutcome> {
+    let remaining = ctx.deadline.remaining_ms(unix_millis() as u64);
+    let call = call_carrier(ctx, request, carrier, named, request_id);
+    let deadline = spin_sdk::time::sleep(Duration::from_millis(remaining));
+    futures::pin_mut!(call, deadline);
+    match select(call, deadline).await {
+        Either::Left((outcome, _)) => outcome,
+        // Abandoned at the deadline.
+        Either::Right(((), _)) => Some(CarrierOutcome::timeout(carrier)),
+    }
+}
+
+async fn call_carrier(
+    ctx: &CallContext<'_>,
+    request: &RateRequest,
+    carrier: &str,
+    named: bool,
+    request_id: &str,
+) -> Option<CarrierOutcome> {
+    let context = |id: &str, account: Option<&str>| CarrierContext {
+        carrier: id.to_string(),
+        account_number: account.map(str::to_string),
+        transaction_id: request_id.to_string(),
+    };
+    let result = carrier::call(
+        ctx,
+        carrier,
+        facts("/", None, ctx.headers),
+        false,
+        |routed, plan| {
+            let Some(adapter) = RateAdapter::for_adapter(routed.carrier.adapter) else {
+                return Err(CallFailure::NotBuilt {
+                    carrier: routed.carrier.id.clone(),
+                    detail: "this carrier offers no rate shopping".into(),
+                });
+            };
+            let built = adapter
+                .build_request(request, &context(&routed.carrier.id, plan.account_number()))
+                .map_err(|e| CallFailure::NotBuilt {
+                    carrier: routed.carrier.id.clone(),
+                    detail: e.message().to_string(),
+                })?;
+            let relative = built.url(&waypost_core::config::HttpUrl(String::new()));
+            Ok(Outbound {
+                method: built.method.as_str().to_string(),
+                path_and_query: relative,
+                headers: built.headers.clone(),
+                body: Bytes::from(built.body_bytes().unwrap_or_default()),
+            })
+        },
+    )
+    .await;
+    match result {
+        Ok(response) => {
+            let id = response.carrier.as_str();
+            let adapter = ctx
+                .view
+                .carrier(id)
+                .ok()
+                .flatten()
+                .and_then(|c| RateAdapter::for_adapter(c.adapter))?;
+            let account = ctx
+                .tenant
+                .carriers
+                .iter()
+                .find(|tc| tc.carrier == id)
+                .map(|tc| tc.account.clone());
+            let retry_after = header(&response.headers, "retry-after")
+                .and_then(|v| retry_after_secs(v, unix_secs()));
+            let parsed = adapter.parse_response(
+                request,
+                &context(id, account.as_deref()),
+                &CarrierResponse {
+                    status: response.status,
+                    body: &response.body,
+                    retry_after_secs: retry_after,
+                },
+            );
+            Some(CarrierOutcome::from_result(id, parsed))
+        }
+        Err(CallFailure::NotBuilt { detail, .. }) if detail.contains("no rate shopping") => {
+            named.then(|| CarrierOutcome::no_rating_api(carrier))
+        }
+        Err(failure) => Some(outcome_of(carrier, &failure, request_id)),
+    }
+}
+
+/// A failed call as the carrier's status in the answer.
+fn outcome_of(carrier: &str, failure: &CallFailure, request_id: &str) -> CarrierOutcome {
+    match failure {
+        CallFailure::Routing(
+            RoutingError::CircuitOpen { .. } | RoutingError::CredentialsFailing { .. },
+        ) => CarrierOutcome::circuit_open(carrier),
+        CallFailure::Routing(RoutingError::UpstreamTimeout { .. }) => {
+            CarrierOutcome::timeout(carrier)
+        }
+        CallFailure::Routing(RoutingError::CarrierNotEnabled { .. }) => {
+            CarrierOutcome::not_enabled(carrier)
+        }
+        CallFailure::Quota(_) => CarrierOutcome::quota_exceeded(carrier),
+        other => CarrierOutcome::error(
+            carrier,
+            other
+                .problem(request_id)
+                .detail
+                .unwrap_or_else(|| "the carrier call failed".into()),
+        ),
+    }
+}
+
+fn routing_refusal(e: &RoutingError, identity: &Identity) -> Reply {
+    let (status, mut map, body) = problem(&e.problem(Some(&identity.request_id)));
+    for (name, value) in e.headers() {
+        if let (Ok(name), Ok(value)) = (
+            spin_sdk::http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            map.insert(name, value);
+        }
+    }
+    (status, map, FullBody::new(Bytes::from(body)))
+}
+
+fn problem_reply(p: &Problem) -> Reply {
+    let (status, map, body) = problem(p);
+    (status, map, FullBody::new(Bytes::from(body)))
+}

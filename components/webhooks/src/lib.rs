@@ -1,0 +1,221 @@
+//! The webhooks handler.
+//!
+//! - `POST /webhooks/{carrier}[/{tenant}]` (public; carriers sign their requests):
+//!   the signature on the raw body, the event id, the tenant, residency, one normalized
+//!   tracking event recorded exactly once with one outbox delivery per matching
+//!   subscription (`waypost_core::webhooks`). The carrier gets its 2xx only after that
+//!   is durable; then the deliveries due now are attempted (each at most
+//!   [`INLINE_DELIVERY`]); whatever fails is retried by the tick.
+//! - `POST /admin/webhooks/tick` (operator, behind auth): attempts the deliveries that
+//!   are due, on each subscription tier's schedule, and sweeps expired dedup claims. A
+//!   scheduler calls it (SpinKube CronJob, systemd timer, `waypost up --tick`).
+//! - `GET /admin/webhooks/dead[?tenant=T]` and `POST /admin/webhooks/dead/{id}/replay`
+//!   (operator): the dead-letter list and redelivery.
+
+mod deliver;
+
+use bytes::Bytes;
+use spin_sdk::http::body::IncomingBodyExt;
+use spin_sdk::http::{FullBody, HeaderMap, HeaderValue, Request, StatusCode};
+use spin_sdk::http_service;
+use std::time::Duration;
+use waypost_core::auth::Principal;
+use waypost_core::config::store::ConfigStore;
+use waypost_core::problem::Problem;
+use waypost_core::routing::check_residency;
+use waypost_core::webhooks::{self, IntakeError};
+use waypost_runtime::config::{active_view, store_unavailable, var};
+use waypost_runtime::identity::verified;
+use waypost_runtime::request::{RequestLog, random_u64, request_id, unix_secs};
+use waypost_runtime::{SpinKv, problem};
+
+/// Largest carrier event accepted.
+const MAX_EVENT_BYTES: usize = 1 << 20;
+/// How long the intake request spends on the first attempts after recording.
+const INLINE_DELIVERY: Duration = Duration::from_secs(2);
+/// Deliveries one tick attempts, at most.
+const TICK_BATCH: usize = 100;
+
+type Reply = (StatusCode, HeaderMap, FullBody<Bytes>);
+
+#[http_service]
+async fn handle(req: Request) -> Reply {
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    let method = req.method().as_str().to_string();
+    if let Some(rest) = path.strip_prefix("/admin/webhooks") {
+        return admin(req, &method, rest).await;
+    }
+    let request_id = request_id(req.headers());
+    let mut log = RequestLog::start("webhooks", &request_id, &path);
+    let reply = match path.strip_prefix("/webhooks/") {
+        Some(rest) if method == "POST" => intake(req, rest, &request_id, &mut log).await,
+        Some(_) => problem_reply(&Problem::new(
+            405,
+            "method-not-allowed",
+            "Method Not Allowed",
+        )),
+        None => problem_reply(&Problem::new(404, "not-found", "Not Found")),
+    };
+    log.finish(reply.0.as_u16());
+    reply
+}
+
+async fn intake(req: Request, rest: &str, request_id: &str, log: &mut RequestLog) -> Reply {
+    let refuse = |e: &IntakeError| {
+        let mut reply = problem_reply(&e.problem(Some(request_id)));
+        if let Some(challenge) = e.www_authenticate() {
+            reply
+                .1
+                .insert("www-authenticate", HeaderValue::from_static(challenge));
+        }
+        reply
+    };
+    let (carrier, path_tenant) = match rest.split_once('/') {
+        Some((carrier, tenant)) => (carrier.to_string(), Some(tenant.to_string())),
+        None => (rest.to_string(), None),
+    };
+    log.set("carrier", carrier.clone());
+    let Ok(kv) = SpinKv::open_default() else {
+        return problem_reply(&store_unavailable());
+    };
+    let store = ConfigStore::new(&kv);
+    let view = match active_view(&store).await {
+        Ok(view) => view,
+        Err(p) => return problem_reply(&p),
+    };
+    let intake = match webhooks::intake(&view, &carrier) {
+        Ok(intake) => intake,
+        Err(e) => return refuse(&e),
+    };
+    let headers = req.headers().clone();
+    let body = match req.into_body().bytes().await {
+        Ok(body) if body.len() <= MAX_EVENT_BYTES => body,
+        Ok(_) => {
+            return problem_reply(
+                &Problem::new(413, "payload-too-large", "Payload Too Large").with_detail(format!(
+                    "Carrier events are at most {MAX_EVENT_BYTES} bytes."
+                )),
+            );
+        }
+        Err(_) => return problem_reply(&Problem::new(400, "unreadable-body", "Bad Request")),
+    };
+    let mut secrets = Vec::new();
+    for name in &intake.secrets {
+        secrets.push(var(name.as_str()).await);
+    }
+    let now = unix_secs() as u64;
+    let received = match webhooks::receive(
+        &view,
+        &intake,
+        &secrets,
+        &headers,
+        &body,
+        path_tenant.as_deref(),
+        now,
+    ) {
+        Ok(received) => received,
+        Err(e) => {
+            log.set("refusal", e.to_string());
+            return refuse(&e);
+        }
+    };
+    log.set("tenant", received.tenant.id.clone());
+    // Residency: a strict tenant homed elsewhere gets 421 and nothing is stored here.
+    let Ok(Some(region)) = view.region() else {
+        return problem_reply(&store_unavailable());
+    };
+    if let Err(e) = check_residency(&region, &received.tenant) {
+        return problem_reply(&e.problem(Some(request_id)));
+    }
+    let recorded = match webhooks::record_received(&kv, &view, &received, now, random_u64()) {
+        Ok(recorded) => recorded,
+        Err(e) => {
+            log.set("refusal", e.to_string());
+            return refuse(&e);
+        }
+    };
+    let duplicate = matches!(recorded.claim, webhooks::Claim::Duplicate);
+    log.set("event_id", received.event.id.clone());
+    log.set("duplicate", duplicate);
+    log.set("deliveries", recorded.deliveries.len());
+    deliver::attempt_all(&kv, recorded.deliveries, INLINE_DELIVERY).await;
+    json(
+        if duplicate { 200 } else { 202 },
+        &serde_json::json!({
+            "event_id": received.event.id,
+            "status": if duplicate { "duplicate" } else { "accepted" },
+            "subscriptions": recorded.matched,
+        }),
+    )
+}
+
+/// The operator's webhook endpoints (the identity auth passed must be the operator).
+async fn admin(req: Request, method: &str, rest: &str) -> Reply {
+    let identity = match verified(req.headers()).await {
+        Ok(identity) if identity.principal == Principal::Operator => identity,
+        Ok(_) => return problem_reply(&Problem::new(403, "forbidden", "Forbidden")),
+        Err(p) => return problem_reply(&p),
+    };
+    let mut log = RequestLog::start(
+        "webhooks",
+        &identity.request_id,
+        &format!("/admin/webhooks{rest}"),
+    );
+    let Ok(kv) = SpinKv::open_default() else {
+        return problem_reply(&store_unavailable());
+    };
+    let now = unix_secs() as u64;
+    let reply = match (method, rest) {
+        ("POST", "/tick") => {
+            let due = match webhooks::due(&kv, now, TICK_BATCH) {
+                Ok(due) => due,
+                Err(_) => return problem_reply(&store_unavailable()),
+            };
+            let attempted = due.len();
+            let results = deliver::attempt_all(&kv, due, deliver::TICK_DELIVERY).await;
+            let swept = webhooks::sweep_claims(&kv, now, 1000).unwrap_or(0);
+            log.set("attempted", attempted);
+            json(
+                200,
+                &serde_json::json!({ "attempted": attempted, "results": results, "claims_swept": swept }),
+            )
+        }
+        ("GET", "/dead") => {
+            let tenant = req
+                .uri()
+                .query()
+                .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("tenant=")))
+                .map(str::to_string);
+            match webhooks::dead_letters(&kv, tenant.as_deref(), 1000) {
+                Ok(letters) => json(200, &serde_json::json!({ "dead_letters": letters })),
+                Err(_) => problem_reply(&store_unavailable()),
+            }
+        }
+        ("POST", _) => match rest
+            .strip_prefix("/dead/")
+            .and_then(|r| r.strip_suffix("/replay"))
+        {
+            Some(id) => match webhooks::replay(&kv, id, now) {
+                Ok(delivery) => json(
+                    202,
+                    &serde_json::json!({ "id": delivery.id, "status": "pending", "attempt": delivery.attempt }),
+                ),
+                Err(e) => problem_reply(&e.problem(Some(&identity.request_id))),
+            },
+            None => problem_reply(&Problem::new(404, "not-found", "Not Found")),
+        },
+        _ => problem_reply(&Problem::new(404, "not-found", "Not Found")),
+    };
+    log.finish(reply.0.as_u16());
+    reply
+}
+
+fn json(status: u16, body: &serde_json::Value) -> Reply {
+    let (status, map, body) = waypost_runtime::json(status, body);
+    (status, map, FullBody::new(Bytes::from(body)))
+}
+
+fn problem_reply(p: &Problem) -> Reply {
+    let (status, map, body) = problem(p);
+    (status, map, FullBody::new(Bytes::from(body)))
+}
