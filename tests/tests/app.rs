@@ -40,3 +40,30 @@ async fn a_wrong_method_on_healthz_is_a_405_problem() {
     assert_eq!(p["type"], "https://waypost.dev/problems/method-not-allowed");
     assert_eq!(p["status"], 405);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_with_tick_calls_the_scheduler_endpoint_as_the_operator() {
+    let host = start_app(HostOptions {
+        env: vec![("SPIN_VARIABLE_ADMIN_TOKEN".into(), "tick-test-token".into())],
+        args: vec!["--tick".into(), "200ms".into()],
+        ..Default::default()
+    });
+    // The webhooks component logs each tick it served (auth let the operator in).
+    assert!(
+        host.logged("\"attempted\":0,\"component\":\"webhooks\""),
+        "no tick: {}",
+        host.logs()
+    );
+    assert!(!host.logs().contains("tick_failed"), "{}", host.logs());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tick_is_off_without_an_admin_token() {
+    let host = start_app(HostOptions {
+        args: vec!["--tick".into(), "200ms".into()],
+        ..Default::default()
+    });
+    assert!(host.logged("tick_disabled"));
+    let r = client().get(host.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}

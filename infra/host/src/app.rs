@@ -57,11 +57,18 @@ pub struct App {
     by_component: HashMap<String, Arc<Chain>>,
     client: OutboundClient,
     routes_desc: Vec<String>,
+    /// The application variables, resolved at load (for the host's own tick).
+    app_values: HashMap<String, String>,
 }
 
 const MAX_GUEST_MEMORY: usize = 256 << 20;
 
 impl App {
+    /// An application variable's value, as resolved at load.
+    pub fn variable(&self, name: &str) -> Option<&str> {
+        self.app_values.get(name).map(String::as_str)
+    }
+
     pub fn load(opts: &LoadOptions) -> anyhow::Result<Arc<App>> {
         let manifest = LoadedManifest::read(&opts.manifest)?;
         let runtime = match &opts.runtime_config {
@@ -132,6 +139,7 @@ impl App {
             name: m.application.name.clone(),
             engine,
             router: Router::new(routes),
+            app_values: app_values.clone(),
             chains,
             by_component,
             client: OutboundClient::new()?,

@@ -14,6 +14,7 @@ mod outbound;
 mod routes;
 mod runtime_config;
 mod server;
+mod tick;
 mod variables;
 mod wit;
 
@@ -95,6 +96,13 @@ struct UpArgs {
     /// How long to wait for in-flight requests on shutdown, in seconds.
     #[arg(long = "shutdown-grace", default_value_t = 30)]
     shutdown_grace: u64,
+    /// Call the app's scheduler endpoint every INTERVAL (`10s`, `1m`): POST
+    /// `--tick-path` with the app's `admin_token`, as a CronJob would.
+    #[arg(long = "tick", value_parser = humantime::parse_duration)]
+    tick: Option<Duration>,
+    /// The endpoint `--tick` calls.
+    #[arg(long = "tick-path", default_value = tick::DEFAULT_PATH)]
+    tick_path: String,
 }
 
 fn parse_variable(s: &str) -> Result<(String, String), String> {
@@ -158,6 +166,18 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         if args.max_request_body == 0 {
             bail!("--max-request-body must be positive");
+        }
+        if let Some(every) = args.tick {
+            let token = app.variable("admin_token");
+            if tick::start(addr, args.tick_path.clone(), every, token).is_none() {
+                crate::log::event(
+                    "tick_disabled",
+                    &[(
+                        "detail",
+                        "--tick needs the admin_token variable (the admin API is off)",
+                    )],
+                );
+            }
         }
         server::serve(
             app,
