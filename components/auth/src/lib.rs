@@ -16,7 +16,8 @@ use waypost_core::admin::{access_problem, admin_access};
 use waypost_core::auth::{
     self, AuthError, AuthRequest, Identity, IdentityKey, authorize, strip_incoming,
 };
-use waypost_core::config::store::{ConfigStore, ConfigView};
+use waypost_core::config::store::{ConfigStore, RegionRecord};
+use waypost_core::routing::check_residency;
 use waypost_core::problem::Problem;
 use waypost_runtime::SpinKv;
 use waypost_runtime::config::{active_view, store_unavailable, var};
@@ -137,7 +138,11 @@ async fn authenticate(req: &Request, request_id: &str) -> Result<(Identity, Iden
     }
     let path = req.uri().path();
     let method = req.method().as_str();
-    let url = public_url(req, &view)?;
+    let region = view
+        .region()
+        .map_err(AuthError::from)?
+        .ok_or_else(|| AuthError::Misconfigured("no region record".into()))?;
+    let url = public_url(req, &region);
     let request = AuthRequest {
         method,
         url: &url,
@@ -151,33 +156,26 @@ async fn authenticate(req: &Request, request_id: &str) -> Result<(Identity, Iden
         unix_secs(),
     )?;
     let routes = view.routes().map_err(AuthError::from)?;
+    // Residency, before anything behind auth counts, stores or forwards anything of a
+    // tenant that is not served in this region: 421 naming its region's URL.
+    check_residency(&region, &authenticated.tenant).map_err(|e| Refusal {
+        reason: e.kind().to_string(),
+        problem: e.problem(None),
+        challenge: None,
+    })?;
     authorize(&authenticated, &routes, method, path)?;
     Ok((Identity::of(&authenticated, request_id), identity_key))
 }
 
 /// The URL the client called, for the DPoP `htu`: this region's public base URL (from
 /// the config, not from a `Host` header a client could choose) and the request path.
-/// Only read for DPoP requests; others get the path alone.
-fn public_url(req: &Request, view: &ConfigView<'_, '_, SpinKv>) -> Result<String, Refusal> {
-    let path = req.uri().path();
-    let is_dpop = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.len() > 5 && v[..5].eq_ignore_ascii_case("dpop "));
-    if !is_dpop {
-        return Ok(path.to_string());
-    }
-    let region = view
-        .region()
-        .map_err(AuthError::from)?
-        .ok_or_else(|| AuthError::Misconfigured("no region record".into()))?;
+fn public_url(req: &Request, region: &RegionRecord) -> String {
     let base = region
         .regions
         .get(&region.region.id)
         .map(|u| u.0.trim_end_matches('/').to_string())
         .unwrap_or_default();
-    Ok(format!("{base}{path}"))
+    format!("{base}{}", req.uri().path())
 }
 
 fn refused(refusal: &Refusal, request_id: &str) -> Response<BoxBody> {
