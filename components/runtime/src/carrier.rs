@@ -24,7 +24,8 @@ use waypost_core::problem::Problem;
 use waypost_core::quota::{self, charge_account};
 use waypost_core::rates::adapters::RateAdapter;
 use waypost_core::rates::auth::{
-    CarrierToken, Credentials, authorization_header, parse_token_response, token_request,
+    CarrierToken, Credentials, api_key_headers, authorization_header, parse_token_response,
+    token_request,
 };
 use waypost_core::routing::token_cache::{self, TokenLookup};
 use waypost_core::routing::{
@@ -227,9 +228,12 @@ async fn attempt_call(
     let carrier = &routed.carrier;
     let plan =
         credentials_for(&ctx.tenant.id, &routed.entry, carrier).map_err(CallFailure::from)?;
-    let outbound = build(routed, &plan)?;
+    let mut outbound = build(routed, &plan)?;
     charge_account_budget(ctx, carrier, &plan)?;
     let credentials = resolve(&plan).await;
+    if let Some(adapter) = adapter(carrier) {
+        outbound.headers.extend(api_key_headers(adapter, &credentials));
+    }
     let budget = ctx
         .deadline
         .call(carrier, unix_millis() as u64)

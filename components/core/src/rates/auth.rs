@@ -272,6 +272,16 @@ pub fn authorization_header(
     }
 }
 
+/// Credential headers a call carries besides `Authorization`: DHL's Shipment Tracking
+/// API authenticates with the account's `api_key` as `DHL-API-Key` (CARRIERS.md §3.2),
+/// while MyDHL takes Basic; both go on DHL calls when the key is configured.
+pub fn api_key_headers(adapter: RateAdapter, credentials: &Credentials) -> Vec<(String, String)> {
+    match (adapter, credentials.get("api_key")) {
+        (RateAdapter::Dhl, Some(key)) => vec![("dhl-api-key".to_string(), key.to_string())],
+        _ => Vec::new(),
+    }
+}
+
 fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", BASE64.encode(format!("{user}:{password}")))
 }

@@ -214,3 +214,15 @@ fn secrets_stay_out_of_debug_output() {
     assert!(!shown.contains("tok-123"), "{shown}");
     assert!(shown.contains("client_secret"), "roles are shown: {shown}");
 }
+
+#[test]
+fn dhl_calls_carry_the_tracking_api_key_when_one_is_configured() {
+    let with_key = creds(&[("username", "u"), ("password", "p"), ("api_key", "k-1")]);
+    assert_eq!(
+        api_key_headers(RateAdapter::Dhl, &with_key),
+        vec![("dhl-api-key".to_string(), "k-1".to_string())]
+    );
+    let without = creds(&[("username", "u"), ("password", "p")]);
+    assert!(api_key_headers(RateAdapter::Dhl, &without).is_empty());
+    assert!(api_key_headers(RateAdapter::Ups, &with_key).is_empty());
+}
