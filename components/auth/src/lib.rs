@@ -17,8 +17,8 @@ use waypost_core::auth::{
     self, AuthError, AuthRequest, Identity, IdentityKey, authorize, strip_incoming,
 };
 use waypost_core::config::store::{ConfigStore, RegionRecord};
-use waypost_core::routing::check_residency;
 use waypost_core::problem::Problem;
+use waypost_core::routing::check_residency;
 use waypost_runtime::SpinKv;
 use waypost_runtime::config::{active_view, store_unavailable, var};
 use waypost_runtime::request::{RequestLog, header_pairs, request_id, unix_secs};

@@ -232,7 +232,9 @@ async fn attempt_call(
     charge_account_budget(ctx, carrier, &plan)?;
     let credentials = resolve(&plan).await;
     if let Some(adapter) = adapter(carrier) {
-        outbound.headers.extend(api_key_headers(adapter, &credentials));
+        outbound
+            .headers
+            .extend(api_key_headers(adapter, &credentials));
     }
     let budget = ctx
         .deadline
