@@ -65,6 +65,11 @@ async fn handle(req: Request) -> Result<Response<BoxBody>, ErrorCode> {
         }
     };
     set_request_id(&mut parts.headers, &request_id);
+    // For the host's access log and metrics (it removes the header); the caller's own
+    // tenant, so nothing leaks where a runtime passes it on.
+    if let Ok(tenant) = HeaderValue::from_str(&identity.tenant) {
+        parts.headers.insert("x-waypost-tenant", tenant);
+    }
     log.finish(parts.status.as_u16());
     Ok(Response::from_parts(parts, box_body(body)))
 }

@@ -33,10 +33,16 @@ async fn handle(req: Request) -> Reply {
         Ok(identity) => identity,
         Err(p) => return problem_reply(&p, &[]),
     };
-    let mut log = RequestLog::start("router", &identity.request_id, req.uri().path());
+    let path = req.uri().path().to_string();
+    let mut log = RequestLog::start("router", &identity.request_id, &path);
     log.set("tenant", identity.tenant.clone());
-    let reply = route(req, &identity, &mut log).await;
+    let mut reply = route(req, &identity, &mut log).await;
     log.finish(reply.0.as_u16());
+    if let Some(carrier) = carrier_and_path(&path).and_then(|(c, _)| HeaderValue::from_str(&c).ok())
+    {
+        // For the host's access log (it removes the header).
+        reply.1.insert("x-waypost-carrier", carrier);
+    }
     reply
 }
 

@@ -10,6 +10,7 @@ mod keys_cmd;
 mod kv;
 mod log;
 mod manifest;
+mod metrics;
 mod outbound;
 mod routes;
 mod runtime_config;
@@ -100,6 +101,9 @@ struct UpArgs {
     /// `--tick-path` with the app's `admin_token`, as a CronJob would.
     #[arg(long = "tick", value_parser = humantime::parse_duration)]
     tick: Option<Duration>,
+    /// Serve `GET /metrics` (Prometheus text) on this address, apart from the app.
+    #[arg(long = "metrics-listen")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// The endpoint `--tick` calls.
     #[arg(long = "tick-path", default_value = tick::DEFAULT_PATH)]
     tick_path: String,
@@ -166,6 +170,12 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         if args.max_request_body == 0 {
             bail!("--max-request-body must be positive");
+        }
+        if let Some(metrics_addr) = args.metrics_listen {
+            let bound = metrics::serve(metrics_addr)
+                .await
+                .with_context(|| format!("cannot listen on {metrics_addr} for metrics"))?;
+            eprintln!("Metrics on http://{bound}/metrics");
         }
         if let Some(every) = args.tick {
             let token = app.variable("admin_token");

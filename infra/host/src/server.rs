@@ -79,10 +79,15 @@ async fn shutdown_signal() {
 
 type HostBody = http_body_util::combinators::UnsyncBoxBody<Bytes, HttpError>;
 
+/// Response headers components set for the host's log and metrics only (the caller's
+/// tenant from `auth`, the carrier from the router); removed before the response leaves.
+const REPORT_TENANT: &str = "x-waypost-tenant";
+const REPORT_CARRIER: &str = "x-waypost-carrier";
+
 async fn handle(
     app: Arc<App>,
     opts: &ServerOptions,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     client: SocketAddr,
 ) -> Response<HostBody> {
     let started = Instant::now();
@@ -93,27 +98,122 @@ async fn handle(
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let (response, route, component) = dispatch(&app, opts, req, client).await;
+    let traceparent = trace_context(&mut req);
+    let request_bytes = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let (mut response, route, component, chain) = dispatch(&app, opts, req, client).await;
     let status = response.status().as_u16();
+    let mut take = |name: &str| {
+        response
+            .headers_mut()
+            .remove(name)
+            .and_then(|v| v.to_str().ok().map(str::to_string))
+    };
+    let tenant = take(REPORT_TENANT).filter(|t| !t.is_empty());
+    let carrier = take(REPORT_CARRIER);
+    let latency = started.elapsed();
     let mut line = serde_json::json!({
         "ts": crate::log::now_rfc3339(),
         "event": "request",
         "method": method.as_str(),
         "path": path,
         "status": status,
-        "latency_us": started.elapsed().as_micros() as u64,
+        "latency_us": latency.as_micros() as u64,
+        "traceparent": traceparent,
     });
-    if let Some(route) = route {
-        line["route"] = route.into();
+    if let Some(region) = app.variable("region") {
+        line["region"] = region.into();
+    }
+    if let Some(route) = &route {
+        line["route"] = route.clone().into();
     }
     if let Some(component) = component {
         line["component"] = component.into();
     }
-    if let Some(id) = request_id {
+    if let Some(chain) = chain {
+        line["chain"] = chain.into();
+    }
+    if let Some(tenant) = &tenant {
+        line["tenant"] = tenant.clone().into();
+    }
+    if let Some(carrier) = carrier {
+        line["carrier"] = carrier.into();
+    }
+    if let Some(id) = request_id.or_else(|| {
+        response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }) {
         line["request_id"] = id.into();
     }
+    if let Some(bytes) = request_bytes {
+        line["request_bytes"] = bytes.into();
+    }
+    if let Some(bytes) = response
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        line["response_bytes"] = bytes.into();
+    }
     crate::log::write_line(line);
+    let route = route.unwrap_or_else(|| "(none)".to_string());
+    crate::metrics::record_request(&route, tenant.as_deref(), status, latency.as_secs_f64());
+    if status == 429
+        && let Some(policy) = response
+            .headers()
+            .get("ratelimit-policy")
+            .and_then(|v| v.to_str().ok())
+    {
+        crate::metrics::record_rate_limited(policy);
+    }
     response
+}
+
+/// The request's W3C trace context: the caller's valid `traceparent`, or a new one
+/// (random trace and span ids, sampled), set on the request so every component and
+/// upstream call carries it.
+fn trace_context(req: &mut Request<Incoming>) -> String {
+    let valid = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_traceparent(v))
+        .map(str::to_string);
+    if let Some(traceparent) = valid {
+        return traceparent;
+    }
+    let mut ids = [0u8; 24];
+    let _ = getrandom::fill(&mut ids);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let traceparent = format!("00-{}-{}-01", hex(&ids[..16]), hex(&ids[16..]));
+    if let Ok(value) = http::HeaderValue::from_str(&traceparent) {
+        req.headers_mut().insert("traceparent", value);
+    }
+    traceparent
+}
+
+/// `00-<32 hex>-<16 hex>-<2 hex>` with non-zero ids (W3C Trace Context, version 00).
+fn is_traceparent(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('-').collect();
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    };
+    parts.len() == 4
+        && parts[0] == "00"
+        && hex(parts[1], 32)
+        && hex(parts[2], 16)
+        && hex(parts[3], 2)
+        && parts[1].bytes().any(|b| b != b'0')
+        && parts[2].bytes().any(|b| b != b'0')
 }
 
 async fn dispatch(
@@ -121,7 +221,12 @@ async fn dispatch(
     opts: &ServerOptions,
     req: Request<Incoming>,
     client: SocketAddr,
-) -> (Response<HostBody>, Option<String>, Option<String>) {
+) -> (
+    Response<HostBody>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+) {
     let path = req.uri().path();
     if let Some(spin) = path.strip_prefix("/.well-known/spin/") {
         let response = match spin {
@@ -132,7 +237,7 @@ async fn dispatch(
             ),
             _ => empty(StatusCode::NOT_FOUND),
         };
-        return (response, None, None);
+        return (response, None, None, None);
     }
     let Some((matched, chain)) = app.route(path) else {
         return (
@@ -143,10 +248,13 @@ async fn dispatch(
             ),
             None,
             None,
+            None,
         );
     };
     let route = matched.raw_route.clone();
     let component = chain.links.last().map(|l| l.component.clone());
+    let names: Vec<&str> = chain.links.iter().map(|l| l.component.as_str()).collect();
+    let chain_desc = Some(names.join(" -> "));
     if let Some(len) = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
@@ -154,7 +262,12 @@ async fn dispatch(
         .and_then(|v| v.parse::<u64>().ok())
         && len > opts.max_body_bytes as u64
     {
-        return (too_large(opts.max_body_bytes), Some(route), component);
+        return (
+            too_large(opts.max_body_bytes),
+            Some(route),
+            component,
+            chain_desc,
+        );
     }
     let (mut parts, body) = req.into_parts();
     let host = parts
@@ -181,6 +294,7 @@ async fn dispatch(
                 ),
                 Some(route),
                 component,
+                chain_desc,
             );
         }
     };
@@ -212,7 +326,7 @@ async fn dispatch(
             )
         }
     };
-    (response, Some(route), component)
+    (response, Some(route), component, chain_desc)
 }
 
 /// The request headers Spin adds for a component.

@@ -58,6 +58,7 @@ impl KvCtx<'_> {
 // ---- spin:key-value@3.0.0 -------------------------------------------------------
 
 fn spin_err(e: KvError) -> spin_kv::Error {
+    crate::metrics::record_kv_error();
     spin_kv::Error::Other(e.to_string())
 }
 
@@ -155,6 +156,7 @@ impl<T: Send> spin_kv::HostStoreWithStore<T> for KeyValue {
 // ---- wasi:keyvalue@0.2.0-draft2 ---------------------------------------------------
 
 fn wasi_err(e: KvError) -> wasi_store::Error {
+    crate::metrics::record_kv_error();
     wasi_store::Error::Other(e.to_string())
 }
 
