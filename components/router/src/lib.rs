@@ -132,6 +132,23 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
     )
     .await;
     let answer = match result {
+        // The carrier refused the gateway's credentials for this account even after a
+        // fresh token: the caller cannot fix that, and a 401 would read as its own
+        // credential failing. (The tenant's credential breaker has counted it.)
+        Ok(response) if response.status == 401 => {
+            if let Some(claim) = &claim {
+                let _ = idempotency::release(&kv, claim);
+            }
+            log.set("refusal", "carrier-credentials-rejected");
+            problem_reply(
+                &Problem::new(502, "carrier-credentials-rejected", "Bad Gateway")
+                    .with_detail(format!(
+                        "{carrier_id} refused the gateway's credentials for this account."
+                    ))
+                    .with_request_id(Some(&identity.request_id)),
+                &[],
+            )
+        }
         Ok(response) => {
             let mut out = downstream_response_headers(&response.headers);
             out.extend(deprecated(route.as_ref(), log));
