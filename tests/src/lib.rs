@@ -107,12 +107,14 @@ pub fn demo_runtime_config() -> PathBuf {
     workspace_root().join("infra/regions/local/runtime-config.toml")
 }
 
-/// The app (spin.toml) built and served with the local demo's runtime config, plus
-/// `opts`.
+/// The app (spin.toml) built and served with `opts` and, unless `opts` names one, the
+/// local demo's runtime config.
 pub fn start_app(mut opts: HostOptions) -> Host {
     wasm(APP_COMPONENTS);
-    opts.args.push("--runtime-config-file".into());
-    opts.args.push(demo_runtime_config().display().to_string());
+    if !opts.args.iter().any(|a| a == "--runtime-config-file") {
+        opts.args.push("--runtime-config-file".into());
+        opts.args.push(demo_runtime_config().display().to_string());
+    }
     Host::start(&workspace_root().join("spin.toml"), opts).expect("the app starts")
 }
 

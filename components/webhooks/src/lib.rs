@@ -134,7 +134,10 @@ async fn intake(req: Request, rest: &str, request_id: &str, log: &mut RequestLog
             return refuse(&e);
         }
     };
-    let duplicate = matches!(recorded.claim, webhooks::Claim::Duplicate);
+    // Only the first claim of an event is `accepted`. A delivery that found the event
+    // claimed but not yet fully recorded (a concurrent duplicate, or a retry after the
+    // first recorder died) records it again, idempotently, and is a duplicate too.
+    let duplicate = !matches!(recorded.claim, webhooks::Claim::First);
     log.set("event_id", received.event.id.clone());
     log.set("duplicate", duplicate);
     log.set("deliveries", recorded.deliveries.len());
