@@ -450,3 +450,42 @@ async fn sort_by_delivery_puts_the_earliest_delivery_first() {
         "faster services cost more: {prices:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hedged_carrier_gets_a_second_request_when_the_first_is_slow() {
+    let host = start();
+    // UPS hedges after 50 ms; FedEx does not hedge.
+    let doc = replaced(
+        &demo(),
+        "fallback = [\"fedex\"]",
+        "fallback = [\"fedex\"]\nhedge_after_ms = 50",
+    );
+    push(&host, &doc).await;
+    let r = rates(&host, GLOBEX, &shipment())
+        .header("x-sandbox-latency-ms", "ups=300,fedex=300")
+        .send()
+        .await
+        .unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body = answer(r).await;
+    assert_eq!(status_of(&body, "ups"), "ok");
+    assert_eq!(status_of(&body, "fedex"), "ok");
+    let calls = |carrier: &str| {
+        host.logs()
+            .lines()
+            .filter(|l| {
+                l.contains("\"component\":\"sandbox\"")
+                    && l.contains(&format!("\"request_id\":\"{id}\""))
+                    && l.contains(&format!("\"route\":\"/{carrier}/"))
+                    && !l.contains("token")
+            })
+            .count()
+    };
+    // The hedge's answer may still be on its way when the first one wins.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while calls("ups") < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(calls("ups"), 2, "the slow UPS call was hedged");
+    assert_eq!(calls("fedex"), 1, "FedEx is not hedged");
+}

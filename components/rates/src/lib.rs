@@ -132,13 +132,44 @@ async fn ask(
     request_id: &str,
 ) -> Option<CarrierOutcome> {
     let remaining = ctx.deadline.remaining_ms(unix_millis() as u64);
-    let call = call_carrier(ctx, request, carrier, named, request_id);
+    let hedge = ctx
+        .view
+        .carrier(carrier)
+        .ok()
+        .flatten()
+        .and_then(|c| c.hedge_after_ms);
+    let call = hedged(ctx, request, carrier, named, request_id, hedge);
     let deadline = spin_sdk::time::sleep(Duration::from_millis(remaining));
     futures::pin_mut!(call, deadline);
     match select(call, deadline).await {
         Either::Left((outcome, _)) => outcome,
         // Abandoned at the deadline.
         Either::Right(((), _)) => Some(CarrierOutcome::timeout(carrier)),
+    }
+}
+
+/// The carrier's answer; with `hedge_after_ms`, a second identical request leaves
+/// when the first has not answered by then, and the first answer wins (the other is
+/// abandoned). Each request goes through the breakers and the account budget.
+async fn hedged(
+    ctx: &CallContext<'_>,
+    request: &RateRequest,
+    carrier: &str,
+    named: bool,
+    request_id: &str,
+    hedge_after_ms: Option<u32>,
+) -> Option<CarrierOutcome> {
+    let first = call_carrier(ctx, request, carrier, named, request_id);
+    let Some(after) = hedge_after_ms else {
+        return first.await;
+    };
+    let second = async {
+        spin_sdk::time::sleep(Duration::from_millis(u64::from(after))).await;
+        call_carrier(ctx, request, carrier, named, request_id).await
+    };
+    futures::pin_mut!(first, second);
+    match select(first, second).await {
+        Either::Left((outcome, _)) | Either::Right((outcome, _)) => outcome,
     }
 }
 

@@ -457,6 +457,10 @@ pub struct Carrier {
     /// Carriers tried (at most one hop) when this one's breaker is open.
     #[serde(default)]
     pub fallback: Vec<String>,
+    /// Rate shopping: send a second, identical rate request when the first has not
+    /// answered after this many ms; the first answer wins. Off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hedge_after_ms: Option<u32>,
 }
 
 fn default_connect_timeout_ms() -> u32 {

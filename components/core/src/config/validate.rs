@@ -1380,6 +1380,15 @@ impl<'d> Checker<'d> {
                 3_600,
                 "seconds",
             );
+            if let Some(hedge) = carrier.hedge_after_ms {
+                self.range(
+                    cp.key("hedge_after_ms"),
+                    hedge,
+                    1,
+                    carrier.timeout_ms.max(1),
+                    "ms",
+                );
+            }
             let rp = cp.key("retry");
             self.range(rp.key("max_retries"), carrier.retry.max_retries, 0, 5, "");
             self.range(

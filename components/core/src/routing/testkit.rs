@@ -75,6 +75,7 @@ pub fn carrier(id: &str, upstreams: &[Upstream]) -> Carrier {
         breaker: Breaker::default(),
         retry: Retry::default(),
         fallback: vec![],
+        hedge_after_ms: None,
     }
 }
 

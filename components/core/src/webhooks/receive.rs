@@ -55,7 +55,13 @@ pub fn receive<K: KeyValue + ?Sized>(
     signature::verify(intake, secrets, headers, body, now)?;
     let payload: serde_json::Value = serde_json::from_slice(body)
         .map_err(|_| IntakeError::InvalidPayload("the body is not JSON".into()))?;
-    let source_id = source_event_id(&intake.event_id, headers, body, &payload)?;
+    let source_id = source_event_id(
+        &intake.event_id,
+        super::signature::signed_fields(&intake.signature),
+        headers,
+        body,
+        &payload,
+    )?;
     let tenant = resolve_tenant(view, intake, path_tenant, &payload)?;
     let carrier = view.carrier(&intake.carrier)?.ok_or_else(|| {
         IntakeError::Misconfigured(format!(

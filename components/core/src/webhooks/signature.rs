@@ -143,9 +143,17 @@ fn key_forms(secret: &str) -> Vec<String> {
     }
 }
 
+/// The fields a signature covers, when it covers fields rather than the raw body.
+pub(super) fn signed_fields(signature: &crate::config::Signature) -> &[JsonPointer] {
+    match signature {
+        crate::config::Signature::HmacSha256 { signed_fields, .. } => signed_fields,
+        _ => &[],
+    }
+}
+
 /// The concatenated values of `fields` in the JSON body: strings as their text,
 /// anything else as its JSON. `None` if the body is not JSON or a field is absent.
-fn signed_fields_of(body: &[u8], fields: &[JsonPointer]) -> Option<Vec<u8>> {
+pub(super) fn signed_fields_of(body: &[u8], fields: &[JsonPointer]) -> Option<Vec<u8>> {
     let json: serde_json::Value = serde_json::from_slice(body).ok()?;
     let mut message = Vec::new();
     for field in fields {

@@ -1320,3 +1320,26 @@ fn every_kind_of_error_at_once_in_document_order() {
     let lines: Vec<usize> = found.iter().map(|e| e.line.unwrap()).collect();
     assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
 }
+
+#[test]
+fn a_hedge_must_come_before_the_carrier_timeout() {
+    let text = edit(
+        &base(),
+        "fallback = [\"ups\"]",
+        "fallback = [\"ups\"]\ntimeout_ms = 5000\nhedge_after_ms = 6000",
+    );
+    assert_errors(
+        &text,
+        &[(
+            "carriers[1].hedge_after_ms",
+            line_of(&text, "hedge_after_ms"),
+            "out of range",
+        )],
+    );
+    let ok = edit(
+        &base(),
+        "fallback = [\"ups\"]",
+        "fallback = [\"ups\"]\nhedge_after_ms = 200",
+    );
+    assert!(crate::config::parse_and_validate(&ok).is_ok());
+}
