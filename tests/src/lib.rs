@@ -472,3 +472,30 @@ pub fn dev_claims(tenant: &str, scope: &str, extra: serde_json::Value) -> serde_
     }
     claims
 }
+
+/// The local demo's config document (infra/regions/local/gateway.toml).
+pub fn demo_document() -> String {
+    std::fs::read_to_string(workspace_root().join("infra/regions/local/gateway.toml"))
+        .expect("the demo document")
+}
+
+/// `doc` with `from` replaced once; `from` must be there (else the demo changed).
+pub fn edited(doc: &str, from: &str, to: &str) -> String {
+    assert!(doc.contains(from), "the document has {from:?}");
+    doc.replacen(from, to, 1)
+}
+
+/// Applies `doc` through the admin API with `admin_token` (the host's
+/// `SPIN_VARIABLE_ADMIN_TOKEN`); panics unless it is accepted.
+pub async fn push_config(host: &Host, admin_token: &str, doc: &str) {
+    let r = client()
+        .put(host.url("/admin/config"))
+        .bearer_auth(admin_token)
+        .body(doc.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 200, "the config push is accepted: {body}");
+}

@@ -5,16 +5,12 @@
 
 use futures::future::join_all;
 use std::time::Duration;
-use waypost_tests::{Host, HostOptions, client, start_app, workspace_root};
+use waypost_tests::{Host, HostOptions, client, demo_document, edited, push_config, start_app};
 
 const ADMIN: &str = "quota-test-admin-token";
 const PRAIRIE: &str = "prairie-supply_u1gDU6T_9VBqElXEyLT2hS6POqsxYG5Lkz8rOUl8dE4";
 const GLOBEX: &str = "globex_WAwrlcp2SyGGIwMdwic5jUZm-cgr1pfNKNsXhXdeYqY";
 const ECHO: &str = "/v1/carriers/ups/_echo";
-
-fn demo() -> String {
-    std::fs::read_to_string(workspace_root().join("infra/regions/local/gateway.toml")).unwrap()
-}
 
 /// The app with the demo document changed by `edits` (text replacements) applied.
 async fn app_with(edits: &[(&str, &str)]) -> Host {
@@ -22,19 +18,11 @@ async fn app_with(edits: &[(&str, &str)]) -> Host {
         env: vec![("SPIN_VARIABLE_ADMIN_TOKEN".into(), ADMIN.into())],
         ..Default::default()
     });
-    let mut doc = demo();
+    let mut doc = demo_document();
     for (from, to) in edits {
-        assert!(doc.contains(from), "the demo document has {from:?}");
-        doc = doc.replacen(from, to, 1);
+        doc = edited(&doc, from, to);
     }
-    let r = client()
-        .put(host.url("/admin/config"))
-        .bearer_auth(ADMIN)
-        .body(doc)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    push_config(&host, ADMIN, &doc).await;
     host
 }
 

@@ -4,7 +4,8 @@
 //! carrier call (`ups=...` scopes a fault to one carrier).
 
 use std::time::{Duration, Instant};
-use waypost_tests::{Host, HostOptions, client, workspace_root};
+use waypost_tests::{Host, HostOptions, client};
+use waypost_tests::{demo_document, edited, push_config};
 
 const ADMIN_TOKEN: &str = "rates-test-admin-token";
 
@@ -24,27 +25,15 @@ fn start() -> Host {
 }
 
 fn demo() -> String {
-    std::fs::read_to_string(workspace_root().join("infra/regions/local/gateway.toml")).unwrap()
+    demo_document()
 }
 
-/// `doc` with `from` replaced once (which must be there).
 fn replaced(doc: &str, from: &str, to: &str) -> String {
-    assert!(doc.contains(from), "the demo document has `{from}`");
-    doc.replacen(from, to, 1)
+    edited(doc, from, to)
 }
 
-/// Applies `doc` through the admin API.
 async fn push(host: &Host, doc: &str) {
-    let r = client()
-        .put(host.url("/admin/config"))
-        .bearer_auth(ADMIN_TOKEN)
-        .body(doc.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let body = r.text().await.unwrap();
-    assert_eq!(status, 200, "the config push is accepted: {body}");
+    push_config(host, ADMIN_TOKEN, doc).await
 }
 
 /// Today (UTC) as `YYYY-MM-DD` (civil-from-days, H. Hinnant).

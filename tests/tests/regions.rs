@@ -3,7 +3,9 @@
 //! EU URL; nothing of it lands in the `us` store; drift between the regions shows in
 //! `/healthz`.
 
-use waypost_tests::{Host, HostOptions, client, get_json, start_app, workspace_root};
+use waypost_tests::{
+    Host, HostOptions, client, demo_document, edited, get_json, push_config, start_app,
+};
 
 const ADMIN: &str = "regions-test-admin-token";
 const NORDLICHT: &str = "nordlicht_YW-iF_WcMN_yDuRQHFVssr35wwfd2a3j7u-WwrteQoM";
@@ -20,22 +22,12 @@ async fn region(name: &str, state_dir: Option<std::path::PathBuf>) -> Host {
         ],
         ..Default::default()
     });
-    let demo =
-        std::fs::read_to_string(workspace_root().join("infra/regions/local/gateway.toml")).unwrap();
-    let doc = demo.replacen(
+    let doc = edited(
+        &demo_document(),
         "[region]\nid = \"local\"\nserves = [\"eu\", \"us\"]",
         &format!("[region]\nid = \"{name}\""),
-        1,
     );
-    assert_ne!(doc, demo);
-    let r = client()
-        .put(host.url("/admin/config"))
-        .bearer_auth(ADMIN)
-        .body(doc)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    push_config(&host, ADMIN, &doc).await;
     host
 }
 

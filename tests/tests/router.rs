@@ -5,7 +5,8 @@
 
 use sha2::Digest;
 use std::time::{Duration, Instant};
-use waypost_tests::{Host, HostOptions, client, demo_secret, workspace_root};
+use waypost_tests::{Host, HostOptions, client, demo_secret};
+use waypost_tests::{demo_document, push_config};
 
 const ADMIN_TOKEN: &str = "router-test-admin-token";
 
@@ -28,21 +29,11 @@ fn start() -> Host {
 }
 
 fn demo() -> String {
-    std::fs::read_to_string(workspace_root().join("infra/regions/local/gateway.toml")).unwrap()
+    demo_document()
 }
 
-/// Applies `doc` through the admin API.
 async fn push(host: &Host, doc: &str) {
-    let r = client()
-        .put(host.url("/admin/config"))
-        .bearer_auth(ADMIN_TOKEN)
-        .body(doc.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let body = r.text().await.unwrap();
-    assert_eq!(status, 200, "the config push is accepted: {body}");
+    push_config(host, ADMIN_TOKEN, doc).await
 }
 
 /// `doc` with `from` replaced once (which must be there).

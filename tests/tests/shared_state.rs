@@ -7,8 +7,8 @@ use futures::future::join_all;
 use serde_json::json;
 use waypost_tests::{
     Host, HostOptions, RedisServer, client, demo_runtime_config, demo_secret, start_app,
-    workspace_root,
 };
+use waypost_tests::{demo_document, push_config};
 
 const ADMIN: &str = "shared-state-admin-token";
 const PRAIRIE: &str = "prairie-supply_u1gDU6T_9VBqElXEyLT2hS6POqsxYG5Lkz8rOUl8dE4";
@@ -35,18 +35,11 @@ fn instance(config: &std::path::Path) -> Host {
 }
 
 async fn push(host: &Host, doc: String) {
-    let r = client()
-        .put(host.url("/admin/config"))
-        .bearer_auth(ADMIN)
-        .body(doc)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    push_config(host, ADMIN, &doc).await
 }
 
 fn demo() -> String {
-    std::fs::read_to_string(workspace_root().join("infra/regions/local/gateway.toml")).unwrap()
+    demo_document()
 }
 
 #[tokio::test(flavor = "multi_thread")]

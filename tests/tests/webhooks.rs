@@ -21,7 +21,8 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use waypost_tests::{Host, HostOptions, client, demo_secret, free_port, unix_now, workspace_root};
+use waypost_tests::{Host, HostOptions, client, demo_secret, free_port, unix_now};
+use waypost_tests::{demo_document, push_config};
 
 const ADMIN_TOKEN: &str = "test-admin-token";
 const PROBLEMS: &str = "https://waypost.dev/problems/";
@@ -225,7 +226,7 @@ fn verify_standard_webhook(hit: &Hit, secret: &str) -> Result<(), String> {
 // ---------------------------------------------------------------- the app and config
 
 fn demo() -> String {
-    std::fs::read_to_string(workspace_root().join("infra/regions/local/gateway.toml")).unwrap()
+    demo_document()
 }
 
 /// `text` with `from` replaced once; `from` must be there (the demo changed otherwise).
@@ -289,16 +290,7 @@ impl Gateway {
 }
 
 async fn push(host: &Host, doc: &str) {
-    let r = client()
-        .put(host.url("/admin/config"))
-        .bearer_auth(ADMIN_TOKEN)
-        .body(doc.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let body = r.text().await.unwrap();
-    assert_eq!(status, 200, "config push: {body}");
+    push_config(host, ADMIN_TOKEN, doc).await
 }
 
 /// A response as a user reads it.
