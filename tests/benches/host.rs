@@ -33,32 +33,21 @@
 //! one run, not runs on different days. This is a benchmark, not a test: nothing here
 //! asserts on timings.
 //!
+//! Driving wrk (with `common/report.lua` for exact percentiles), the floor server, the
+//! checks' HTTP client and the table are shared with the gateway bench (`common/`).
+//!
 //! Environment: `BENCH_SECONDS` (default 10) is each measurement's duration,
 //! `BENCH_WARMUP_SECONDS` (default 1, 0 for none) each warm-up's. Arguments that are not
 //! flags select scenarios by name (the floor always runs). Needs `wrk` on the PATH
 //! (Debian: `apt-get install wrk`).
 
-use anyhow::{Context, bail};
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use std::convert::Infallible;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+mod common;
 
-const CONNECTIONS: [u32; 2] = [1, 32];
+use anyhow::{Context, bail};
+use common::{CONNECTIONS, Load, Measurement, NativeServer, Settings, http_get, log_tail, wrk};
+
 /// The host's last lines of stderr kept for error messages (it logs every request).
 const LOG_TAIL: usize = 40;
-
-fn log_tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(LOG_TAIL)..].join("\n")
-}
 
 fn main() {
     match run() {
@@ -73,46 +62,12 @@ fn main() {
 
 /// Runs everything; `Ok(false)` when a scenario could not be measured or saw errors.
 fn run() -> anyhow::Result<bool> {
-    let wrk_version = match wrk_version() {
-        Some(v) => v,
-        None => {
-            eprintln!(
-                "host bench: `wrk` is not installed (or not on the PATH); it is the load \
-                 generator.\nInstall it, e.g. on Debian/Ubuntu: \
-                 sudo apt-get update && sudo apt-get install -y wrk"
-            );
-            std::process::exit(2);
-        }
-    };
-    let seconds = env_secs("BENCH_SECONDS", 10)?;
-    if seconds == 0 {
-        bail!("BENCH_SECONDS must be at least 1");
-    }
-    let warmup = env_secs("BENCH_WARMUP_SECONDS", 1)?;
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    if let Some(f) = filters
-        .iter()
-        .find(|f| !SCENARIOS.iter().any(|s| s.contains(f.as_str())))
-    {
-        bail!(
-            "no scenario matches `{f}`; scenarios: {}",
-            SCENARIOS.join(", ")
-        );
-    }
+    let settings = Settings::from_env("host")?;
+    let (seconds, warmup) = (settings.seconds, settings.warmup);
+    settings.check_filters(&SCENARIOS)?;
 
     let root = waypost_tests::workspace_root();
-    eprintln!("host bench: building the release host (cargo build --release -p waypost)");
-    let status = waypost_tests::cargo()
-        .args(["build", "--release", "-p", "waypost"])
-        .status()
-        .context("cannot run cargo")?;
-    if !status.success() {
-        bail!("cargo build --release -p waypost failed: {status}");
-    }
-    let host_bin = root.join("target/release/waypost");
+    let host_bin = common::release_host("host")?;
     eprintln!("host bench: building the wasm fixtures");
     waypost_tests::wasm(&[
         "waypost-hello",
@@ -122,7 +77,7 @@ fn run() -> anyhow::Result<bool> {
     ]);
 
     // Both are stopped when dropped, on every way out of this function.
-    let floor = FloorServer::start()?;
+    let floor = NativeServer::start(b"hello")?;
     let manifest = root.join("tests/benches/host-bench.toml");
     let host = waypost_tests::Host::start(
         &manifest,
@@ -154,11 +109,9 @@ fn run() -> anyhow::Result<bool> {
             check: Check::Counter,
         },
     ];
-    let selected = scenarios.iter().filter(|s| {
-        s.name == "floor"
-            || filters.is_empty()
-            || filters.iter().any(|f| s.name.contains(f.as_str()))
-    });
+    let selected = scenarios
+        .iter()
+        .filter(|s| s.name == "floor" || settings.selected(s.name));
 
     let mut rows: Vec<(&str, u32, Measurement)> = Vec::new();
     let mut not_measured: Vec<(&str, String)> = Vec::new();
@@ -176,14 +129,15 @@ fn run() -> anyhow::Result<bool> {
         for conns in CONNECTIONS {
             if warmup > 0 {
                 eprintln!("host bench: {} c={conns}: warm-up {warmup} s", s.name);
-                wrk(&s.url, conns, warmup).with_context(|| format!("{} warm-up", s.name))?;
+                wrk(&s.url, conns, warmup, &Load::default())
+                    .with_context(|| format!("{} warm-up", s.name))?;
             }
             eprintln!("host bench: {} c={conns}: measuring {seconds} s", s.name);
-            let m = wrk(&s.url, conns, seconds).with_context(|| {
+            let m = wrk(&s.url, conns, seconds, &Load::default()).with_context(|| {
                 format!(
                     "{} c={conns}; host log tail:\n{}",
                     s.name,
-                    log_tail(&host.logs())
+                    log_tail(&host.logs(), LOG_TAIL)
                 )
             })?;
             if m.errors > 0 {
@@ -195,53 +149,50 @@ fn run() -> anyhow::Result<bool> {
     drop(host);
     drop(floor);
 
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!();
     println!(
         "waypost host bench: {seconds} s per measurement (+{warmup} s warm-up), \
-         wrk -t1 --latency ({wrk_version}), {cores} cores"
+         wrk -t1 --latency ({}), {} cores",
+        settings.wrk_version, settings.cores
     );
-    println!(
-        "{:<8} {:>5} {:>10} {:>10} {:>10} {:>7} {:>10} {:>10} {:>7}",
-        "scenario", "conns", "req/s", "p50 µs", "p99 µs", "×floor", "+p50 µs", "+p99 µs", "errors",
-    );
+    let mut table: Vec<Vec<String>> = Vec::new();
     for (name, conns, m) in &rows {
         let base = rows
             .iter()
             .find(|(n, c, _)| *n == "floor" && c == conns)
             .map(|(_, _, b)| b)
             .expect("the floor is always measured");
-        println!(
-            "{:<8} {:>5} {:>10.0} {:>10.1} {:>10.1} {:>7.3} {:>+10.1} {:>+10.1} {:>7}",
-            name,
-            conns,
-            m.requests_per_sec,
-            m.p50_us,
-            m.p99_us,
-            m.requests_per_sec / base.requests_per_sec,
-            m.p50_us - base.p50_us,
-            m.p99_us - base.p99_us,
-            m.errors,
-        );
+        table.push(vec![
+            name.to_string(),
+            conns.to_string(),
+            format!("{:.0}", m.requests_per_sec),
+            format!("{:.1}", m.p50_us),
+            format!("{:.1}", m.p99_us),
+            format!("{:.3}", m.requests_per_sec / base.requests_per_sec),
+            format!("{:+.1}", m.p50_us - base.p50_us),
+            format!("{:+.1}", m.p99_us - base.p99_us),
+            m.errors.to_string(),
+        ]);
     }
     for (name, why) in &not_measured {
-        println!("{name:<8} {:>5} not measured: {why}", "-");
+        table.push(vec![
+            name.to_string(),
+            "-".into(),
+            format!("not measured: {why}"),
+        ]);
     }
+    common::print_table(
+        &[
+            "scenario", "conns", "req/s", "p50 µs", "p99 µs", "×floor", "+p50 µs", "+p99 µs",
+            "errors",
+        ],
+        &table,
+    );
     let errors = rows.iter().any(|(_, _, m)| m.errors > 0);
     if errors {
         println!("rows with errors > 0 measured failures, not the host's speed");
     }
     Ok(not_measured.is_empty() && !errors)
-}
-
-fn env_secs(name: &str, default: u64) -> anyhow::Result<u64> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .with_context(|| format!("{name}={v:?} is not a whole number of seconds")),
-        Err(_) => Ok(default),
-    }
 }
 
 const SCENARIOS: [&str; 4] = ["floor", "trivial", "chain", "kv"];
@@ -307,233 +258,3 @@ impl Scenario {
         Ok(())
     }
 }
-
-struct HttpResponse {
-    status: u16,
-    /// Header lines, names lower-cased.
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl HttpResponse {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One `GET` over a fresh HTTP/1.1 connection.
-fn http_get(url: &str) -> anyhow::Result<HttpResponse> {
-    let rest = url.strip_prefix("http://").context("not an http:// URL")?;
-    let (addr, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let raw = String::from_utf8_lossy(&raw);
-    let (head, body) = raw.split_once("\r\n\r\n").context("no end of headers")?;
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .context("no status line")?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    Ok(HttpResponse {
-        status,
-        headers,
-        body,
-    })
-}
-
-/// A chunked body's data (enough for the small text answers checked here).
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
-        else {
-            break;
-        };
-        let (Some(data), Some(next)) = (rest.get(..size), rest.get(size..)) else {
-            break;
-        };
-        if size == 0 {
-            break;
-        }
-        out.push_str(data);
-        s = next.trim_start_matches("\r\n");
-    }
-    out
-}
-
-// ---- wrk ----
-
-fn wrk_version() -> Option<String> {
-    // `wrk --version` prints its banner and exits nonzero; only a failed spawn means absent.
-    let out = Command::new("wrk").arg("--version").output().ok()?;
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    let first = text.lines().next().unwrap_or("wrk").trim();
-    Some(
-        first
-            .split(" Copyright")
-            .next()
-            .unwrap_or(first)
-            .to_string(),
-    )
-}
-
-#[derive(Debug)]
-struct Measurement {
-    requests_per_sec: f64,
-    p50_us: f64,
-    p99_us: f64,
-    /// Non-2xx/3xx responses plus socket errors (connect, read, write, timeout).
-    errors: u64,
-}
-
-fn wrk(url: &str, conns: u32, seconds: u64) -> anyhow::Result<Measurement> {
-    let out = Command::new("wrk")
-        .args([
-            "-t1",
-            &format!("-c{conns}"),
-            &format!("-d{seconds}s"),
-            "--timeout",
-            "10s",
-            "--latency",
-            url,
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .context("cannot run wrk")?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!(
-            "wrk failed ({}):\n{stdout}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    parse_wrk(&stdout).with_context(|| format!("cannot read wrk's output:\n{stdout}"))
-}
-
-fn parse_wrk(out: &str) -> anyhow::Result<Measurement> {
-    let mut rps = None;
-    let (mut p50, mut p99) = (None, None);
-    let mut errors = 0;
-    let mut in_distribution = false;
-    for line in out.lines().map(str::trim) {
-        if let Some(v) = line.strip_prefix("Requests/sec:") {
-            rps = Some(v.trim().parse::<f64>()?);
-        } else if line == "Latency Distribution" {
-            in_distribution = true;
-        } else if in_distribution && line.starts_with("50%") {
-            p50 = Some(parse_duration_us(line["50%".len()..].trim())?);
-        } else if in_distribution && line.starts_with("99%") {
-            p99 = Some(parse_duration_us(line["99%".len()..].trim())?);
-        } else if let Some(v) = line.strip_prefix("Non-2xx or 3xx responses:") {
-            errors += v.trim().parse::<u64>()?;
-        } else if let Some(v) = line.strip_prefix("Socket errors:") {
-            // "connect 0, read 0, write 0, timeout 0"
-            for part in v.split(',') {
-                errors += part
-                    .split_whitespace()
-                    .last()
-                    .unwrap_or("0")
-                    .parse::<u64>()?;
-            }
-        }
-    }
-    Ok(Measurement {
-        requests_per_sec: rps.context("no Requests/sec line")?,
-        p50_us: p50.context("no 50% latency line")?,
-        p99_us: p99.context("no 99% latency line")?,
-        errors,
-    })
-}
-
-/// wrk's durations: `12.34us`, `1.20ms`, `2.00s`, `1.00m`, `1.00h`.
-fn parse_duration_us(s: &str) -> anyhow::Result<f64> {
-    let split = s
-        .find(|c: char| c.is_ascii_alphabetic())
-        .context("no unit")?;
-    let (num, unit) = s.split_at(split);
-    let num: f64 = num.parse().with_context(|| format!("duration {s:?}"))?;
-    let factor = match unit {
-        "us" => 1.0,
-        "ms" => 1e3,
-        "s" => 1e6,
-        "m" => 60e6,
-        "h" => 3600e6,
-        _ => bail!("unknown unit in {s:?}"),
-    };
-    Ok(num * factor)
-}
-
-// ---- the floor: plain hyper ----
-
-/// A hyper 1 HTTP/1 server answering `200 hello` to everything, on its own tokio
-/// runtime (default worker count, like the host's); dropping it shuts the runtime down.
-struct FloorServer {
-    addr: SocketAddr,
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl FloorServer {
-    fn start() -> anyhow::Result<FloorServer> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let _ = stream.set_nodelay(true); // as the host does
-                tokio::spawn(async move {
-                    let service = service_fn(|_req: Request<Incoming>| async {
-                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Ok(FloorServer {
-            addr,
-            runtime: Some(runtime),
-        })
-    }
-}
-
-impl Drop for FloorServer {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_timeout(Duration::from_secs(2));
-        }
-    }
-}
-
-// ---- the host ----

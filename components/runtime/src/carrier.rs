@@ -145,10 +145,7 @@ pub async fn call(
         };
         let now = unix_millis() as u64;
         if let Err(e) = record_outcome(ctx.kv, &routed.ticket, outcome, now) {
-            eprintln!(
-                "{{\"event\":\"breaker-update-failed\",\"error\":{:?}}}",
-                e.0
-            );
+            crate::request::log_event("breaker-update-failed", &e.0);
         }
         if attempt == 0 {
             let _ = retry::count_call(ctx.kv, &ctx.region.region.id, &routed.carrier.id, now);

@@ -96,6 +96,19 @@ impl RequestLog {
         let mut line = serde_json::Map::new();
         line.insert("component".into(), self.component.into());
         line.extend(self.fields);
-        eprintln!("{}", serde_json::Value::Object(line));
+        // One write for the whole line: wasm stderr is unbuffered, and formatting into
+        // it directly makes a host write per fragment (~165 per request, measured).
+        write_line(serde_json::Value::Object(line));
     }
+}
+
+/// A log line for an event outside the request's own line (`{"event":..,"error":..}`).
+pub fn log_event(event: &str, error: &str) {
+    write_line(serde_json::json!({ "event": event, "error": error }));
+}
+
+fn write_line(value: serde_json::Value) {
+    let mut text = value.to_string();
+    text.push('\n');
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
 }
