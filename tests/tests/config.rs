@@ -256,3 +256,55 @@ async fn config_push_applies_a_file_from_the_cli() {
         "nothing applied"
     );
 }
+
+/// Every secret a region's document names is a variable the app declares and grants to
+/// the components that read it: carrier credentials and issuer secrets to the handlers
+/// behind auth (router, rates), webhook and subscription secrets to webhooks. A name
+/// missing there would resolve to nothing at run time.
+#[test]
+fn every_variable_a_region_document_names_is_declared_and_granted() {
+    let manifest: toml::Table = std::fs::read_to_string(workspace_root().join("spin.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let declared = manifest["variables"].as_table().unwrap();
+    let granted = |component: &str, name: &str| {
+        manifest["component"][component]
+            .get("variables")
+            .and_then(|v| v.as_table())
+            .is_some_and(|t| t.contains_key(name))
+    };
+    for region in ["local", "eu", "us"] {
+        let path = workspace_root().join(format!("infra/regions/{region}/gateway.toml"));
+        let doc =
+            waypost_core::config::parse_and_validate(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{region}: {e:?}"));
+        let webhook_vars: Vec<String> = doc
+            .webhooks
+            .iter()
+            .flat_map(|w| w.secrets.iter().map(|v| v.as_str().to_string()))
+            .chain(
+                doc.subscriptions
+                    .iter()
+                    .map(|s| s.secret.as_str().to_string()),
+            )
+            .collect();
+        for name in doc.variable_names() {
+            assert!(
+                declared.contains_key(name),
+                "{region}: `{name}` is not declared in spin.toml"
+            );
+            let readers: &[&str] = if webhook_vars.iter().any(|w| w == name) {
+                &["webhooks"]
+            } else {
+                &["router", "rates"]
+            };
+            for component in readers {
+                assert!(
+                    granted(component, name),
+                    "{region}: `{name}` is not granted to {component}"
+                );
+            }
+        }
+    }
+}
