@@ -17,13 +17,12 @@ use spin_sdk::http::Request;
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http_service;
 use waypost_core::admin::{ConfigStatus, push_failure};
-use waypost_core::auth::Principal;
 use waypost_core::config::store::{ApplyConfigError, ConfigStore};
 use waypost_core::health::{ConfigVersion, Health};
 use waypost_core::problem::Problem;
 use waypost_core::snapshot::Pointer;
 use waypost_runtime::config::{DEMO_CONFIG, var};
-use waypost_runtime::identity::verified;
+use waypost_runtime::identity::operator;
 use waypost_runtime::{Reply, SpinKv, json, problem, problem_body};
 
 /// Largest config document accepted.
@@ -67,14 +66,7 @@ fn header(req: &Request, name: &str) -> Option<String> {
 /// The answer to an admin call that did not come through `auth` as the operator
 /// (`auth` checks the admin token; this refuses requests that bypassed it).
 async fn refusal(req: &Request) -> Option<Reply> {
-    match verified(req.headers()).await {
-        Ok(identity) if identity.principal == Principal::Operator => None,
-        Ok(_) => Some(problem(
-            &Problem::new(403, "forbidden", "Forbidden")
-                .with_detail("The admin API is for the region's operator (the admin token)."),
-        )),
-        Err(p) => Some(problem(&p)),
-    }
+    operator(req.headers()).await.err().map(|p| problem(&p))
 }
 
 fn store_unavailable() -> Reply {

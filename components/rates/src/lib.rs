@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use futures::future::{Either, join_all, select};
-use spin_sdk::http::{FullBody, HeaderMap, HeaderValue, Request, StatusCode};
+use spin_sdk::http::Request;
 use spin_sdk::http_service;
 use std::time::Duration;
 use waypost_core::auth::Identity;
@@ -29,15 +29,13 @@ use waypost_runtime::carrier::{
 use waypost_runtime::config::{active_view, store_unavailable};
 use waypost_runtime::identity::verified;
 use waypost_runtime::request::{RequestLog, header_pairs, unix_millis, unix_secs};
-use waypost_runtime::{SpinKv, problem};
-
-type Reply = (StatusCode, HeaderMap, FullBody<Bytes>);
+use waypost_runtime::{Reply, SpinKv, problem, reply, routing_problem};
 
 #[http_service]
 async fn handle(req: Request) -> Reply {
     let identity = match verified(req.headers()).await {
         Ok(identity) => identity,
-        Err(p) => return problem_reply(&p),
+        Err(p) => return problem(&p),
     };
     let mut log = RequestLog::start("rates", &identity.request_id, req.uri().path());
     log.set("tenant", identity.tenant.clone());
@@ -47,7 +45,7 @@ async fn handle(req: Request) -> Reply {
 }
 
 async fn shop(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply {
-    let refuse = |p: Problem| problem_reply(&p.with_request_id(Some(&identity.request_id)));
+    let refuse = |p: Problem| problem(&p.with_request_id(Some(&identity.request_id)));
     if req.method().as_str() != "POST" {
         return refuse(Problem::new(
             405,
@@ -70,14 +68,14 @@ async fn shop(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply 
     };
     // Residency before the body is read: a strict tenant's shipment data stays out.
     if let Err(e) = check_residency(&region, &tenant) {
-        return routing_refusal(&e, identity);
+        return routing_problem(&e, &identity.request_id);
     }
     let headers = header_pairs(req.headers());
     let path = req.uri().path().to_string();
     let route = route_for(&routes, "POST", &path).cloned();
     let deadline = match Deadline::of_request(&headers, route.as_ref(), unix_millis() as u64) {
         Ok(deadline) => deadline,
-        Err(e) => return routing_refusal(&e, identity),
+        Err(e) => return routing_problem(&e, &identity.request_id),
     };
     let body = match read_body(req).await {
         Ok(body) => body,
@@ -112,13 +110,13 @@ async fn shop(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply 
     log.set("carriers", outcomes.len());
     let answer = answer(&request, outcomes);
     let http = answer.http(Some(&identity.request_id));
-    let mut map = HeaderMap::new();
-    map.insert("content-type", HeaderValue::from_static(http.content_type));
-    map.insert("cache-control", HeaderValue::from_static("no-store"));
-    (
-        StatusCode::from_u16(http.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        map,
-        FullBody::new(Bytes::from(http.body)),
+    reply(
+        http.status,
+        &[
+            ("content-type".into(), http.content_type.into()),
+            ("cache-control".into(), "no-store".into()),
+        ],
+        Bytes::from(http.body),
     )
 }
 
@@ -132,17 +130,21 @@ async fn ask(
     request_id: &str,
 ) -> Option<CarrierOutcome> {
     let remaining = ctx.deadline.remaining_ms(unix_millis() as u64);
-    let hedge = ctx
-        .view
-        .carrier(carrier)
-        .ok()
-        .flatten()
-        .and_then(|c| c.hedge_after_ms);
-    let call = hedged(ctx, request, carrier, named, request_id, hedge);
+    // An unreadable or unknown record is left to the call, which reports it.
+    let record = ctx.view.carrier(carrier).ok().flatten();
+    if record
+        .as_ref()
+        .is_some_and(|c| RateAdapter::for_adapter(c.adapter).is_none())
+    {
+        // A carrier without a rating API: an error only when the request named it.
+        return named.then(|| CarrierOutcome::no_rating_api(carrier));
+    }
+    let hedge = record.and_then(|c| c.hedge_after_ms);
+    let call = hedged(ctx, request, carrier, request_id, hedge);
     let deadline = spin_sdk::time::sleep(Duration::from_millis(remaining));
     futures::pin_mut!(call, deadline);
     match select(call, deadline).await {
-        Either::Left((outcome, _)) => outcome,
+        Either::Left((outcome, _)) => Some(outcome),
         // Abandoned at the deadline.
         Either::Right(((), _)) => Some(CarrierOutcome::timeout(carrier)),
     }
@@ -155,17 +157,16 @@ async fn hedged(
     ctx: &CallContext<'_>,
     request: &RateRequest,
     carrier: &str,
-    named: bool,
     request_id: &str,
     hedge_after_ms: Option<u32>,
-) -> Option<CarrierOutcome> {
-    let first = call_carrier(ctx, request, carrier, named, request_id);
+) -> CarrierOutcome {
+    let first = call_carrier(ctx, request, carrier, request_id);
     let Some(after) = hedge_after_ms else {
         return first.await;
     };
     let second = async {
         spin_sdk::time::sleep(Duration::from_millis(u64::from(after))).await;
-        call_carrier(ctx, request, carrier, named, request_id).await
+        call_carrier(ctx, request, carrier, request_id).await
     };
     futures::pin_mut!(first, second);
     match select(first, second).await {
@@ -177,9 +178,8 @@ async fn call_carrier(
     ctx: &CallContext<'_>,
     request: &RateRequest,
     carrier: &str,
-    named: bool,
     request_id: &str,
-) -> Option<CarrierOutcome> {
+) -> CarrierOutcome {
     let context = |id: &str, account: Option<&str>| CarrierContext {
         carrier: id.to_string(),
         account_number: account.map(str::to_string),
@@ -213,39 +213,26 @@ async fn call_carrier(
         },
     )
     .await;
-    match result {
-        Ok(response) => {
-            let id = response.carrier.as_str();
-            let adapter = ctx
-                .view
-                .carrier(id)
-                .ok()
-                .flatten()
-                .and_then(|c| RateAdapter::for_adapter(c.adapter))?;
-            let account = ctx
-                .tenant
-                .carriers
-                .iter()
-                .find(|tc| tc.carrier == id)
-                .map(|tc| tc.account.clone());
-            let retry_after = header(&response.headers, "retry-after")
-                .and_then(|v| retry_after_secs(v, unix_secs()));
-            let parsed = adapter.parse_response(
-                request,
-                &context(id, account.as_deref()),
-                &CarrierResponse {
-                    status: response.status,
-                    body: &response.body,
-                    retry_after_secs: retry_after,
-                },
-            );
-            Some(CarrierOutcome::from_result(id, parsed))
-        }
-        Err(CallFailure::NotBuilt { detail, .. }) if detail.contains("no rate shopping") => {
-            named.then(|| CarrierOutcome::no_rating_api(carrier))
-        }
-        Err(failure) => Some(outcome_of(carrier, &failure, request_id)),
-    }
+    let response = match result {
+        Ok(response) => response,
+        Err(failure) => return outcome_of(carrier, &failure, request_id),
+    };
+    let id = response.carrier.as_str();
+    let Some(adapter) = RateAdapter::for_adapter(response.adapter) else {
+        return CarrierOutcome::no_rating_api(id);
+    };
+    let retry_after =
+        header(&response.headers, "retry-after").and_then(|v| retry_after_secs(v, unix_secs()));
+    let parsed = adapter.parse_response(
+        request,
+        &context(id, response.account_number.as_deref()),
+        &CarrierResponse {
+            status: response.status,
+            body: &response.body,
+            retry_after_secs: retry_after,
+        },
+    );
+    CarrierOutcome::from_result(id, parsed)
 }
 
 /// A failed call as the carrier's status in the answer.
@@ -269,22 +256,4 @@ fn outcome_of(carrier: &str, failure: &CallFailure, request_id: &str) -> Carrier
                 .unwrap_or_else(|| "the carrier call failed".into()),
         ),
     }
-}
-
-fn routing_refusal(e: &RoutingError, identity: &Identity) -> Reply {
-    let (status, mut map, body) = problem(&e.problem(Some(&identity.request_id)));
-    for (name, value) in e.headers() {
-        if let (Ok(name), Ok(value)) = (
-            spin_sdk::http::HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            map.insert(name, value);
-        }
-    }
-    (status, map, FullBody::new(Bytes::from(body)))
-}
-
-fn problem_reply(p: &Problem) -> Reply {
-    let (status, map, body) = problem(p);
-    (status, map, FullBody::new(Bytes::from(body)))
 }

@@ -8,7 +8,7 @@
 //! headers → the idempotent response kept.
 
 use bytes::Bytes;
-use spin_sdk::http::{FullBody, HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use spin_sdk::http::{HeaderValue, Request};
 use spin_sdk::http_service;
 use waypost_core::auth::Identity;
 use waypost_core::config::store::ConfigStore;
@@ -23,15 +23,13 @@ use waypost_runtime::carrier::{self, CallContext, Outbound, facts, read_body};
 use waypost_runtime::config::{active_view, store_unavailable};
 use waypost_runtime::identity::verified;
 use waypost_runtime::request::{RequestLog, header_pairs, random_u64, unix_millis};
-use waypost_runtime::{SpinKv, problem};
-
-type Reply = (StatusCode, HeaderMap, FullBody<Bytes>);
+use waypost_runtime::{Reply, SpinKv, problem, reply, routing_problem, with_headers};
 
 #[http_service]
 async fn handle(req: Request) -> Reply {
     let identity = match verified(req.headers()).await {
         Ok(identity) => identity,
-        Err(p) => return problem_reply(&p, &[]),
+        Err(p) => return problem(&p),
     };
     let path = req.uri().path().to_string();
     let mut log = RequestLog::start("router", &identity.request_id, &path);
@@ -47,29 +45,27 @@ async fn handle(req: Request) -> Reply {
 }
 
 async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply {
-    let refuse = |p: Problem, headers: &[(String, String)]| {
-        problem_reply(&p.with_request_id(Some(&identity.request_id)), headers)
-    };
+    let refuse = |p: Problem| problem(&p.with_request_id(Some(&identity.request_id)));
     let Some((carrier_id, rest)) = carrier_and_path(req.uri().path()) else {
-        return refuse(Problem::new(404, "not-found", "Not Found"), &[]);
+        return refuse(Problem::new(404, "not-found", "Not Found"));
     };
     log.set("carrier", carrier_id.clone());
     let Ok(kv) = SpinKv::open_default() else {
-        return refuse(store_unavailable(), &[]);
+        return refuse(store_unavailable());
     };
     let store = ConfigStore::new(&kv);
     let view = match active_view(&store).await {
         Ok(view) => view,
-        Err(p) => return refuse(p, &[]),
+        Err(p) => return refuse(p),
     };
     let (Ok(Some(region)), Ok(Some(tenant)), Ok(routes)) =
         (view.region(), view.tenant(&identity.tenant), view.routes())
     else {
-        return refuse(store_unavailable(), &[]);
+        return refuse(store_unavailable());
     };
     // Residency first: a strict tenant's body is never read here.
     if let Err(e) = check_residency(&region, &tenant) {
-        return routing_refusal(&e, identity);
+        return routing_problem(&e, &identity.request_id);
     }
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
@@ -84,11 +80,11 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
     let now = unix_millis() as u64;
     let deadline = match Deadline::of_request(&headers, route.as_ref(), now) {
         Ok(deadline) => deadline,
-        Err(e) => return routing_refusal(&e, identity),
+        Err(e) => return routing_problem(&e, &identity.request_id),
     };
     let body = match read_body(req).await {
         Ok(body) => body,
-        Err(p) => return refuse(p, &[]),
+        Err(p) => return refuse(p),
     };
 
     let claim = match idempotency_claim(
@@ -140,13 +136,12 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
                 let _ = idempotency::release(&kv, claim);
             }
             log.set("refusal", "carrier-credentials-rejected");
-            problem_reply(
+            problem(
                 &Problem::new(502, "carrier-credentials-rejected", "Bad Gateway")
                     .with_detail(format!(
                         "{carrier_id} refused the gateway's credentials for this account."
                     ))
                     .with_request_id(Some(&identity.request_id)),
-                &[],
             )
         }
         Ok(response) => {
@@ -163,7 +158,10 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
                 let _ = idempotency::release(&kv, claim);
             }
             log.set("refusal", failure.problem(&identity.request_id).type_uri);
-            problem_reply(&failure.problem(&identity.request_id), &failure.headers())
+            with_headers(
+                problem(&failure.problem(&identity.request_id)),
+                &failure.headers(),
+            )
         }
     };
     answer
@@ -203,7 +201,7 @@ fn idempotency_claim(
     let key = match IdempotencyKey::from_headers(headers) {
         Ok(Some(key)) => key,
         Ok(None) => return Ok(Claimed::Proceed(None)),
-        Err(e) => return Err(routing_refusal(&e, identity)),
+        Err(e) => return Err(routing_problem(&e, &identity.request_id)),
     };
     let now = unix_millis() as u64;
     let fingerprint = Fingerprint::of(method, &format!("{path}{query}"), body);
@@ -219,12 +217,10 @@ fn idempotency_claim(
     ) {
         Ok(Begin::Proceed(claim)) => Ok(Claimed::Proceed(Some(claim))),
         Ok(Begin::Replay(stored)) => Ok(Claimed::Replay(stored)),
-        Ok(Begin::Refused(e)) => Err(routing_refusal(&e, identity)),
-        Err(_) => Err(problem_reply(
-            &Problem::new(503, "idempotency-unavailable", "Service Unavailable")
-                .with_detail("Idempotency records are unavailable; the request was not sent.")
-                .with_request_id(Some(&identity.request_id)),
-            &[("retry-after".into(), "1".into())],
+        Ok(Begin::Refused(e)) => Err(routing_problem(&e, &identity.request_id)),
+        Err(_) => Err(routing_problem(
+            &RoutingError::IdempotencyUnavailable,
+            &identity.request_id,
         )),
     }
 }
@@ -236,35 +232,4 @@ fn deprecated(route: Option<&Route>, log: &mut RequestLog) -> Vec<(String, Strin
     };
     log.set("deprecated_route", route.id.clone());
     deprecation_headers(route)
-}
-
-fn routing_refusal(e: &RoutingError, identity: &Identity) -> Reply {
-    problem_reply(&e.problem(Some(&identity.request_id)), &e.headers())
-}
-
-fn problem_reply(p: &Problem, headers: &[(String, String)]) -> Reply {
-    let (status, mut map, body) = problem(p);
-    extend(&mut map, headers);
-    (status, map, FullBody::new(Bytes::from(body)))
-}
-
-fn reply(status: u16, headers: &[(String, String)], body: Bytes) -> Reply {
-    let mut map = HeaderMap::new();
-    extend(&mut map, headers);
-    (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-        map,
-        FullBody::new(body),
-    )
-}
-
-fn extend(map: &mut HeaderMap, headers: &[(String, String)]) {
-    for (name, value) in headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            map.append(name, value);
-        }
-    }
 }

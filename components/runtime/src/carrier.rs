@@ -19,7 +19,7 @@ use spin_sdk::wasip3::http::types::ErrorCode;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use waypost_core::config::store::{ConfigView, RegionRecord};
-use waypost_core::config::{Carrier, Tenant};
+use waypost_core::config::{Adapter, Carrier, Tenant};
 use waypost_core::problem::Problem;
 use waypost_core::quota::{self, charge_account};
 use waypost_core::rates::adapters::RateAdapter;
@@ -61,6 +61,9 @@ pub struct Outbound {
 pub struct CarrierResponse {
     /// The carrier that answered (a fallback when `fell_back_from` is set).
     pub carrier: String,
+    /// Its adapter, and the account number the call was made with, for reading the answer.
+    pub adapter: Adapter,
+    pub account_number: Option<String>,
     pub fell_back_from: Option<String>,
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -262,8 +265,8 @@ async fn attempt_call(
             continue;
         }
         return Ok(CarrierResponse {
-            carrier: carrier.id.clone(),
             fell_back_from: routed.fell_back_from.clone(),
+            account_number: plan.account_number().map(str::to_string),
             ..response
         });
     }
@@ -403,13 +406,8 @@ async fn fetch_token(
         .deadline
         .call(carrier, unix_millis() as u64)
         .map_err(CallFailure::from)?;
-    let mut builder = http::Request::builder()
-        .method("POST")
-        .uri(request.url.as_str());
-    for (name, value) in &request.headers {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
-    let Ok(outgoing) = builder.body(FullBody::new(Bytes::from(request.body))) else {
+    let Some(outgoing) = outgoing("POST", &request.url, &request.headers, request.body.into())
+    else {
         return Err(refused("the token URL is not a valid URI".into()));
     };
     let (status, headers, body) = match timed(outgoing, budget.timeout_ms).await {
@@ -445,23 +443,32 @@ async fn send(
         headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
         headers.push(("authorization".into(), authorization.into()));
     }
-    let mut builder = http::Request::builder()
-        .method(outbound.method.as_str())
-        .uri(url.as_str());
-    for (name, value) in &headers {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
-    let request = builder
-        .body(FullBody::new(outbound.body.clone()))
-        .map_err(|_| TransportFailure::Connect)?;
+    let request = outgoing(&outbound.method, &url, &headers, outbound.body.clone())
+        .ok_or(TransportFailure::Connect)?;
     let (status, headers, body) = timed(request, budget.timeout_ms).await?;
     Ok(CarrierResponse {
         carrier: routed.carrier.id.clone(),
+        adapter: routed.carrier.adapter,
+        account_number: None,
         fell_back_from: None,
         status,
         headers,
         body,
     })
+}
+
+/// An outgoing request; `None` when the method, URL or a header is not valid HTTP.
+fn outgoing(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Bytes,
+) -> Option<http::Request<FullBody<Bytes>>> {
+    let mut builder = http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    builder.body(FullBody::new(body)).ok()
 }
 
 type Answer = (u16, Vec<(String, String)>, Bytes);

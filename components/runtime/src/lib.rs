@@ -7,10 +7,12 @@ pub mod config;
 pub mod identity;
 pub mod request;
 
+use bytes::Bytes;
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store};
-use spin_sdk::http::{HeaderMap, HeaderValue, StatusCode};
+use spin_sdk::http::{FullBody, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use waypost_core::kv::{KeyValue, KvError, KvResult};
 use waypost_core::problem::{CONTENT_TYPE, Problem};
+use waypost_core::routing::RoutingError;
 
 /// A Spin key-value store opened by label.
 pub struct SpinKv(store::Bucket);
@@ -65,7 +67,7 @@ impl KeyValue for SpinKv {
 }
 
 /// A response triple spin-sdk turns into an HTTP response.
-pub type Reply = (StatusCode, HeaderMap, String);
+pub type Reply = (StatusCode, HeaderMap, FullBody<Bytes>);
 
 pub fn problem(p: &Problem) -> Reply {
     problem_body(p.status, p.to_json())
@@ -76,19 +78,50 @@ pub fn problem_body(status: u16, body: String) -> Reply {
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
     (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        status_code(status),
         headers,
-        body,
+        FullBody::new(Bytes::from(body)),
     )
+}
+
+/// A routing refusal: its problem and its headers (`Retry-After`).
+pub fn routing_problem(e: &RoutingError, request_id: &str) -> Reply {
+    with_headers(problem(&e.problem(Some(request_id))), &e.headers())
 }
 
 pub fn json(status: u16, body: &impl serde::Serialize) -> Reply {
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    let body = serde_json::to_vec(body).expect("response body serializes");
     (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        status_code(status),
         headers,
-        serde_json::to_string(body).expect("response body serializes"),
+        FullBody::new(Bytes::from(body)),
     )
+}
+
+/// A response with these headers and body (a carrier's answer passed on).
+pub fn reply(status: u16, headers: &[(String, String)], body: Bytes) -> Reply {
+    with_headers(
+        (status_code(status), HeaderMap::new(), FullBody::new(body)),
+        headers,
+    )
+}
+
+/// `reply` with `headers` appended (pairs that are not valid HTTP are left out).
+pub fn with_headers(mut reply: Reply, headers: &[(String, String)]) -> Reply {
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            reply.1.append(name, value);
+        }
+    }
+    reply
+}
+
+fn status_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }

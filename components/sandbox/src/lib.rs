@@ -6,18 +6,19 @@
 //! no public route, no state and no outbound access.
 
 use bytes::Bytes;
+use spin_sdk::http::Request;
 use spin_sdk::http::body::IncomingBodyExt;
-use spin_sdk::http::{FullBody, HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use spin_sdk::http_service;
 use std::time::Duration;
-use waypost_core::sandbox::{Carrier, Reply, SandboxRequest, handle as simulate};
+use waypost_core::sandbox::{Carrier, Reply as Simulated, SandboxRequest, handle as simulate};
 use waypost_runtime::request::{RequestLog, header_pairs, random_u64, request_id, unix_secs};
+use waypost_runtime::{Reply, reply};
 
 /// How long a hanging carrier holds its caller: longer than any carrier timeout.
 const HANG: Duration = Duration::from_secs(600);
 
 #[http_service]
-async fn handle(req: Request) -> (StatusCode, HeaderMap, FullBody<Bytes>) {
+async fn handle(req: Request) -> Reply {
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
     let method = req.method().as_str().to_string();
@@ -37,39 +38,26 @@ async fn handle(req: Request) -> (StatusCode, HeaderMap, FullBody<Bytes>) {
         body: &body,
     };
     match simulate(carrier, &request, unix_secs(), random_u64()) {
-        Reply::Hang => {
+        Simulated::Hang => {
             log.set("hang", true);
             log.finish(504);
             spin_sdk::time::sleep(HANG).await;
             text(504, "hung")
         }
-        Reply::Answer { response, delay_ms } => {
+        Simulated::Answer { response, delay_ms } => {
             if delay_ms > 0 {
                 spin_sdk::time::sleep(Duration::from_millis(delay_ms)).await;
             }
             log.finish(response.status);
-            let mut map = HeaderMap::new();
-            for (name, value) in &response.headers {
-                if let (Ok(name), Ok(value)) = (
-                    HeaderName::from_bytes(name.as_bytes()),
-                    HeaderValue::from_str(value),
-                ) {
-                    map.append(name, value);
-                }
-            }
-            (
-                StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                map,
-                FullBody::new(Bytes::from(response.body)),
+            reply(
+                response.status,
+                &response.headers,
+                Bytes::from(response.body),
             )
         }
     }
 }
 
-fn text(status: u16, body: &'static str) -> (StatusCode, HeaderMap, FullBody<Bytes>) {
-    (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::NOT_FOUND),
-        HeaderMap::new(),
-        FullBody::new(Bytes::from_static(body.as_bytes())),
-    )
+fn text(status: u16, body: &'static str) -> Reply {
+    reply(status, &[], Bytes::from_static(body.as_bytes()))
 }

@@ -14,20 +14,18 @@
 
 mod deliver;
 
-use bytes::Bytes;
 use spin_sdk::http::body::IncomingBodyExt;
-use spin_sdk::http::{FullBody, HeaderMap, HeaderValue, Request, StatusCode};
+use spin_sdk::http::{HeaderValue, Request};
 use spin_sdk::http_service;
 use std::time::Duration;
-use waypost_core::auth::Principal;
 use waypost_core::config::store::ConfigStore;
 use waypost_core::problem::Problem;
 use waypost_core::routing::check_residency;
 use waypost_core::webhooks::{self, IntakeError};
 use waypost_runtime::config::{active_view, store_unavailable, var};
-use waypost_runtime::identity::verified;
+use waypost_runtime::identity::operator;
 use waypost_runtime::request::{RequestLog, random_u64, request_id, unix_secs};
-use waypost_runtime::{SpinKv, problem};
+use waypost_runtime::{Reply, SpinKv, json, problem};
 
 /// Largest carrier event accepted.
 const MAX_EVENT_BYTES: usize = 1 << 20;
@@ -35,8 +33,6 @@ const MAX_EVENT_BYTES: usize = 1 << 20;
 const INLINE_DELIVERY: Duration = Duration::from_secs(2);
 /// Deliveries one tick attempts, at most.
 const TICK_BATCH: usize = 100;
-
-type Reply = (StatusCode, HeaderMap, FullBody<Bytes>);
 
 #[http_service]
 async fn handle(req: Request) -> Reply {
@@ -49,12 +45,12 @@ async fn handle(req: Request) -> Reply {
     let mut log = RequestLog::start("webhooks", &request_id, &path);
     let reply = match path.strip_prefix("/webhooks/") {
         Some(rest) if method == "POST" => intake(req, rest, &request_id, &mut log).await,
-        Some(_) => problem_reply(&Problem::new(
+        Some(_) => problem(&Problem::new(
             405,
             "method-not-allowed",
             "Method Not Allowed",
         )),
-        None => problem_reply(&Problem::new(404, "not-found", "Not Found")),
+        None => problem(&Problem::new(404, "not-found", "Not Found")),
     };
     log.finish(reply.0.as_u16());
     reply
@@ -62,7 +58,7 @@ async fn handle(req: Request) -> Reply {
 
 async fn intake(req: Request, rest: &str, request_id: &str, log: &mut RequestLog) -> Reply {
     let refuse = |e: &IntakeError| {
-        let mut reply = problem_reply(&e.problem(Some(request_id)));
+        let mut reply = problem(&e.problem(Some(request_id)));
         if let Some(challenge) = e.www_authenticate() {
             reply
                 .1
@@ -76,12 +72,12 @@ async fn intake(req: Request, rest: &str, request_id: &str, log: &mut RequestLog
     };
     log.set("carrier", carrier.clone());
     let Ok(kv) = SpinKv::open_default() else {
-        return problem_reply(&store_unavailable());
+        return problem(&store_unavailable());
     };
     let store = ConfigStore::new(&kv);
     let view = match active_view(&store).await {
         Ok(view) => view,
-        Err(p) => return problem_reply(&p),
+        Err(p) => return problem(&p),
     };
     let intake = match webhooks::intake(&view, &carrier) {
         Ok(intake) => intake,
@@ -91,13 +87,13 @@ async fn intake(req: Request, rest: &str, request_id: &str, log: &mut RequestLog
     let body = match req.into_body().bytes().await {
         Ok(body) if body.len() <= MAX_EVENT_BYTES => body,
         Ok(_) => {
-            return problem_reply(
+            return problem(
                 &Problem::new(413, "payload-too-large", "Payload Too Large").with_detail(format!(
                     "Carrier events are at most {MAX_EVENT_BYTES} bytes."
                 )),
             );
         }
-        Err(_) => return problem_reply(&Problem::new(400, "unreadable-body", "Bad Request")),
+        Err(_) => return problem(&Problem::new(400, "unreadable-body", "Bad Request")),
     };
     let mut secrets = Vec::new();
     for name in &intake.secrets {
@@ -122,10 +118,10 @@ async fn intake(req: Request, rest: &str, request_id: &str, log: &mut RequestLog
     log.set("tenant", received.tenant.id.clone());
     // Residency: a strict tenant homed elsewhere gets 421 and nothing is stored here.
     let Ok(Some(region)) = view.region() else {
-        return problem_reply(&store_unavailable());
+        return problem(&store_unavailable());
     };
     if let Err(e) = check_residency(&region, &received.tenant) {
-        return problem_reply(&e.problem(Some(request_id)));
+        return problem(&e.problem(Some(request_id)));
     }
     let recorded = match webhooks::record_received(&kv, &view, &received, now, random_u64()) {
         Ok(recorded) => recorded,
@@ -154,10 +150,9 @@ async fn intake(req: Request, rest: &str, request_id: &str, log: &mut RequestLog
 
 /// The operator's webhook endpoints (the identity auth passed must be the operator).
 async fn admin(req: Request, method: &str, rest: &str) -> Reply {
-    let identity = match verified(req.headers()).await {
-        Ok(identity) if identity.principal == Principal::Operator => identity,
-        Ok(_) => return problem_reply(&Problem::new(403, "forbidden", "Forbidden")),
-        Err(p) => return problem_reply(&p),
+    let identity = match operator(req.headers()).await {
+        Ok(identity) => identity,
+        Err(p) => return problem(&p),
     };
     let mut log = RequestLog::start(
         "webhooks",
@@ -165,14 +160,14 @@ async fn admin(req: Request, method: &str, rest: &str) -> Reply {
         &format!("/admin/webhooks{rest}"),
     );
     let Ok(kv) = SpinKv::open_default() else {
-        return problem_reply(&store_unavailable());
+        return problem(&store_unavailable());
     };
     let now = unix_secs() as u64;
     let reply = match (method, rest) {
         ("POST", "/tick") => {
             let due = match webhooks::due(&kv, now, TICK_BATCH) {
                 Ok(due) => due,
-                Err(_) => return problem_reply(&store_unavailable()),
+                Err(_) => return problem(&store_unavailable()),
             };
             let attempted = due.len();
             let results = deliver::attempt_all(&kv, due, deliver::TICK_DELIVERY).await;
@@ -191,7 +186,7 @@ async fn admin(req: Request, method: &str, rest: &str) -> Reply {
                 .map(str::to_string);
             match webhooks::dead_letters(&kv, tenant.as_deref(), 1000) {
                 Ok(letters) => json(200, &serde_json::json!({ "dead_letters": letters })),
-                Err(_) => problem_reply(&store_unavailable()),
+                Err(_) => problem(&store_unavailable()),
             }
         }
         ("POST", _) => match rest
@@ -203,22 +198,12 @@ async fn admin(req: Request, method: &str, rest: &str) -> Reply {
                     202,
                     &serde_json::json!({ "id": delivery.id, "status": "pending", "attempt": delivery.attempt }),
                 ),
-                Err(e) => problem_reply(&e.problem(Some(&identity.request_id))),
+                Err(e) => problem(&e.problem(Some(&identity.request_id))),
             },
-            None => problem_reply(&Problem::new(404, "not-found", "Not Found")),
+            None => problem(&Problem::new(404, "not-found", "Not Found")),
         },
-        _ => problem_reply(&Problem::new(404, "not-found", "Not Found")),
+        _ => problem(&Problem::new(404, "not-found", "Not Found")),
     };
     log.finish(reply.0.as_u16());
     reply
-}
-
-fn json(status: u16, body: &serde_json::Value) -> Reply {
-    let (status, map, body) = waypost_runtime::json(status, body);
-    (status, map, FullBody::new(Bytes::from(body)))
-}
-
-fn problem_reply(p: &Problem) -> Reply {
-    let (status, map, body) = problem(p);
-    (status, map, FullBody::new(Bytes::from(body)))
 }
