@@ -583,33 +583,10 @@ fn check_rates(r: &HttpResponse, expected: &[String]) -> Result<(), String> {
 
 /// A rate request every simulated carrier serves, shipping in two days.
 fn rate_request(carriers: &[&str]) -> serde_json::Value {
-    serde_json::json!({
-        "origin": {"country": "US", "postal_code": "30005", "city": "Alpharetta", "state": "GA"},
-        "destination": {
-            "country": "US", "postal_code": "10001", "city": "New York", "state": "NY",
-            "address_lines": ["350 5th Ave"]
-        },
-        "parcels": [{
-            "weight": {"value": 5.5, "unit": "lb"},
-            "dimensions": {"length": 12, "width": 8, "height": 4, "unit": "in"}
-        }],
-        "ship_date": civil_date(waypost_tests::unix_now() + 2 * 86_400),
-        "carriers": carriers,
-    })
-}
-
-/// `YYYY-MM-DD` (UTC) of Unix seconds (civil-from-days, H. Hinnant).
-fn civil_date(unix: i64) -> String {
-    let z = unix.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    let ship_date = waypost_tests::civil_date(waypost_tests::unix_now() + 2 * 86_400);
+    let mut request = waypost_tests::us_rate_request(&ship_date);
+    request["carriers"] = serde_json::json!(carriers);
+    request
 }
 
 /// One DHL push (the shape webhooks.lua sends) for shipment `id`.

@@ -499,3 +499,34 @@ pub async fn push_config(host: &Host, admin_token: &str, doc: &str) {
     let body = r.text().await.unwrap();
     assert_eq!(status, 200, "the config push is accepted: {body}");
 }
+
+/// `YYYY-MM-DD` (UTC) of Unix seconds (civil-from-days, H. Hinnant).
+pub fn civil_date(unix: i64) -> String {
+    let z = unix.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// A domestic US rate request every demo (and simulated) carrier serves: Alpharetta GA
+/// to New York NY, one 5.5 lb parcel, shipping on `ship_date` (`YYYY-MM-DD`).
+pub fn us_rate_request(ship_date: &str) -> serde_json::Value {
+    serde_json::json!({
+        "origin": {"country": "US", "postal_code": "30005", "city": "Alpharetta", "state": "GA"},
+        "destination": {
+            "country": "US", "postal_code": "10001", "city": "New York", "state": "NY",
+            "address_lines": ["350 5th Ave"]
+        },
+        "parcels": [{
+            "weight": {"value": 5.5, "unit": "lb"},
+            "dimensions": {"length": 12, "width": 8, "height": 4, "unit": "in"}
+        }],
+        "ship_date": ship_date,
+    })
+}

@@ -36,34 +36,14 @@ async fn push(host: &Host, doc: &str) {
     push_config(host, ADMIN_TOKEN, doc).await
 }
 
-/// Today (UTC) as `YYYY-MM-DD` (civil-from-days, H. Hinnant).
+/// Today (UTC) as `YYYY-MM-DD`.
 fn today() -> String {
-    let z = waypost_tests::unix_now().div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    waypost_tests::civil_date(waypost_tests::unix_now())
 }
 
-/// A valid domestic US rate request (every demo carrier serves the lane).
+/// A valid domestic US rate request shipping today (every demo carrier serves the lane).
 fn shipment() -> serde_json::Value {
-    serde_json::json!({
-        "origin": {"country": "US", "postal_code": "30005", "city": "Alpharetta", "state": "GA"},
-        "destination": {
-            "country": "US", "postal_code": "10001", "city": "New York", "state": "NY",
-            "address_lines": ["350 5th Ave"]
-        },
-        "parcels": [{
-            "weight": {"value": 5.5, "unit": "lb"},
-            "dimensions": {"length": 12, "width": 8, "height": 4, "unit": "in"}
-        }],
-        "ship_date": today(),
-    })
+    waypost_tests::us_rate_request(&today())
 }
 
 fn rates(host: &Host, key: &str, body: &serde_json::Value) -> reqwest::RequestBuilder {
