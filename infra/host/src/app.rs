@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use futures::channel::oneshot;
 use http_body_util::BodyExt;
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -46,6 +47,20 @@ pub struct Link {
 /// A trigger's components, outermost middleware first, the handler last.
 pub struct Chain {
     pub links: Vec<Link>,
+    /// When every middleware is granted what the primary is (for what it imports),
+    /// the whole chain runs in one store, the way Spin composes it into one component:
+    /// each link pre-instantiated with the linker of its position, whose
+    /// `wasi:http/handler` import calls the next instance directly, without converting
+    /// the request and response or piping bodies through the host.
+    shared: Option<Vec<ServicePre<InstanceState>>>,
+}
+
+impl Chain {
+    /// `a -> b -> handler`, for logs.
+    pub fn describe(&self) -> String {
+        let names: Vec<&str> = self.links.iter().map(|l| l.component.as_str()).collect();
+        names.join(" -> ")
+    }
 }
 
 pub struct App {
@@ -115,11 +130,10 @@ impl App {
         let mut routes = Vec::new();
         let mut routes_desc = Vec::new();
         for (i, t) in m.trigger.http.iter().enumerate() {
-            let chain = build_chain(&file, i, t, &prepared)?;
+            let chain = build_chain(&file, i, t, &prepared, &engine)?;
             if let RouteToml::Path(route) = &t.route {
                 routes.push((RoutePattern::parse(route)?, i));
-                let names: Vec<&str> = chain.links.iter().map(|l| l.component.as_str()).collect();
-                routes_desc.push(format!("{route}: {}", names.join(" -> ")));
+                routes_desc.push(format!("{route}: {}", chain.describe()));
             }
             chains.push(Arc::new(chain));
         }
@@ -158,7 +172,23 @@ impl App {
             .map(|(m, i)| (m, self.chains[*i].clone()))
     }
 
-    /// Runs `request` through `chain` from link `index` inward.
+    /// Serves a request from the listener through `chain`. The outermost store runs in
+    /// the caller's task: until the response arrives the caller polls it, then the
+    /// response body does (see `DrivenBody`), which saves a task spawn and the
+    /// cross-task wake-ups of handing the response and each body frame over.
+    pub async fn serve(
+        self: &Arc<Self>,
+        chain: Arc<Chain>,
+        request: http::Request<WasiBody>,
+    ) -> Result<http::Response<WasiBody>, HttpError> {
+        self.clone()
+            .run_link(chain, 0, request, Placement::Inline)
+            .await
+    }
+
+    /// Runs `request` through `chain` from link `index` inward, from inside another
+    /// store (a middleware's `next`, service chaining). Wasmtime does not run a store
+    /// inside another's event loop, so this store gets a task of its own.
     pub fn run(
         self: &Arc<Self>,
         chain: Arc<Chain>,
@@ -166,7 +196,7 @@ impl App {
         request: http::Request<WasiBody>,
     ) -> ResponseFuture {
         let app = self.clone();
-        Box::pin(async move { app.run_link(chain, index, request).await })
+        Box::pin(async move { app.run_link(chain, index, request, Placement::Task).await })
     }
 
     async fn run_link(
@@ -174,12 +204,27 @@ impl App {
         chain: Arc<Chain>,
         index: usize,
         request: http::Request<WasiBody>,
+        placement: Placement,
     ) -> Result<http::Response<WasiBody>, HttpError> {
-        let link = &chain.links[index];
-        let next = (index + 1 < chain.links.len()).then(|| Next {
-            chain: chain.clone(),
-            index: index + 1,
-        });
+        let (link, pres, next, component) = match (&chain.shared, index) {
+            (Some(pres), 0) => {
+                let primary = chain.links.last().expect("a chain has a handler");
+                (primary, pres.clone(), None, chain.describe().into())
+            }
+            _ => {
+                let next = (index + 1 < chain.links.len()).then(|| Next {
+                    chain: chain.clone(),
+                    index: index + 1,
+                });
+                let link = &chain.links[index];
+                (
+                    link,
+                    vec![link.pre.clone()],
+                    next,
+                    link.grants.component.clone(),
+                )
+            }
+        };
         let state = InstanceState::new(
             &link.grants,
             &self.client,
@@ -188,13 +233,11 @@ impl App {
             MAX_GUEST_MEMORY,
         )
         .map_err(|e| HttpError::InternalError(Some(format!("{e:#}"))))?;
-        let pre = link.pre.clone();
-        let component = link.component.clone();
         let engine = self.engine.clone();
-        let (tx, rx) = oneshot::channel();
-        tokio::spawn(async move {
+        let (tx, mut rx) = oneshot::channel();
+        let mut store: StoreFuture = Box::pin(async move {
             let tx = Mutex::new(Some(tx));
-            let outcome = serve_in_store(&engine, pre, state, request, &tx).await;
+            let outcome = serve_in_store(&engine, pres, state, request, &tx).await;
             if let Err(e) = outcome {
                 let message = e.root_cause().to_string();
                 crate::log::event(
@@ -208,19 +251,101 @@ impl App {
                 }
             }
         });
-        rx.await.unwrap_or_else(|_| {
-            Err(HttpError::InternalError(Some(
-                "component task ended".into(),
-            )))
+        if placement == Placement::Task {
+            tokio::spawn(store);
+            return rx.await.unwrap_or_else(|_| Err(store_ended()));
+        }
+        let mut store_done = false;
+        let answer = std::future::poll_fn(|cx| {
+            if !store_done && store.as_mut().poll(cx).is_ready() {
+                store_done = true;
+            }
+            Pin::new(&mut rx).poll(cx)
         })
+        .await;
+        let response = answer.unwrap_or_else(|_| Err(store_ended()))?;
+        Ok(if store_done {
+            response
+        } else {
+            response.map(|body| {
+                DrivenBody {
+                    body,
+                    store: Some(store),
+                }
+                .boxed_unsync()
+            })
+        })
+    }
+}
+
+fn store_ended() -> HttpError {
+    HttpError::InternalError(Some("component task ended".into()))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// Polled by the caller's task, then by the response body.
+    Inline,
+    /// Spawned as a task of its own.
+    Task,
+}
+
+type StoreFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A response body that keeps its store running: each poll of the body first lets the
+/// store make progress (the guest writing the body, its post-response work), then reads
+/// the body. Dropped early, it hands the store to a task of its own to finish.
+struct DrivenBody {
+    body: WasiBody,
+    store: Option<StoreFuture>,
+}
+
+impl http_body::Body for DrivenBody {
+    type Data = bytes::Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if let Some(store) = self.store.as_mut()
+            && store.as_mut().poll(cx).is_ready()
+        {
+            self.store = None;
+        }
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for DrivenBody {
+    fn drop(&mut self) {
+        if let Some(store) = self.store.take() {
+            // The body goes first so the store sees it finished with.
+            self.body = http_body_util::Empty::new()
+                .map_err(|never| match never {})
+                .boxed_unsync();
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(store);
+            }
+        }
     }
 }
 
 /// A component compiled, pre-instantiated and granted its manifest capabilities.
 struct Prepared {
+    component: Component,
     pre: ServicePre<InstanceState>,
     grants: Grants,
     shape: HandlerShape,
+    imports: Vec<String>,
 }
 
 /// Loads every component some trigger uses.
@@ -234,7 +359,7 @@ fn prepare_components(
 ) -> anyhow::Result<HashMap<String, Prepared>> {
     let file = manifest.path.display();
     let m = &manifest.manifest;
-    let linker = build_linker(engine)?;
+    let linker = build_linker(engine, None)?;
     let mut used: Vec<&String> = m
         .trigger
         .http
@@ -264,18 +389,40 @@ fn prepare_components(
         if !shape.exports {
             bail!("{file}: component.{id}: does not export `{HANDLER}`");
         }
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("{file}: component.{id}: cannot be linked"))?;
-        let pre = ServicePre::new(pre)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("{file}: component.{id}: not a wasi:http handler"))?;
+        let pre = pre_instantiate(&linker, &component)
+            .with_context(|| format!("{file}: component.{id}"))?;
         let grants = component_grants(manifest, id, app_values, stores, state_dir)
             .with_context(|| format!("{file}: component.{id}"))?;
-        prepared.insert(id.clone(), Prepared { pre, grants, shape });
+        let imports = component
+            .component_type()
+            .imports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        prepared.insert(
+            id.clone(),
+            Prepared {
+                component,
+                pre,
+                grants,
+                shape,
+                imports,
+            },
+        );
     }
     Ok(prepared)
+}
+
+fn pre_instantiate(
+    linker: &Linker<InstanceState>,
+    component: &Component,
+) -> anyhow::Result<ServicePre<InstanceState>> {
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(anyhow::Error::from)
+        .context("cannot be linked")?;
+    ServicePre::new(pre)
+        .map_err(anyhow::Error::from)
+        .context("not a wasi:http handler")
 }
 
 /// Trigger `i`'s chain: its middleware, outermost first, then its component.
@@ -284,6 +431,7 @@ fn build_chain(
     i: usize,
     trigger: &crate::manifest::HttpTrigger,
     prepared: &HashMap<String, Prepared>,
+    engine: &Engine,
 ) -> anyhow::Result<Chain> {
     let primary = &prepared[&trigger.component];
     if primary.shape.imports {
@@ -312,7 +460,29 @@ fn build_chain(
         pre: primary.pre.clone(),
         grants: primary.grants.clone(),
     });
-    Ok(Chain { links })
+    let shareable = links.len() > 1
+        && links.iter().all(|link| {
+            link.grants
+                .same_as_primary_for(&primary.grants, &prepared[&link.component].imports)
+        });
+    let shared = if shareable {
+        let mut pres = Vec::new();
+        for (position, link) in links.iter().enumerate() {
+            let pre = if position + 1 == links.len() {
+                link.pre.clone()
+            } else {
+                let linker = build_linker(engine, Some(position))?;
+                pre_instantiate(&linker, &prepared[&link.component].component).with_context(
+                    || format!("{file}: trigger.http[{i}].dependencies.middleware[{position}]"),
+                )?
+            };
+            pres.push(pre);
+        }
+        Some(pres)
+    } else {
+        None
+    };
+    Ok(Chain { links, shared })
 }
 
 /// Where `http://<id>.spin.internal` leads. Spin rewrites a component used by several
@@ -340,6 +510,7 @@ fn chaining_targets(
                             pre: p.pre.clone(),
                             grants: p.grants.clone(),
                         }],
+                        shared: None,
                     })
                 }
             };
@@ -358,14 +529,21 @@ type ResponseSender = oneshot::Sender<Result<http::Response<WasiBody>, HttpError
 /// store's event loop running until the response body has been consumed or dropped.
 async fn serve_in_store(
     engine: &Engine,
-    pre: ServicePre<InstanceState>,
+    pres: Vec<ServicePre<InstanceState>>,
     state: InstanceState,
     request: http::Request<WasiBody>,
     tx: &Mutex<Option<ResponseSender>>,
 ) -> wasmtime::Result<()> {
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
-    let service = pre.instantiate_async(&mut store).await?;
+    let mut services = Vec::with_capacity(pres.len());
+    for pre in &pres {
+        services.push(Arc::new(pre.instantiate_async(&mut store).await?));
+    }
+    let service = services[0].clone();
+    if services.len() > 1 {
+        store.data_mut().chained = services;
+    }
     let (request, request_io) =
         wasmtime_wasi_http::p3::Request::from_http(&mut store.data_mut().hooks, request);
     let request = store.data_mut().table.push(request)?;
@@ -489,14 +667,29 @@ fn error_to_code(e: &HttpError) -> ErrorCode {
     }
 }
 
-/// The middleware's `wasi:http/handler@0.3.0` import: the next link of its chain.
-fn add_next_handler(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
+/// The middleware's `wasi:http/handler@0.3.0` import: the next link of its chain. In
+/// a chain that shares one store (`position` is the middleware's place in it), the
+/// next instance of that store; otherwise the next link, in a store of its own.
+fn add_next_handler(
+    linker: &mut Linker<InstanceState>,
+    position: Option<usize>,
+) -> anyhow::Result<()> {
     type Req = wasmtime_wasi_http::p3::Request;
     type Resp = wasmtime_wasi_http::p3::Response;
     linker.instance(HANDLER)?.func_wrap_concurrent(
         "handle",
-        |accessor: &Accessor<InstanceState>, (request,): (Resource<Req>,)| {
+        move |accessor: &Accessor<InstanceState>, (request,): (Resource<Req>,)| {
             Box::pin(async move {
+                let in_store = position.and_then(|p| {
+                    accessor.with(|mut access| access.data_mut().chained.get(p + 1).cloned())
+                });
+                if let Some(next) = in_store {
+                    let result = next
+                        .wasi_http_handler()
+                        .call_handle(accessor, request)
+                        .await?;
+                    return Ok((result,));
+                }
                 let prepared = accessor.with(|mut access| -> wasmtime::Result<_> {
                     let next = access.data_mut().next.clone();
                     let app = access.data_mut().app.clone();
@@ -533,14 +726,16 @@ fn add_next_handler(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn build_linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
+/// The linker for components at chain `position` of a shared store (`None`: a store
+/// of their own); they differ only in where `wasi:http/handler` leads.
+fn build_linker(engine: &Engine, position: Option<usize>) -> anyhow::Result<Linker<InstanceState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
     crate::kv::add_to_linker(&mut linker, InstanceState::kv_ctx)?;
     variables::add_to_linker(&mut linker, |s: &mut InstanceState| &s.variables)?;
-    add_next_handler(&mut linker)?;
+    add_next_handler(&mut linker, position)?;
     Ok(linker)
 }
 

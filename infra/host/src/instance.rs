@@ -9,10 +9,11 @@ use std::sync::Arc;
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p3::bindings::Service;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// A directory mounted read-only into the guest.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
     pub host: PathBuf,
     pub guest: String,
@@ -44,8 +45,48 @@ pub struct InstanceState {
     pub kv: KvView,
     pub variables: ComponentVariables,
     pub next: Option<Next>,
+    /// A chain sharing this store: its instances, outermost first. The middleware at
+    /// position `p` reaches `chained[p + 1]`.
+    pub chained: Vec<Arc<Service>>,
     pub app: Arc<crate::app::App>,
     pub limits: StoreLimits,
+}
+
+impl Grants {
+    /// Whether a middleware with these grants can run in the same store as the
+    /// primary component that has `primary`: for every capability the middleware
+    /// imports (`imports`: its import names), it is granted exactly what the primary
+    /// is. The shared store then gives each link what its own store would.
+    pub fn same_as_primary_for(&self, primary: &Grants, imports: &[String]) -> bool {
+        let imports_any = |prefixes: &[&str]| {
+            imports
+                .iter()
+                .any(|i| prefixes.iter().any(|p| i.starts_with(p)))
+        };
+        let kv = self.kv.granted() == primary.kv.granted()
+            || !imports_any(&[
+                "spin:key-value/",
+                "wasi:keyvalue/",
+                "fermyon:spin/key-value",
+            ]);
+        let variables = self.variables == primary.variables
+            || !imports_any(&[
+                "spin:variables/",
+                "fermyon:spin/variables",
+                "fermyon:spin/config",
+                "wasi:config/",
+            ]);
+        let outbound = self.outbound == primary.outbound
+            || !imports_any(&[
+                "wasi:http/client",
+                "wasi:http/outgoing-handler",
+                "fermyon:spin/http",
+            ]);
+        let environment =
+            self.environment == primary.environment || !imports_any(&["wasi:cli/environment"]);
+        let files = self.mounts == primary.mounts || !imports_any(&["wasi:filesystem/"]);
+        kv && variables && outbound && environment && files
+    }
 }
 
 impl InstanceState {
@@ -77,6 +118,7 @@ impl InstanceState {
             kv: grants.kv.clone(),
             variables: grants.variables.clone(),
             next,
+            chained: Vec::new(),
             app,
             limits: wasmtime::StoreLimitsBuilder::new()
                 .memory_size(max_memory)
@@ -108,5 +150,88 @@ impl WasiHttpView for InstanceState {
             table: &mut self.table,
             hooks: &mut self.hooks,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::StoreManager;
+    use std::collections::HashMap;
+
+    fn router_like() -> Grants {
+        Grants {
+            component: "router".into(),
+            kv: StoreManager::default().view_for(&["default".to_string()]),
+            variables: ComponentVariables(Arc::new(HashMap::from([(
+                "region".to_string(),
+                "eu".to_string(),
+            )]))),
+            outbound: Arc::new(AllowedHosts::parse_all(&["https://*:443".to_string()]).unwrap()),
+            ..Grants::default()
+        }
+    }
+
+    fn imports(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn middleware_inheriting_what_it_imports_shares_the_store() {
+        let primary = router_like();
+        // auth in spin.toml: inherits key_value_stores and variables, not outbound HTTP,
+        // which it does not import.
+        let auth = Grants {
+            component: "auth".into(),
+            kv: primary.kv.clone(),
+            variables: primary.variables.clone(),
+            ..Grants::default()
+        };
+        let used = imports(&[
+            "spin:key-value/key-value@3.0.0",
+            "spin:variables/variables@3.0.0",
+            "wasi:http/handler@0.3.0",
+            "wasi:http/types@0.3.0",
+        ]);
+        assert!(auth.same_as_primary_for(&primary, &used));
+    }
+
+    #[test]
+    fn middleware_denied_something_it_imports_gets_its_own_store() {
+        let primary = router_like();
+        let no_kv = Grants {
+            component: "layer".into(),
+            variables: primary.variables.clone(),
+            ..Grants::default()
+        };
+        assert!(
+            !no_kv.same_as_primary_for(&primary, &imports(&["spin:key-value/key-value@3.0.0"]))
+        );
+        assert!(
+            !no_kv.same_as_primary_for(&primary, &imports(&["wasi:keyvalue/store@0.2.0-draft2"]))
+        );
+        let no_outbound = Grants {
+            kv: primary.kv.clone(),
+            ..no_kv.clone()
+        };
+        assert!(!no_outbound.same_as_primary_for(&primary, &imports(&["wasi:http/client@0.3.0"])));
+        let no_variables = Grants {
+            variables: ComponentVariables::default(),
+            ..primary.clone()
+        };
+        assert!(
+            !no_variables
+                .same_as_primary_for(&primary, &imports(&["spin:variables/variables@3.0.0"]))
+        );
+        let no_env = Grants {
+            environment: Vec::new(),
+            ..primary.clone()
+        };
+        let with_env = Grants {
+            environment: vec![("MODE".into(), "prod".into())],
+            ..primary.clone()
+        };
+        assert!(!no_env.same_as_primary_for(&with_env, &imports(&["wasi:cli/environment@0.3.0"])));
+        assert!(no_env.same_as_primary_for(&with_env, &imports(&["wasi:http/types@0.3.0"])));
     }
 }

@@ -140,7 +140,7 @@ fn default_port(scheme: &str) -> Option<u16> {
 }
 
 /// A component's whole allow-list.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowedHosts(Vec<AllowedHost>);
 
 impl AllowedHosts {

@@ -253,8 +253,7 @@ async fn dispatch(
     };
     let route = matched.raw_route.clone();
     let component = chain.links.last().map(|l| l.component.clone());
-    let names: Vec<&str> = chain.links.iter().map(|l| l.component.as_str()).collect();
-    let chain_desc = Some(names.join(" -> "));
+    let chain_desc = Some(chain.describe());
     if let Some(len) = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
@@ -311,7 +310,7 @@ async fn dispatch(
         })
         .boxed_unsync();
     let request = Request::from_parts(parts, body);
-    let response = match app.run(chain, 0, request).await {
+    let response = match app.serve(chain, request).await {
         Ok(response) => response,
         Err(HttpError::HttpRequestBodySize(_)) => too_large(limit),
         Err(e) => {

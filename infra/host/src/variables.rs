@@ -118,7 +118,7 @@ pub fn expand_template(
 }
 
 /// The variables one component can read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ComponentVariables(pub Arc<HashMap<String, String>>);
 
 pub struct Variables;

@@ -105,6 +105,11 @@ pub struct KvView {
 }
 
 impl KvView {
+    /// The labels this view may open.
+    pub fn granted(&self) -> &[String] {
+        &self.allowed
+    }
+
     /// The same stores with nothing granted.
     pub fn none(&self) -> KvView {
         KvView {
