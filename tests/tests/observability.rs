@@ -20,18 +20,10 @@ const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 #[tokio::test(flavor = "multi_thread")]
 async fn access_log_trace_context_and_metrics() {
     let metrics_port = free_port();
-    let host = start_app(HostOptions {
-        args: vec![
-            "--metrics-listen".into(),
-            format!("127.0.0.1:{metrics_port}"),
-        ],
-        ..Default::default()
-    });
+    let host = metrics_host(metrics_port, Vec::new());
 
     // The caller's trace context reaches the carrier; the host logs the request.
-    let r = client()
-        .get(host.url("/v1/carriers/ups/_echo"))
-        .header("x-api-key", PRAIRIE)
+    let r = prairie_get(&host, "/v1/carriers/ups/_echo")
         .header("traceparent", TRACE)
         .send()
         .await
@@ -146,13 +138,17 @@ fn sample(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-fn breaker(text: &str, upstream: &str, state: &str) -> Option<f64> {
-    sample(
-        text,
-        &format!(
-            "waypost_breaker_state{{carrier=\"ups\",upstream=\"{upstream}\",state=\"{state}\"}}"
-        ),
-    )
+fn breaker(upstream: &str, state: &str) -> String {
+    format!("waypost_breaker_state{{carrier=\"ups\",upstream=\"{upstream}\",state=\"{state}\"}}")
+}
+
+/// Asserts the metrics the host at `port` serves have these samples.
+async fn expect_samples(port: u16, expected: &[(&str, f64)]) -> String {
+    let text = metrics(port).await;
+    for (series, value) in expected {
+        assert_eq!(sample(&text, series), Some(*value), "{series}\n{text}");
+    }
+    text
 }
 
 fn assert_no_report_headers(r: &reqwest::Response) {
@@ -163,6 +159,11 @@ fn assert_no_report_headers(r: &reqwest::Response) {
             r.headers()
         );
     }
+}
+
+/// A GET to the gateway as Prairie Supply (a strict US tenant with UPS).
+fn prairie_get(host: &Host, path: &str) -> reqwest::RequestBuilder {
+    client().get(host.url(path)).header("x-api-key", PRAIRIE)
 }
 
 fn metrics_host(metrics_port: u16, env: Vec<(String, String)>) -> Host {
@@ -182,20 +183,22 @@ fn metrics_host(metrics_port: u16, env: Vec<(String, String)>) -> Host {
 async fn breaker_states_and_retries_reach_the_metrics() {
     let metrics_port = free_port();
     let host = metrics_host(metrics_port, Vec::new());
-    let get = |path: &str| client().get(host.url(path)).header("x-api-key", PRAIRIE);
+    let get = |path: &str| prairie_get(&host, path);
 
     // A good call: Prairie Supply's UPS upstream (US) is closed.
     let r = get("/v1/carriers/ups/_echo/ok").send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_no_report_headers(&r);
-    let text = metrics(metrics_port).await;
-    assert_eq!(breaker(&text, "sandbox-us", "closed"), Some(1.0), "{text}");
-    assert_eq!(breaker(&text, "sandbox-us", "open"), Some(0.0), "{text}");
-    assert_eq!(
-        breaker(&text, "sandbox-us", "half-open"),
-        Some(0.0),
-        "{text}"
+    let (us_closed, us_open) = (
+        breaker("sandbox-us", "closed"),
+        breaker("sandbox-us", "open"),
     );
+    let us_half_open = breaker("sandbox-us", "half-open");
+    expect_samples(
+        metrics_port,
+        &[(&us_closed, 1.0), (&us_open, 0.0), (&us_half_open, 0.0)],
+    )
+    .await;
 
     // The carrier fails. A GET is retried once (the demo's `max_retries = 1`), and
     // every attempt counts for the breaker (`failures = 5`): two requests make four
@@ -210,22 +213,19 @@ async fn breaker_states_and_retries_reach_the_metrics() {
         assert_eq!(r.status(), 503);
         assert_no_report_headers(&r);
     }
-    let text = metrics(metrics_port).await;
-    assert_eq!(
-        sample(&text, "waypost_carrier_retries_total{carrier=\"ups\"}"),
-        Some(2.0),
-        "{text}"
-    );
-    assert_eq!(breaker(&text, "sandbox-us", "open"), Some(1.0), "{text}");
-    assert_eq!(breaker(&text, "sandbox-us", "closed"), Some(0.0), "{text}");
+    let retries = "waypost_carrier_retries_total{carrier=\"ups\"}";
+    expect_samples(
+        metrics_port,
+        &[(retries, 2.0), (&us_open, 1.0), (&us_closed, 0.0)],
+    )
+    .await;
 
     // Refused while open: the refusal reports every upstream of the carrier.
     let r = get("/v1/carriers/ups/_echo/refused").send().await.unwrap();
     assert_eq!(r.status(), 503);
     assert_no_report_headers(&r);
-    let text = metrics(metrics_port).await;
-    assert_eq!(breaker(&text, "sandbox-us", "open"), Some(1.0), "{text}");
-    assert_eq!(breaker(&text, "sandbox-eu", "closed"), Some(1.0), "{text}");
+    let eu_closed = breaker("sandbox-eu", "closed");
+    expect_samples(metrics_port, &[(&us_open, 1.0), (&eu_closed, 1.0)]).await;
 
     // A client cannot feed the metrics: report headers on a request are dropped.
     let r = get("/v1/carriers/ups/_echo/forged")
@@ -239,14 +239,12 @@ async fn breaker_states_and_retries_reach_the_metrics() {
         .await
         .unwrap();
     assert_no_report_headers(&r);
-    let text = metrics(metrics_port).await;
+    let text = expect_samples(
+        metrics_port,
+        &[(retries, 2.0), ("waypost_webhook_dead_letters", 0.0)],
+    )
+    .await;
     assert!(!text.contains("forged"), "{text}");
-    assert_eq!(
-        sample(&text, "waypost_carrier_retries_total{carrier=\"ups\"}"),
-        Some(2.0),
-        "{text}"
-    );
-    assert_eq!(sample(&text, "waypost_webhook_dead_letters"), Some(0.0));
 }
 
 // ------------------------------------------------------------------ webhook outbox
@@ -330,16 +328,13 @@ async fn webhook_retries_outbox_depth_and_dead_letters_reach_the_metrics() {
     assert_eq!(r.status(), 202);
     assert_no_report_headers(&r);
     // The first attempt (at intake) failed and is scheduled again.
-    let text = metrics(metrics_port).await;
-    assert_eq!(
-        sample(&text, "waypost_webhook_retries_total"),
-        Some(1.0),
-        "{text}"
+    let retries = "waypost_webhook_retries_total";
+    let dead_lettered = "waypost_webhook_dead_lettered_total";
+    let (depth, dead) = (
+        "waypost_webhook_outbox_depth",
+        "waypost_webhook_dead_letters",
     );
-    assert_eq!(
-        sample(&text, "waypost_webhook_dead_lettered_total"),
-        Some(0.0)
-    );
+    expect_samples(metrics_port, &[(retries, 1.0), (dead_lettered, 0.0)]).await;
 
     // A tick reports the outbox: one delivery waiting, no dead letter.
     let t = tick(&host).await;
@@ -348,17 +343,7 @@ async fn webhook_retries_outbox_depth_and_dead_letters_reach_the_metrics() {
         (json!(1), json!(0)),
         "{t}"
     );
-    let text = metrics(metrics_port).await;
-    assert_eq!(
-        sample(&text, "waypost_webhook_outbox_depth"),
-        Some(1.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(&text, "waypost_webhook_dead_letters"),
-        Some(0.0),
-        "{text}"
-    );
+    expect_samples(metrics_port, &[(depth, 1.0), (dead, 0.0)]).await;
 
     // Ticks until the last attempt failed: a dead letter, the outbox empty.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -383,32 +368,17 @@ async fn webhook_retries_outbox_depth_and_dead_letters_reach_the_metrics() {
     );
     let retried: u64 = ticks.iter().map(|t| t["retried"].as_u64().unwrap()).sum();
     assert_eq!(retried, 1, "the second attempt, by a tick: {ticks:?}");
-    let text = metrics(metrics_port).await;
-    assert_eq!(
-        sample(&text, "waypost_webhook_outbox_depth"),
-        Some(0.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(&text, "waypost_webhook_dead_letters"),
-        Some(1.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(&text, "waypost_webhook_retries_total"),
-        Some(2.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(&text, "waypost_webhook_dead_lettered_total"),
-        Some(1.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(&text, "waypost_webhook_delivered_total"),
-        Some(0.0),
-        "{text}"
-    );
+    expect_samples(
+        metrics_port,
+        &[
+            (depth, 0.0),
+            (dead, 1.0),
+            (retries, 2.0),
+            (dead_lettered, 1.0),
+            ("waypost_webhook_delivered_total", 0.0),
+        ],
+    )
+    .await;
 }
 
 // ----------------------------------------------------------------------- OTLP export
@@ -426,48 +396,24 @@ struct Collector {
 impl Collector {
     fn start() -> Collector {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let received: Received = Arc::default();
         let shared = received.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
+        let thread = waypost_tests::serve_on_own_thread(listener, |listener| async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let service = hyper::service::service_fn({
                     let shared = shared.clone();
-                    tokio::spawn(async move {
-                        let service =
-                            hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                                let shared = shared.clone();
-                                async move {
-                                    let path = req.uri().path().to_string();
-                                    let content_type = req
-                                        .headers()
-                                        .get("content-type")
-                                        .and_then(|v| v.to_str().ok())
-                                        .unwrap_or_default()
-                                        .to_string();
-                                    let body = req.into_body().collect().await?.to_bytes();
-                                    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                                    shared.lock().unwrap().push((path, content_type, body));
-                                    Ok::<_, hyper::Error>(hyper::Response::new(Full::new(
-                                        Bytes::from_static(b"{}"),
-                                    )))
-                                }
-                            });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            });
+                    move |req: hyper::Request<Incoming>| collect(shared.clone(), req)
+                });
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
         });
         Collector {
             port,
@@ -513,6 +459,24 @@ impl Collector {
     }
 }
 
+/// Keeps one export request and answers 200 `{}` (a full success).
+async fn collect(
+    received: Received,
+    req: hyper::Request<Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, hyper::Error> {
+    let path = req.uri().path().to_string();
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = req.into_body().collect().await?.to_bytes();
+    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    received.lock().unwrap().push((path, content_type, body));
+    Ok(hyper::Response::new(Full::new(Bytes::from_static(b"{}"))))
+}
+
 /// An OTLP/JSON attribute's value as text (`stringValue`, or `intValue`).
 fn attribute(attributes: &Value, key: &str) -> Option<String> {
     attributes
@@ -544,9 +508,7 @@ async fn spans_are_exported_to_the_otlp_collector() {
         )],
         ..Default::default()
     });
-    let r = client()
-        .get(host.url("/v1/carriers/ups/_echo/traced"))
-        .header("x-api-key", PRAIRIE)
+    let r = prairie_get(&host, "/v1/carriers/ups/_echo/traced")
         .header("traceparent", TRACE)
         .send()
         .await
@@ -646,9 +608,7 @@ async fn a_collector_that_is_down_changes_no_answer() {
     let mut requests = 0.0;
     for round in 0..2 {
         for _ in 0..3 {
-            let r = client()
-                .get(host.url("/v1/carriers/ups/_echo/untraced"))
-                .header("x-api-key", PRAIRIE)
+            let r = prairie_get(&host, "/v1/carriers/ups/_echo/untraced")
                 .send()
                 .await
                 .unwrap();

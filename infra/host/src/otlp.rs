@@ -328,11 +328,14 @@ impl ClientCall {
 
 // ---------------------------------------------------------------------- exporter
 
+/// Extra headers on every export request.
+pub type ExportHeaders = Vec<(HeaderName, HeaderValue)>;
+
 /// Where spans go and what describes this process.
 pub struct Config {
     pub url: Uri,
     /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`), e.g. a collector's key.
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub headers: ExportHeaders,
     /// Resource attributes (`service.name`, ...).
     pub resource: Vec<(&'static str, String)>,
 }
@@ -347,7 +350,7 @@ pub struct Config {
 pub fn endpoint(
     flag: Option<&str>,
     env: impl Fn(&str) -> Option<String>,
-) -> anyhow::Result<Option<(Uri, Vec<(HeaderName, HeaderValue)>)>> {
+) -> anyhow::Result<Option<(Uri, ExportHeaders)>> {
     let env = |name: &str| {
         env(name)
             .map(|v| v.trim().to_string())
@@ -398,7 +401,7 @@ fn signal_url(base: &str) -> String {
 
 /// `key=value,key=value` (values percent-encoded), as the OTel spec writes them. The
 /// values may be credentials: errors name the entry, never its value.
-fn parse_headers(var: &str, raw: &str) -> anyhow::Result<Vec<(HeaderName, HeaderValue)>> {
+fn parse_headers(var: &str, raw: &str) -> anyhow::Result<ExportHeaders> {
     let mut headers = Vec::new();
     for (i, entry) in raw.split(',').enumerate() {
         let entry = entry.trim();
