@@ -416,6 +416,31 @@ impl Drop for RedisServer {
 }
 
 /// A TCP port free on 127.0.0.1 right now.
+/// Runs `serve` (a local test server's accept loop) on its own thread and Tokio
+/// runtime, so a test blocking on the host (start, terminate) never stalls it.
+pub fn serve_on_own_thread<F, Fut>(
+    listener: std::net::TcpListener,
+    serve: F,
+) -> std::thread::JoinHandle<()>
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    listener
+        .set_nonblocking(true)
+        .expect("a non-blocking listener");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a test server runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
+            serve(listener).await
+        });
+    })
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

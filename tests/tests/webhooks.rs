@@ -87,7 +87,6 @@ impl Subscriber {
 
     fn start_on(port: u16) -> Subscriber {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind subscriber");
-        listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(SubscriberState {
             status: 200,
@@ -95,18 +94,11 @@ impl Subscriber {
         }));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shared = state.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                tokio::select! {
-                    _ = stopped => {}
-                    _ = accept(listener, shared) => {}
-                }
-            });
+        let thread = waypost_tests::serve_on_own_thread(listener, |listener| async move {
+            tokio::select! {
+                _ = stopped => {}
+                _ = accept(listener, shared) => {}
+            }
         });
         Subscriber {
             port,

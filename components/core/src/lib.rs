@@ -10,6 +10,7 @@ pub mod kv;
 pub mod problem;
 pub mod quota;
 pub mod rates;
+pub mod report;
 pub mod routing;
 pub mod sandbox;
 pub mod snapshot;

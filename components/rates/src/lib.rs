@@ -95,6 +95,7 @@ async fn shop(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply 
         deadline,
         method: "POST",
         headers: &headers,
+        report: Default::default(),
     };
     let calls = selection.ask.iter().map(|entry| {
         ask(
@@ -110,14 +111,13 @@ async fn shop(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply 
     log.set("carriers", outcomes.len());
     let answer = answer(&request, outcomes);
     let http = answer.http(Some(&identity.request_id));
-    reply(
-        http.status,
-        &[
-            ("content-type".into(), http.content_type.into()),
-            ("cache-control".into(), "no-store".into()),
-        ],
-        Bytes::from(http.body),
-    )
+    let mut headers = vec![
+        ("content-type".into(), http.content_type.into()),
+        ("cache-control".into(), "no-store".into()),
+    ];
+    // Breaker states and retries, for the host's metrics (it removes the headers).
+    headers.extend(ctx.report.borrow().headers());
+    reply(http.status, &headers, Bytes::from(http.body))
 }
 
 /// One carrier's outcome, by the deadline; `None` for a carrier that cannot rate and

@@ -110,6 +110,7 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
         deadline,
         method: &method,
         headers: &headers,
+        report: Default::default(),
     };
     let upstream_path = format!("{rest}{query}");
     let result = carrier::call(
@@ -164,7 +165,8 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
             )
         }
     };
-    answer
+    // Breaker states and retries, for the host's metrics (it removes the headers).
+    with_headers(answer, &ctx.report.borrow().headers())
 }
 
 /// `/v1/carriers/{carrier}/{rest}` → (carrier, `/rest`).

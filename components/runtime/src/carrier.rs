@@ -16,6 +16,7 @@ use bytes::Bytes;
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, Request};
 use spin_sdk::wasip3::http::types::ErrorCode;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use waypost_core::config::store::{ConfigView, RegionRecord};
@@ -27,6 +28,8 @@ use waypost_core::rates::auth::{
     CarrierToken, Credentials, api_key_headers, authorization_header, parse_token_response,
     token_request,
 };
+use waypost_core::report::CallReport;
+use waypost_core::routing::outcome::{carrier_breaker_states, upstream_state_after};
 use waypost_core::routing::token_cache::{self, TokenLookup};
 use waypost_core::routing::{
     CallBudget, CredentialPlan, Deadline, Decision, Outcome, RequestFacts, RouteRequest, Routed,
@@ -45,6 +48,9 @@ pub struct CallContext<'a> {
     /// forwarded headers are derived from.
     pub method: &'a str,
     pub headers: &'a [(String, String)],
+    /// What the calls saw, for the host's metrics: the component adds
+    /// [`CallReport::headers`] to its response (the host removes them).
+    pub report: RefCell<CallReport>,
 }
 
 /// The request to send, relative to the chosen upstream's base URL.
@@ -137,10 +143,35 @@ pub async fn call(
     allow_fallback: bool,
     build: impl Fn(&Routed, &CredentialPlan) -> Result<Outbound, CallFailure>,
 ) -> Result<CarrierResponse, CallFailure> {
+    let mut retries = 0u32;
+    let result = call_with_retries(ctx, carrier, facts, allow_fallback, &build, &mut retries).await;
+    ctx.report.borrow_mut().retried(carrier, retries);
+    if let Err(CallFailure::Routing(RoutingError::CircuitOpen { carrier: id, .. })) = &result
+        && let Ok(Some(record)) = ctx.view.carrier(id)
+    {
+        let now = unix_millis() as u64;
+        let mut report = ctx.report.borrow_mut();
+        for (upstream, state) in carrier_breaker_states(ctx.kv, &record, now) {
+            report.breaker(id, &upstream, state);
+        }
+    }
+    result
+}
+
+/// [`call`]'s attempts; `retries` counts the retries made.
+async fn call_with_retries(
+    ctx: &CallContext<'_>,
+    carrier: &str,
+    facts: RequestFacts<'_>,
+    allow_fallback: bool,
+    build: &impl Fn(&Routed, &CredentialPlan) -> Result<Outbound, CallFailure>,
+    retries: &mut u32,
+) -> Result<CarrierResponse, CallFailure> {
     let mut attempt = 0u32;
     loop {
         let routed = route(ctx, carrier, facts, allow_fallback)?;
-        let result = attempt_call(ctx, &routed, attempt, &build).await;
+        *retries = attempt;
+        let result = attempt_call(ctx, &routed, attempt, build).await;
         let outcome = match &result {
             Ok(response) => Outcome::of_status(response.status),
             Err(Attempt::Transport(failure, budget)) => budget.outcome_of(*failure),
@@ -149,6 +180,11 @@ pub async fn call(
         let now = unix_millis() as u64;
         if let Err(e) = record_outcome(ctx.kv, &routed.ticket, outcome, now) {
             crate::request::log_event("breaker-update-failed", &e.0);
+        }
+        if let Ok(state) = upstream_state_after(ctx.kv, &routed.ticket, outcome, now) {
+            ctx.report
+                .borrow_mut()
+                .breaker(&routed.carrier.id, &routed.upstream.id, state);
         }
         if attempt == 0 {
             let _ = retry::count_call(ctx.kv, &ctx.region.region.id, &routed.carrier.id, now);

@@ -8,7 +8,11 @@
 //!   [`INLINE_DELIVERY`]); whatever fails is retried by the tick.
 //! - `POST /admin/webhooks/tick` (operator, behind auth): attempts the deliveries that
 //!   are due, on each subscription tier's schedule, and sweeps expired dedup claims. A
-//!   scheduler calls it (SpinKube CronJob, systemd timer, `waypost up --tick`).
+//!   scheduler calls it (SpinKube CronJob, systemd timer, `waypost up --tick`). It
+//!   answers what it did (`attempted`, `results`, `claims_swept`, `delivered`,
+//!   `retried`, `dead_lettered`) and the outbox after it (`outbox_depth`,
+//!   `dead_letters`); intake and tick report their attempts to the host's metrics in
+//!   `x-waypost-webhooks` (`waypost_core::report`).
 //! - `GET /admin/webhooks/dead[?tenant=T]` and `POST /admin/webhooks/dead/{id}/replay`
 //!   (operator): the dead-letter list and redelivery.
 
@@ -20,12 +24,13 @@ use spin_sdk::http_service;
 use std::time::Duration;
 use waypost_core::config::store::ConfigStore;
 use waypost_core::problem::Problem;
+use waypost_core::report::DeliveryReport;
 use waypost_core::routing::check_residency;
 use waypost_core::webhooks::{self, IntakeError};
 use waypost_runtime::config::{active_view, store_unavailable, var};
 use waypost_runtime::identity::operator;
 use waypost_runtime::request::{RequestLog, random_u64, request_id, unix_secs};
-use waypost_runtime::{Reply, SpinKv, json, problem};
+use waypost_runtime::{Reply, SpinKv, json, problem, with_headers};
 
 /// Largest carrier event accepted.
 const MAX_EVENT_BYTES: usize = 1 << 20;
@@ -137,15 +142,18 @@ async fn intake(req: Request, rest: &str, request_id: &str, log: &mut RequestLog
     log.set("event_id", received.event.id.clone());
     log.set("duplicate", duplicate);
     log.set("deliveries", recorded.deliveries.len());
-    deliver::attempt_all(&kv, recorded.deliveries, INLINE_DELIVERY).await;
-    json(
+    let results = deliver::attempt_all(&kv, recorded.deliveries, INLINE_DELIVERY).await;
+    let reply = json(
         if duplicate { 200 } else { 202 },
         &serde_json::json!({
             "event_id": received.event.id,
             "status": if duplicate { "duplicate" } else { "accepted" },
             "subscriptions": recorded.matched,
         }),
-    )
+    );
+    // What the first attempts did, for the host's metrics (it removes the header).
+    let report = DeliveryReport::of_results(results.iter().map(String::as_str));
+    with_headers(reply, &[report.header()])
 }
 
 /// The operator's webhook endpoints (the identity auth passed must be the operator).
@@ -172,11 +180,29 @@ async fn admin(req: Request, method: &str, rest: &str) -> Reply {
             let attempted = due.len();
             let results = deliver::attempt_all(&kv, due, deliver::TICK_DELIVERY).await;
             let swept = webhooks::sweep_claims(&kv, now, 1000).unwrap_or(0);
+            let report = DeliveryReport {
+                outbox_depth: webhooks::outbox_depth(&kv).ok(),
+                dead_letters: webhooks::dead_letter_count(&kv).ok(),
+                ..DeliveryReport::of_results(results.iter().map(String::as_str))
+            };
             log.set("attempted", attempted);
-            json(
+            log.set("retried", report.retried);
+            log.set("dead_lettered", report.dead_lettered);
+            let reply = json(
                 200,
-                &serde_json::json!({ "attempted": attempted, "results": results, "claims_swept": swept }),
-            )
+                &serde_json::json!({
+                    "attempted": attempted,
+                    "results": results,
+                    "claims_swept": swept,
+                    "delivered": report.delivered,
+                    "retried": report.retried,
+                    "dead_lettered": report.dead_lettered,
+                    "outbox_depth": report.outbox_depth,
+                    "dead_letters": report.dead_letters,
+                }),
+            );
+            // The same numbers for the host's metrics (it removes the header).
+            with_headers(reply, &[report.header()])
         }
         ("GET", "/dead") => {
             let tenant = req

@@ -11,7 +11,9 @@ mod kv;
 mod log;
 mod manifest;
 mod metrics;
+mod otlp;
 mod outbound;
+mod reports;
 mod routes;
 mod runtime_config;
 mod server;
@@ -107,6 +109,11 @@ struct UpArgs {
     /// The endpoint `--tick` calls.
     #[arg(long = "tick-path", default_value = tick::DEFAULT_PATH)]
     tick_path: String,
+    /// Export spans (OTLP/HTTP JSON) to this collector base URL (`/v1/traces` is
+    /// appended); default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+    /// OTEL_EXPORTER_OTLP_ENDPOINT. Off when none is set.
+    #[arg(long = "otlp-endpoint")]
+    otlp_endpoint: Option<String>,
 }
 
 fn parse_variable(s: &str) -> Result<(String, String), String> {
@@ -141,6 +148,9 @@ fn main() {
 
 fn up(args: UpArgs) -> anyhow::Result<()> {
     let manifest = manifest_path(args.from);
+    let otlp_endpoint = otlp::endpoint(args.otlp_endpoint.as_deref(), |name| {
+        std::env::var(name).ok()
+    })?;
     if args.build {
         builder::build(&manifest::LoadedManifest::read(&manifest)?, &[])?;
     }
@@ -189,7 +199,24 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        server::serve(
+        if let Some((url, headers)) = otlp_endpoint {
+            let mut resource = vec![
+                ("service.name", "waypost".to_string()),
+                ("service.version", env!("CARGO_PKG_VERSION").to_string()),
+                ("waypost.app", app.name.clone()),
+            ];
+            if let Some(region) = app.variable("region") {
+                resource.push(("waypost.region", region.to_string()));
+            }
+            eprintln!("Traces to {}", outbound::redact_uri(&url));
+            warn_unsupported_protocol();
+            otlp::start(otlp::Config {
+                url,
+                headers,
+                resource,
+            })?;
+        }
+        let served = server::serve(
             app,
             listener,
             server::ServerOptions {
@@ -197,6 +224,31 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 shutdown_grace: Duration::from_secs(args.shutdown_grace),
             },
         )
-        .await
+        .await;
+        otlp::flush().await;
+        served
     })
+}
+
+/// The export is OTLP/HTTP with JSON; a configured gRPC or protobuf protocol is not
+/// what the collector gets, which is worth one line at start.
+fn warn_unsupported_protocol() {
+    for var in [
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ] {
+        if let Ok(protocol) = std::env::var(var)
+            && !protocol.trim().is_empty()
+            && protocol.trim() != "http/json"
+        {
+            crate::log::event(
+                "otlp_protocol",
+                &[(
+                    "detail",
+                    &format!("{var}={protocol} is not supported; spans are sent as http/json"),
+                )],
+            );
+            return;
+        }
+    }
 }

@@ -3,19 +3,23 @@
 //!
 //! What the host sees of each request: its route, the tenant (`auth` reports it to the
 //! host in a response header the host removes), the status, the latency, the limit a 429
-//! names (`RateLimit-Policy`), and key-value backend errors. Breaker states, the webhook
-//! outbox depth, retries and dead letters live in the app's store, not in the host: the
-//! webhooks tick reports them in its answer and logs.
+//! names (`RateLimit-Policy`), and key-value backend errors. Breaker states, carrier
+//! retries and webhook deliveries live in the app's store: the components that see them
+//! report them in response headers the host removes (`crate::reports`), and the host
+//! keeps what this instance last saw.
 
 use http_body_util::Full;
 use hyper::body::Bytes;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
+use waypost_core::report::DeliveryReport;
+use waypost_core::routing::breaker::BreakerState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -34,12 +38,33 @@ struct LimitLabels {
     limit: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BreakerLabels {
+    carrier: String,
+    upstream: String,
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CarrierLabels {
+    carrier: String,
+}
+
 struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     rate_limited: Family<LimitLabels, Counter>,
     kv_errors: Counter,
+    breaker_state: Family<BreakerLabels, Gauge>,
+    carrier_retries: Family<CarrierLabels, Counter>,
+    webhook_delivered: Counter,
+    webhook_retries: Counter,
+    webhook_dead_lettered: Counter,
+    webhook_outbox_depth: Gauge,
+    webhook_dead_letters: Gauge,
+    otlp_exported: Counter,
+    otlp_dropped: Counter,
 }
 
 fn metrics() -> &'static Metrics {
@@ -72,12 +97,78 @@ fn metrics() -> &'static Metrics {
             "Key-value backend errors seen by components",
             kv_errors.clone(),
         );
+        let breaker_state = Family::<BreakerLabels, Gauge>::default();
+        registry.register(
+            "breaker_state",
+            "Carrier upstream breaker state last seen by this instance: 1 for the current state (closed, half-open, open), 0 for the others",
+            breaker_state.clone(),
+        );
+        let carrier_retries = Family::<CarrierLabels, Counter>::default();
+        registry.register(
+            "carrier_retries",
+            "Retried carrier calls by carrier",
+            carrier_retries.clone(),
+        );
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let g = Gauge::default();
+            registry.register(name, help, g.clone());
+            g
+        };
+        let webhook_delivered = counter(
+            &mut registry,
+            "webhook_delivered",
+            "Webhook deliveries that succeeded",
+        );
+        let webhook_retries = counter(
+            &mut registry,
+            "webhook_retries",
+            "Webhook delivery attempts that failed and were scheduled again",
+        );
+        let webhook_dead_lettered = counter(
+            &mut registry,
+            "webhook_dead_lettered",
+            "Webhook deliveries that became dead letters",
+        );
+        let webhook_outbox_depth = gauge(
+            &mut registry,
+            "webhook_outbox_depth",
+            "Webhook deliveries pending or in flight, as of the last tick",
+        );
+        let webhook_dead_letters = gauge(
+            &mut registry,
+            "webhook_dead_letters",
+            "Webhook dead letters kept, as of the last tick",
+        );
+        let otlp_exported = counter(
+            &mut registry,
+            "otlp_exported_spans",
+            "Spans accepted by the OTLP collector",
+        );
+        let otlp_dropped = counter(
+            &mut registry,
+            "otlp_dropped_spans",
+            "Spans dropped: export queue full, or the collector failed or was too slow",
+        );
         Metrics {
             registry,
             requests,
             latency,
             rate_limited,
             kv_errors,
+            breaker_state,
+            carrier_retries,
+            webhook_delivered,
+            webhook_retries,
+            webhook_dead_lettered,
+            webhook_outbox_depth,
+            webhook_dead_letters,
+            otlp_exported,
+            otlp_dropped,
         }
     })
 }
@@ -118,6 +209,55 @@ pub fn record_rate_limited(policy: &str) {
 /// Counts a key-value backend error.
 pub fn record_kv_error() {
     metrics().kv_errors.inc();
+}
+
+/// Sets `upstream`'s breaker gauge: 1 for `state`, 0 for the other states.
+pub fn record_breaker(carrier: &str, upstream: &str, state: BreakerState) {
+    let family = &metrics().breaker_state;
+    for s in BreakerState::ALL {
+        family
+            .get_or_create(&BreakerLabels {
+                carrier: carrier.to_string(),
+                upstream: upstream.to_string(),
+                state: s.as_str(),
+            })
+            .set(i64::from(s == state));
+    }
+}
+
+/// Counts `n` retried calls to `carrier`.
+pub fn record_carrier_retries(carrier: &str, n: u64) {
+    metrics()
+        .carrier_retries
+        .get_or_create(&CarrierLabels {
+            carrier: carrier.to_string(),
+        })
+        .inc_by(n);
+}
+
+/// Counts delivery attempts and, when the report has them, sets the outbox gauges.
+pub fn record_deliveries(report: &DeliveryReport) {
+    let m = metrics();
+    m.webhook_delivered.inc_by(report.delivered);
+    m.webhook_retries.inc_by(report.retried);
+    m.webhook_dead_lettered.inc_by(report.dead_lettered);
+    let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    if let Some(depth) = report.outbox_depth {
+        m.webhook_outbox_depth.set(gauge(depth));
+    }
+    if let Some(dead) = report.dead_letters {
+        m.webhook_dead_letters.set(gauge(dead));
+    }
+}
+
+/// Counts spans the OTLP collector accepted.
+pub fn record_otlp_exported(n: u64) {
+    metrics().otlp_exported.inc_by(n);
+}
+
+/// Counts spans that were not exported.
+pub fn record_otlp_dropped(n: u64) {
+    metrics().otlp_dropped.inc_by(n);
 }
 
 /// The exposition text.
@@ -190,5 +330,18 @@ mod tests {
             text.contains("waypost_request_duration_seconds_bucket"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_breaker_gauge_has_one_current_state() {
+        record_breaker("dhl", "main", BreakerState::Open);
+        record_breaker("dhl", "main", BreakerState::HalfOpen);
+        let text = render();
+        for (state, value) in [("closed", 0), ("half-open", 1), ("open", 0)] {
+            let line = format!(
+                "waypost_breaker_state{{carrier=\"dhl\",upstream=\"main\",state=\"{state}\"}} {value}"
+            );
+            assert!(text.contains(&line), "{line}\n{text}");
+        }
     }
 }

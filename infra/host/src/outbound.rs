@@ -244,7 +244,7 @@ type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 impl WasiHttpHooks for OutboundHooks {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
@@ -265,18 +265,30 @@ impl WasiHttpHooks for OutboundHooks {
             .host()
             .unwrap_or_default()
             .to_ascii_lowercase();
+        // With OTLP export on, a CLIENT span; the request carries it as the parent.
+        let traced = crate::otlp::ClientCall::begin(&self.component, &mut request);
         if let Some(target) = host.strip_suffix(INTERNAL_SUFFIX) {
             let target = target.to_string();
             let app = self.app.clone();
             return Box::new(async move {
-                let fut = app
-                    .dispatch_to_component(&target, request)
-                    .ok_or(HttpError::DestinationNotFound)?;
-                Ok((fut.await?, done()))
+                let result = match app.dispatch_to_component(&target, request) {
+                    Some(fut) => fut.await,
+                    None => Err(HttpError::DestinationNotFound),
+                };
+                if let Some(call) = traced {
+                    call.end(&result);
+                }
+                Ok((result?, done()))
             });
         }
         let client = self.client.clone();
-        Box::new(async move { Ok((client.send(request, options).await?, done())) })
+        Box::new(async move {
+            let result = client.send(request, options).await;
+            if let Some(call) = traced {
+                call.end(&result);
+            }
+            Ok((result?, done()))
+        })
     }
 
     fn is_supported_scheme(&mut self, scheme: &Scheme) -> bool {

@@ -98,7 +98,8 @@ async fn handle(
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let traceparent = trace_context(&mut req);
+    let trace = crate::otlp::server_trace(req.headers_mut());
+    crate::reports::strip(req.headers_mut());
     let request_bytes = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
@@ -114,6 +115,7 @@ async fn handle(
     };
     let tenant = take(REPORT_TENANT).filter(|t| !t.is_empty());
     let carrier = take(REPORT_CARRIER);
+    crate::reports::take(response.headers_mut());
     let latency = started.elapsed();
     let mut line = serde_json::json!({
         "ts": crate::log::now_rfc3339(),
@@ -122,8 +124,11 @@ async fn handle(
         "path": path,
         "status": status,
         "latency_us": latency.as_micros() as u64,
-        "traceparent": traceparent,
+        "traceparent": trace.traceparent,
     });
+    if let Some(span) = &trace.span {
+        line["span_id"] = span.span_id_hex().into();
+    }
     if let Some(region) = app.variable("region") {
         line["region"] = region.into();
     }
@@ -162,6 +167,9 @@ async fn handle(
     {
         line["response_bytes"] = bytes.into();
     }
+    if let Some(span) = trace.span {
+        crate::otlp::record(server_span(span, &method, &line));
+    }
     crate::log::write_line(line);
     let route = route.unwrap_or_else(|| "(none)".to_string());
     crate::metrics::record_request(&route, tenant.as_deref(), status, latency.as_secs_f64());
@@ -176,44 +184,39 @@ async fn handle(
     response
 }
 
-/// The request's W3C trace context: the caller's valid `traceparent`, or a new one
-/// (random trace and span ids, sampled), set on the request so every component and
-/// upstream call carries it.
-fn trace_context(req: &mut Request<Incoming>) -> String {
-    let valid = req
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| is_traceparent(v))
-        .map(str::to_string);
-    if let Some(traceparent) = valid {
-        return traceparent;
+/// The request's SERVER span, from what its access-log line says.
+fn server_span(
+    span: crate::otlp::SpanStart,
+    method: &http::Method,
+    line: &serde_json::Value,
+) -> crate::otlp::Span {
+    use crate::otlp::Value;
+    let text = |key: &str| line[key].as_str().map(str::to_string);
+    let status = line["status"].as_u64().unwrap_or(0) as u16;
+    let mut attributes: Vec<(&'static str, Value)> = vec![
+        ("http.request.method", method.as_str().into()),
+        ("http.response.status_code", status.into()),
+    ];
+    for (key, attribute) in [
+        ("path", "url.path"),
+        ("route", "http.route"),
+        ("tenant", "waypost.tenant"),
+        ("carrier", "waypost.carrier"),
+        ("region", "waypost.region"),
+        ("chain", "waypost.chain"),
+        ("component", "waypost.component"),
+        ("request_id", "waypost.request_id"),
+    ] {
+        if let Some(value) = text(key) {
+            attributes.push((attribute, value.into()));
+        }
     }
-    let mut ids = [0u8; 24];
-    let _ = getrandom::fill(&mut ids);
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let traceparent = format!("00-{}-{}-01", hex(&ids[..16]), hex(&ids[16..]));
-    if let Ok(value) = http::HeaderValue::from_str(&traceparent) {
-        req.headers_mut().insert("traceparent", value);
-    }
-    traceparent
-}
-
-/// `00-<32 hex>-<16 hex>-<2 hex>` with non-zero ids (W3C Trace Context, version 00).
-fn is_traceparent(v: &str) -> bool {
-    let parts: Vec<&str> = v.split('-').collect();
-    let hex = |s: &str, n: usize| {
-        s.len() == n
-            && s.bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    let name = match text("route") {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_string(),
     };
-    parts.len() == 4
-        && parts[0] == "00"
-        && hex(parts[1], 32)
-        && hex(parts[2], 16)
-        && hex(parts[3], 2)
-        && parts[1].bytes().any(|b| b != b'0')
-        && parts[2].bytes().any(|b| b != b'0')
+    let error = (status >= 500).then(|| status.to_string());
+    span.end(name, crate::otlp::Kind::Server, attributes, error)
 }
 
 async fn dispatch(

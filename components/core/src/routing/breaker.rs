@@ -69,6 +69,48 @@ pub enum Peek {
     },
 }
 
+/// A breaker's state as operators see it (the `waypost_breaker_state` metric): a
+/// probe in flight counts as half-open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BreakerState {
+    Closed,
+    HalfOpen,
+    Open,
+}
+
+impl BreakerState {
+    pub const ALL: [BreakerState; 3] = [
+        BreakerState::Closed,
+        BreakerState::HalfOpen,
+        BreakerState::Open,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::HalfOpen => "half-open",
+            BreakerState::Open => "open",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BreakerState> {
+        BreakerState::ALL.into_iter().find(|b| b.as_str() == s)
+    }
+}
+
+/// The breaker's state at `now_ms`, without changing it (one read).
+pub fn state<K: KeyValue + ?Sized>(
+    kv: &K,
+    key: &str,
+    now_ms: u64,
+) -> Result<BreakerState, KvError> {
+    Ok(match read(kv, key)? {
+        None | Some((State::Closed { .. }, _)) => BreakerState::Closed,
+        Some((State::Open { until_ms }, _)) if now_ms < until_ms => BreakerState::Open,
+        Some((State::Open { .. } | State::Probing { .. }, _)) => BreakerState::HalfOpen,
+    })
+}
+
 /// What happened to a request a breaker let through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -341,6 +383,24 @@ mod tests {
         ));
         record(&kv, KEY, &T, Some(&second), Verdict::Unknown, 31_000).unwrap();
         assert_eq!(peek(&kv, KEY, 31_000).unwrap(), Peek::HalfOpen);
+    }
+
+    #[test]
+    fn states_as_operators_see_them() {
+        let kv = MemoryKv::new();
+        assert_eq!(state(&kv, KEY, 0).unwrap(), BreakerState::Closed);
+        fail(&kv, 0);
+        assert_eq!(state(&kv, KEY, 1).unwrap(), BreakerState::Closed);
+        open_at(&kv, 10);
+        assert_eq!(state(&kv, KEY, 20).unwrap(), BreakerState::Open);
+        assert_eq!(state(&kv, KEY, 20_012).unwrap(), BreakerState::HalfOpen);
+        let Admission::Probe(_) = admit(&kv, KEY, &T, 20_012).unwrap() else {
+            panic!("probe");
+        };
+        assert_eq!(state(&kv, KEY, 20_013).unwrap(), BreakerState::HalfOpen);
+        for s in BreakerState::ALL {
+            assert_eq!(BreakerState::parse(s.as_str()), Some(s));
+        }
     }
 
     #[test]

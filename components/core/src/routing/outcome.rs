@@ -14,7 +14,7 @@
 //! A 401/403 proves the upstream is up (a good probe for the carrier-wide breaker); a
 //! 5xx says nothing about the tenant's credentials.
 
-use super::breaker::{self, ProbeClaim, Thresholds, Verdict};
+use super::breaker::{self, BreakerState, ProbeClaim, Thresholds, Verdict};
 use crate::config::Carrier;
 use crate::kv::{KeyValue, KvError};
 
@@ -124,6 +124,41 @@ pub fn record_outcome<K: KeyValue + ?Sized>(
     let first = report(kv, &ticket.upstream, upstream, now_ms);
     let second = report(kv, &ticket.tenant, tenant, now_ms);
     first.and(second)
+}
+
+/// The upstream breaker's state after [`record_outcome`] reported `outcome` for
+/// `ticket`, for the host's `waypost_breaker_state` metric. A healthy answer through a
+/// closed breaker (no probe) leaves it closed and costs no read; otherwise one read.
+pub fn upstream_state_after<K: KeyValue + ?Sized>(
+    kv: &K,
+    ticket: &Ticket,
+    outcome: Outcome,
+    now_ms: u64,
+) -> Result<BreakerState, KvError> {
+    let healthy = matches!(outcome, Outcome::Success | Outcome::CredentialFailure);
+    if healthy && ticket.upstream.probe.is_none() {
+        return Ok(BreakerState::Closed);
+    }
+    breaker::state(kv, &ticket.upstream.key, now_ms)
+}
+
+/// The state of every upstream breaker of `carrier` (upstream id, state), for a call
+/// refused because they are open; unreadable records are left out.
+pub fn carrier_breaker_states<K: KeyValue + ?Sized>(
+    kv: &K,
+    carrier: &Carrier,
+    now_ms: u64,
+) -> Vec<(String, BreakerState)> {
+    carrier
+        .upstreams
+        .iter()
+        .filter_map(|up| {
+            let key = upstream_breaker_key(&up.region, &carrier.id, &up.id);
+            breaker::state(kv, &key, now_ms)
+                .ok()
+                .map(|state| (up.id.clone(), state))
+        })
+        .collect()
 }
 
 fn report<K: KeyValue + ?Sized>(

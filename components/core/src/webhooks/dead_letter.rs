@@ -11,6 +11,7 @@
 use super::delivery::{AttemptRecord, Delivery, DeliveryState, delivery_key};
 use super::keys;
 use super::outbox::{self, Loaded};
+use super::stats;
 use super::time_index::read_counter;
 use crate::config::check_id;
 use crate::kv::{KeyValue, KvError, KvResult};
@@ -87,6 +88,7 @@ fn push<K: KeyValue + ?Sized>(kv: &K, tenant: Option<&str>, entry: &[u8]) -> KvR
         && let Some((delivery, _)) = listed(kv, &old)?
     {
         kv.delete(&delivery.key())?;
+        stats::add(kv, stats::DEAD_LETTERS, -1);
     }
     kv.set(&slot, entry)
 }
@@ -193,6 +195,8 @@ pub fn replay<K: KeyValue + ?Sized>(kv: &K, id: &str, now: u64) -> Result<Delive
         next.state = DeliveryState::Pending { due: now };
         outbox::index(kv, &next, now)?;
         if kv.compare_and_swap(&key, Some(&raw), &outbox::encode(&next))? {
+            stats::add(kv, stats::OUTBOX_DEPTH, 1);
+            stats::add(kv, stats::DEAD_LETTERS, -1);
             return Ok(next);
         }
     }

@@ -20,6 +20,7 @@
 //! | `delivery:<tenant>:<32 hex>` | a [`Delivery`] | [`outbox`], [`dead_letter::replay`] |
 //! | `outbox-index:cursor`, `outbox-index:<minute>:count`, `outbox-index:<minute>:<n>` | deliveries by next action time | [`outbox`] |
 //! | `dead:<tenant>:count`, `dead:<tenant>:<slot>`, `dead:_all:...` | rings of the newest 1000 dead letters | [`dead_letter`] |
+//! | `stats:outbox-depth`, `stats:dead-letters` | counters for the operator's gauges | [`stats`] |
 //!
 //! Storage is bounded: claims live one dedup window, delivered records
 //! [`delivery::DELIVERED_RETENTION_SECS`], dead letters at most
@@ -41,6 +42,7 @@ pub mod schedule;
 pub mod signature;
 pub mod signing;
 pub mod standard_webhooks;
+pub mod stats;
 pub mod tenant;
 pub mod time_index;
 
@@ -59,3 +61,4 @@ pub use outbox::{Enqueued, Next, due, enqueue, record_result};
 pub use receive::{Received, intake, receive, record_received};
 pub use schedule::RetrySchedule;
 pub use signing::{OutboundRequest, outbound_request};
+pub use stats::{dead_letter_count, outbox_depth};

@@ -18,6 +18,7 @@ use super::delivery::{
 use super::event::TrackingEvent;
 use super::keys;
 use super::schedule::RetrySchedule;
+use super::stats;
 use super::time_index::{GRACE_SECS, TimeIndex, Visit};
 use crate::config::Subscription;
 use crate::kv::{KeyValue, KvError, KvResult};
@@ -141,6 +142,7 @@ pub fn enqueue<K: KeyValue + ?Sized>(
     let key = delivery.key();
     index(kv, &delivery, now)?;
     if kv.compare_and_swap(&key, None, &encode(&delivery))? {
+        stats::add(kv, stats::OUTBOX_DEPTH, 1);
         return Ok(match delivery.state {
             DeliveryState::Leased { .. } => Enqueued::Leased(delivery),
             _ => Enqueued::Scheduled(delivery),
@@ -207,7 +209,11 @@ pub fn due<K: KeyValue + ?Sized>(kv: &K, now: u64, max: usize) -> KvResult<Vec<D
                     leased.push(next);
                 }
             }
-            DeliveryState::Delivered { .. } | DeliveryState::Dead { .. } => kv.delete(&key)?,
+            DeliveryState::Delivered { .. } => kv.delete(&key)?,
+            DeliveryState::Dead { .. } => {
+                kv.delete(&key)?;
+                stats::add(kv, stats::DEAD_LETTERS, -1);
+            }
         }
         Ok(Visit::Done)
     })?;
@@ -242,6 +248,14 @@ pub fn record_result<K: KeyValue + ?Sized>(
             dead_letter::remember(kv, &next)?;
         }
         if kv.compare_and_swap(&key, Some(&raw), &encode(&next))? {
+            match decision {
+                Next::Delivered => stats::add(kv, stats::OUTBOX_DEPTH, -1),
+                Next::DeadLettered => {
+                    stats::add(kv, stats::OUTBOX_DEPTH, -1);
+                    stats::add(kv, stats::DEAD_LETTERS, 1);
+                }
+                Next::RetryAt(_) | Next::LeaseLost => {}
+            }
             return Ok(decision);
         }
     }

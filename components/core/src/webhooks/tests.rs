@@ -397,8 +397,16 @@ fn retries_follow_the_default_schedule_then_dead_letter() {
     let kv = MemoryKv::new();
     let r = record_one(&kv, "e1", &[], "default", NOW);
     let first = r.deliveries[0].clone();
+    let again = record_one(&kv, "e1", &[], "default", NOW);
+    assert!(again.deliveries.is_empty(), "a duplicate adds no delivery");
+    assert_eq!(outbox_depth(&kv).unwrap(), 1);
     let (times, end) = fail_every_attempt(&kv, first, NOW);
     assert_eq!(end, Next::DeadLettered);
+    assert_eq!(
+        (outbox_depth(&kv).unwrap(), dead_letter_count(&kv).unwrap()),
+        (0, 1),
+        "retries leave the depth alone; the dead letter moves it"
+    );
     assert_eq!(times.len(), DEFAULT_SCHEDULE_SECS.len(), "eight attempts");
     for (gap, scheduled) in times
         .windows(2)
@@ -439,9 +447,14 @@ fn a_dead_letter_is_replayed_and_then_delivered() {
     let kv = MemoryKv::new();
     let r = record_one(&kv, "e1", &[tier("once", &[0])], "once", NOW);
     let d = r.deliveries[0].clone();
+    assert_eq!(outbox_depth(&kv).unwrap(), 1, "in flight");
     assert_eq!(
         record_result(&kv, &d, &failed(), NOW, 0).unwrap(),
         Next::DeadLettered
+    );
+    assert_eq!(
+        (outbox_depth(&kv).unwrap(), dead_letter_count(&kv).unwrap()),
+        (0, 1)
     );
     let [letter] = dead_letters(&kv, Some("acme"), 10)
         .unwrap()
@@ -457,6 +470,10 @@ fn a_dead_letter_is_replayed_and_then_delivered() {
         dead_letters(&kv, Some("acme"), 10).unwrap().is_empty(),
         "no longer dead"
     );
+    assert_eq!(
+        (outbox_depth(&kv).unwrap(), dead_letter_count(&kv).unwrap()),
+        (1, 0)
+    );
     let mut leased = due(&kv, later, 10).unwrap();
     assert_eq!(leased.len(), 1);
     let again = leased.remove(0);
@@ -468,6 +485,7 @@ fn a_dead_letter_is_replayed_and_then_delivered() {
         record_result(&kv, &again, &delivered(), later, 0).unwrap(),
         Next::Delivered
     );
+    assert_eq!(outbox_depth(&kv).unwrap(), 0);
     assert_eq!(replay(&kv, &letter.id, later), Err(ReplayError::NotDead));
     assert_eq!(
         replay(&kv, "acme.0123456789abcdef0123456789abcdef", later),
@@ -625,6 +643,8 @@ fn storage_levels_off_and_empties_after_the_retentions() {
         record_result(&kv, &r.deliveries[0], &failed(), later, i).unwrap();
     }
     assert_eq!(dead_letters(&kv, Some("acme"), 100).unwrap().len(), 10);
+    assert_eq!(dead_letter_count(&kv).unwrap(), 10);
+    assert_eq!(outbox_depth(&kv).unwrap(), 0, "every delivery ended");
     let end = later + 40 * 86_400;
     // A tick walks at most a day of buckets: forty-odd ticks catch up.
     for _ in 0..50 {
@@ -632,12 +652,15 @@ fn storage_levels_off_and_empties_after_the_retentions() {
         sweep_claims(&kv, end, 100_000).unwrap();
     }
     assert!(dead_letters(&kv, Some("acme"), 100).unwrap().is_empty());
+    assert_eq!(dead_letter_count(&kv).unwrap(), 0, "deleted by retention");
     let left = webhook_keys(&kv);
     let expected_left = [
         "webhooks:claim-index:cursor",
         "webhooks:outbox-index:cursor",
         "webhooks:dead:acme:count",
         "webhooks:dead:_all:count",
+        "webhooks:stats:outbox-depth",
+        "webhooks:stats:dead-letters",
     ];
     let other: Vec<&String> = left
         .iter()
@@ -665,6 +688,8 @@ fn a_tenants_dead_letters_are_capped() {
         .filter(|k| k.starts_with("webhooks:delivery:"))
         .count();
     assert_eq!(records, kept, "pushed-out letters are deleted");
+    assert_eq!(dead_letter_count(&kv).unwrap(), kept as u64);
+    assert_eq!(outbox_depth(&kv).unwrap(), 0);
     assert_eq!(dead_letters(&kv, Some("acme"), 3).unwrap().len(), 3);
 }
 

@@ -1,7 +1,10 @@
 use super::*;
 use crate::config::{HeaderMatch, Residency};
 use crate::kv::MemoryKv;
-use crate::routing::outcome::{Outcome, record_outcome};
+use crate::routing::breaker::BreakerState;
+use crate::routing::outcome::{
+    Outcome, carrier_breaker_states, record_outcome, upstream_state_after,
+};
 use crate::routing::testkit::{carrier, platform_entry, region, tenant, upstream};
 use crate::routing::upstreams::next_random;
 use std::sync::{Arc, Barrier};
@@ -392,6 +395,45 @@ fn the_breaker_opens_after_failures_and_closes_after_a_good_probe() {
     assert_eq!(w.refuse(&t, &ask("ups"), later).kind(), "circuit-open");
     record_outcome(&w.kv, &probe.ticket, Outcome::Success, later + 50).unwrap();
     assert!(!w.route(&t, &ask("ups"), 0, later + 60).ticket.is_probe());
+}
+
+#[test]
+fn the_state_after_each_outcome_is_what_operators_see() {
+    let w = World::eu();
+    let t = nordlicht();
+    let failures = u64::from(w.carrier("ups").breaker.failures);
+    let mut upstream = String::new();
+    for i in 0..failures {
+        let r = w.route(&t, &ask("ups"), 0, NOW + i);
+        upstream = r.upstream.id.clone();
+        record_outcome(&w.kv, &r.ticket, Outcome::CarrierFailure, NOW + i).unwrap();
+        let state = upstream_state_after(&w.kv, &r.ticket, Outcome::CarrierFailure, NOW + i);
+        let expected = if i + 1 < failures {
+            BreakerState::Closed
+        } else {
+            BreakerState::Open
+        };
+        assert_eq!(state.unwrap(), expected, "after failure {}", i + 1);
+    }
+    let states = carrier_breaker_states(&w.kv, w.carrier("ups"), NOW + failures);
+    assert!(
+        states.contains(&(upstream.clone(), BreakerState::Open)),
+        "{states:?}"
+    );
+    assert_eq!(states.len(), w.carrier("ups").upstreams.len());
+    // The half-open probe succeeds: closed again.
+    let later = w.half_open() + 10;
+    let states = carrier_breaker_states(&w.kv, w.carrier("ups"), later);
+    assert!(
+        states.contains(&(upstream, BreakerState::HalfOpen)),
+        "{states:?}"
+    );
+    let probe = w.route(&t, &ask("ups"), 0, later);
+    record_outcome(&w.kv, &probe.ticket, Outcome::Success, later + 1).unwrap();
+    assert_eq!(
+        upstream_state_after(&w.kv, &probe.ticket, Outcome::Success, later + 1).unwrap(),
+        BreakerState::Closed
+    );
 }
 
 #[test]
