@@ -555,10 +555,13 @@ async fn spans_are_exported_to_the_otlp_collector() {
     assert_ne!(server_id, "00f067aa0ba902b7");
 
     // The router's call to the carrier: a CLIENT span under the SERVER span, and the
-    // carrier received that span as its parent, in the same trace.
+    // carrier received that span as its parent, in the same trace. (Its OAuth token
+    // request, when one is made, is a CLIENT span of the same trace too.)
     let (_, call) = collector
         .span(trace_id, |s| {
-            s["kind"] == 3 && s["parentSpanId"] == server_id.as_str()
+            s["kind"] == 3
+                && s["parentSpanId"] == server_id.as_str()
+                && attribute(&s["attributes"], "url.full").is_some_and(|u| u.contains("/_echo/"))
         })
         .await;
     assert_eq!(

@@ -890,7 +890,12 @@ async fn a_subscriber_that_is_down_gets_the_event_once_it_is_back() {
     // Down for the first two attempts, then up.
     gw.subscriber.answer_next(2, 503);
     let secret = demo_secret("fedex_webhook_secret");
-    let id = post_fedex(&gw.host, "nordlicht", &fedex_event("794698400001"), &secret)
+    // The carrier's request is part of a trace; every attempt carries it on.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let body = fedex_event("794698400001");
+    let mut headers = fdx_signature(&secret, &body);
+    headers.push(("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01")));
+    let id = carrier_post(&gw.host, "/webhooks/fedex/nordlicht", &headers, &body)
         .await
         .accepted();
     // The first attempt went out with the intake and failed.
@@ -919,6 +924,11 @@ async fn a_subscriber_that_is_down_gets_the_event_once_it_is_back() {
     let secret = demo_secret("nordlicht_webhook_secret");
     for hit in &hits {
         assert_eq!(hit.webhook_id(), id, "one webhook-id across retries");
+        assert_eq!(
+            hit.header("traceparent").split('-').nth(1),
+            Some(trace_id),
+            "every attempt is in the carrier request's trace"
+        );
         assert_eq!(hit.body, hits[0].body, "the same payload every attempt");
         verify_standard_webhook(hit, &secret).unwrap();
     }

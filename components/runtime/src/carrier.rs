@@ -442,8 +442,15 @@ async fn fetch_token(
         .deadline
         .call(carrier, unix_millis() as u64)
         .map_err(CallFailure::from)?;
-    let Some(outgoing) = outgoing("POST", &request.url, &request.headers, request.body.into())
-    else {
+    // The token request joins the caller's trace like the carrier call it is for.
+    let mut headers = request.headers;
+    headers.extend(
+        ctx.headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("traceparent"))
+            .cloned(),
+    );
+    let Some(outgoing) = outgoing("POST", &request.url, &headers, request.body.into()) else {
         return Err(refused("the token URL is not a valid URI".into()));
     };
     let (status, headers, body) = match timed(outgoing, budget.timeout_ms).await {

@@ -128,13 +128,15 @@ async fn intake(req: Request, rest: &str, request_id: &str, log: &mut RequestLog
     if let Err(e) = check_residency(&region, &received.tenant) {
         return problem(&e.problem(Some(request_id)));
     }
-    let recorded = match webhooks::record_received(&kv, &view, &received, now, random_u64()) {
-        Ok(recorded) => recorded,
-        Err(e) => {
-            log.set("refusal", e.to_string());
-            return refuse(&e);
-        }
-    };
+    let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok());
+    let recorded =
+        match webhooks::record_received(&kv, &view, &received, now, random_u64(), traceparent) {
+            Ok(recorded) => recorded,
+            Err(e) => {
+                log.set("refusal", e.to_string());
+                return refuse(&e);
+            }
+        };
     // Only the first claim of an event is `accepted`. A delivery that found the event
     // claimed but not yet fully recorded (a concurrent duplicate, or a retry after the
     // first recorder died) records it again, idempotently, and is a duplicate too.

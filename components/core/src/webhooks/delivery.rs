@@ -93,6 +93,10 @@ pub struct Delivery {
     #[serde(default)]
     pub history: Vec<AttemptRecord>,
     pub created_at: u64,
+    /// The W3C `traceparent` of the intake request, sent with every attempt so the
+    /// delivery joins the carrier's webhook's trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl Delivery {

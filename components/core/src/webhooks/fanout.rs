@@ -41,8 +41,9 @@ pub fn subscribed(subscription: &Subscription, event: &TrackingEvent) -> bool {
 
 /// Claims `event` (dedup window `window_secs`) and, unless it is a duplicate, enqueues
 /// it for every subscription of its tenant that wants it, each with its tier's
-/// schedule. `rand` spreads the first delays. Writes the claim, the deliveries and
-/// their index entries.
+/// schedule. `rand` spreads the first delays; `traceparent` (the intake request's) is
+/// kept with each delivery. Writes the claim, the deliveries and their index entries.
+#[allow(clippy::too_many_arguments)]
 pub fn record<K: KeyValue + ?Sized>(
     kv: &K,
     event: &TrackingEvent,
@@ -51,6 +52,7 @@ pub fn record<K: KeyValue + ?Sized>(
     tiers: &[DeliveryTier],
     now: u64,
     rand: u64,
+    traceparent: Option<&str>,
 ) -> KvResult<Recorded> {
     let claim = dedup::claim(
         kv,
@@ -81,6 +83,7 @@ pub fn record<K: KeyValue + ?Sized>(
             schedule,
             now,
             derive(rand, n as u64),
+            traceparent,
         )?;
         if let Enqueued::Leased(delivery) = enqueued {
             recorded.deliveries.push(delivery);

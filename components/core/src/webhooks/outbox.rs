@@ -102,11 +102,24 @@ pub(super) fn index<K: KeyValue + ?Sized>(kv: &K, delivery: &Delivery, now: u64)
     INDEX.add(kv, entry.at, &bytes, now)
 }
 
+/// `00-<32 hex>-<16 hex>-<2 hex>`, lowercase, non-zero ids (W3C Trace Context version
+/// 00): only such a value is kept and sent on to a subscriber.
+fn is_traceparent(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('-').collect();
+    let hex = |s: &str, n: usize| {
+        s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
+    matches!(parts.as_slice(), [version, trace, span, flags]
+        if *version == "00" && hex(trace, 32) && hex(span, 16) && hex(flags, 2)
+            && nonzero(trace) && nonzero(span))
+}
+
 /// Puts `event` into the outbox for `subscription` with `schedule`. When the first
 /// delay is 0 the delivery comes back leased to the caller, who attempts it right away
 /// (after answering the carrier). Idempotent: enqueuing the same event for the same
 /// subscription again changes nothing. Writes `webhooks:delivery:<tenant>:<hash>` and
-/// an index entry.
+/// an index entry. `traceparent` (the intake request's) goes with every attempt.
 pub fn enqueue<K: KeyValue + ?Sized>(
     kv: &K,
     event: &TrackingEvent,
@@ -114,6 +127,7 @@ pub fn enqueue<K: KeyValue + ?Sized>(
     schedule: RetrySchedule,
     now: u64,
     rand: u64,
+    traceparent: Option<&str>,
 ) -> KvResult<Enqueued> {
     let delay = schedule.delay(0, rand).unwrap_or(0);
     let state = if delay == 0 {
@@ -138,6 +152,9 @@ pub fn enqueue<K: KeyValue + ?Sized>(
         generation: 0,
         history: Vec::new(),
         created_at: now,
+        traceparent: traceparent
+            .filter(|t| is_traceparent(t))
+            .map(str::to_string),
     };
     let key = delivery.key();
     index(kv, &delivery, now)?;

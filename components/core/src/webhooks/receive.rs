@@ -93,6 +93,7 @@ pub fn record_received<K: KeyValue + ?Sized, C: KeyValue + ?Sized>(
     received: &Received,
     now: u64,
     rand: u64,
+    traceparent: Option<&str>,
 ) -> Result<Recorded, IntakeError> {
     let subscriptions = view.subscriptions(&received.tenant.id)?;
     let tiers = view.tiers()?;
@@ -104,5 +105,6 @@ pub fn record_received<K: KeyValue + ?Sized, C: KeyValue + ?Sized>(
         &tiers,
         now,
         rand,
+        traceparent,
     )?)
 }

@@ -27,14 +27,18 @@ pub fn outbound_request(
         timestamp,
         signature,
     } = standard_webhooks::sign(&delivery.event_id, now, delivery.payload.as_bytes(), secret)?;
+    let mut headers = vec![
+        ("content-type", "application/json".to_string()),
+        (standard_webhooks::ID_HEADER, id),
+        (standard_webhooks::TIMESTAMP_HEADER, timestamp),
+        (standard_webhooks::SIGNATURE_HEADER, signature),
+    ];
+    if let Some(traceparent) = &delivery.traceparent {
+        headers.push(("traceparent", traceparent.clone()));
+    }
     Ok(OutboundRequest {
         url: delivery.url.clone(),
-        headers: vec![
-            ("content-type", "application/json".to_string()),
-            (standard_webhooks::ID_HEADER, id),
-            (standard_webhooks::TIMESTAMP_HEADER, timestamp),
-            (standard_webhooks::SIGNATURE_HEADER, signature),
-        ],
+        headers,
         body: delivery.payload.clone(),
     })
 }

@@ -57,7 +57,7 @@ fn take_in(
         tenant,
         NOW,
     )?;
-    record_received(kv, &view, &received, NOW, 7)
+    record_received(kv, &view, &received, NOW, 7, None)
 }
 
 fn webhook_keys(kv: &MemoryKv) -> Vec<String> {
@@ -98,7 +98,7 @@ fn record_one(
         &[],
         tier_id,
     )];
-    record(kv, &e, 3600, &subs, tiers, now, 11).unwrap()
+    record(kv, &e, 3600, &subs, tiers, now, 11, None).unwrap()
 }
 
 // ------------------------------------------------------------------------ intake
@@ -315,10 +315,10 @@ fn a_retry_after_a_crash_mid_recording_finishes_the_fan_out() {
         Claim::First
     );
     let subs = [subscription("acme-hooks", "acme", &["*"], &[], "default")];
-    let retry = record(&kv, &e, 3600, &subs, &[], NOW + 30, 1).unwrap();
+    let retry = record(&kv, &e, 3600, &subs, &[], NOW + 30, 1, None).unwrap();
     assert_eq!(retry.claim, Claim::Unfinished);
     assert_eq!(retry.deliveries.len(), 1);
-    let third = record(&kv, &e, 3600, &subs, &[], NOW + 60, 1).unwrap();
+    let third = record(&kv, &e, 3600, &subs, &[], NOW + 60, 1, None).unwrap();
     assert_eq!(third.claim, Claim::Duplicate);
 }
 
@@ -340,7 +340,7 @@ fn subscriptions_filter_by_event_type_and_carrier() {
         subscription("fedex-only", "acme", &["tracking.*"], &["fedex"], "default"),
         subscription("other-tenant", "globex", &["*"], &[], "default"),
     ];
-    let recorded = record(&kv, &e, 3600, &subs, &[], NOW, 3).unwrap();
+    let recorded = record(&kv, &e, 3600, &subs, &[], NOW, 3, None).unwrap();
     let mut got: Vec<&str> = recorded
         .deliveries
         .iter()
@@ -348,6 +348,43 @@ fn subscriptions_filter_by_event_type_and_carrier() {
         .collect();
     got.sort();
     assert_eq!(got, vec!["all", "delivered", "fedex-only"]);
+}
+
+#[test]
+fn the_intake_trace_context_goes_with_every_attempt_and_a_malformed_one_is_dropped() {
+    let kv = MemoryKv::new();
+    let subs = [subscription("acme-hooks", "acme", &["*"], &[], "default")];
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let e = event("acme", "ups", "e1", TrackingStatus::Delivered);
+    let traced = record(&kv, &e, 3600, &subs, &[], NOW, 1, Some(traceparent)).unwrap();
+    let request = outbound_request(&traced.deliveries[0], SUBSCRIBER_SECRET, NOW).unwrap();
+    assert!(
+        request
+            .headers
+            .iter()
+            .any(|(name, value)| *name == "traceparent" && value == traceparent),
+        "{:?}",
+        request.headers
+    );
+    let forged = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\nx-evil: 1";
+    for (id, bad) in [
+        ("e2", forged),
+        (
+            "e3",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        ),
+    ] {
+        let e = event("acme", "ups", id, TrackingStatus::Delivered);
+        let untraced = record(&kv, &e, 3600, &subs, &[], NOW, 1, Some(bad)).unwrap();
+        assert_eq!(untraced.deliveries[0].traceparent, None);
+        let request = outbound_request(&untraced.deliveries[0], SUBSCRIBER_SECRET, NOW).unwrap();
+        assert!(
+            request
+                .headers
+                .iter()
+                .all(|(name, _)| *name != "traceparent")
+        );
+    }
 }
 
 // ------------------------------------------------------------------------ outbox
@@ -611,7 +648,7 @@ fn storage_levels_off_and_empties_after_the_retentions() {
             &format!("e{minute}"),
             TrackingStatus::InTransit,
         );
-        let r = record(&kv, &e, 3600, &subs, &tiers, now, minute).unwrap();
+        let r = record(&kv, &e, 3600, &subs, &tiers, now, minute, None).unwrap();
         record_result(&kv, &r.deliveries[0], &delivered(), now, minute).unwrap();
         sweep_claims(&kv, now, 1_000).unwrap();
         due(&kv, now, 1_000).unwrap();
@@ -639,7 +676,7 @@ fn storage_levels_off_and_empties_after_the_retentions() {
             &format!("dead{i}"),
             TrackingStatus::Exception,
         );
-        let r = record(&kv, &e, 3600, &subs, &tiers, later, i).unwrap();
+        let r = record(&kv, &e, 3600, &subs, &tiers, later, i, None).unwrap();
         record_result(&kv, &r.deliveries[0], &failed(), later, i).unwrap();
     }
     assert_eq!(dead_letters(&kv, Some("acme"), 100).unwrap().len(), 10);
@@ -712,7 +749,7 @@ fn store_faults_surface_as_typed_errors() {
     )
     .unwrap();
     kv.set_failing(true);
-    let err = record_received(&kv, &view, &received, NOW, 0).unwrap_err();
+    let err = record_received(&kv, &view, &received, NOW, 0, None).unwrap_err();
     assert_eq!(err.status(), 503);
     assert!(due(&kv, NOW, 10).is_err());
     assert!(matches!(
@@ -721,6 +758,6 @@ fn store_faults_surface_as_typed_errors() {
     ));
     kv.set_failing(false);
     // Nothing half-done blocks the carrier's retry.
-    let retried = record_received(&kv, &view, &received, NOW + 5, 0).unwrap();
+    let retried = record_received(&kv, &view, &received, NOW + 5, 0, None).unwrap();
     assert_eq!(retried.claim, Claim::First);
 }
