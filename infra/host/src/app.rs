@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use futures::channel::oneshot;
 use http_body_util::BodyExt;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -40,9 +41,13 @@ pub struct LoadOptions {
 /// One component of a chain, with the grants it runs with there.
 pub struct Link {
     pub component: String,
-    pre: ServicePre<InstanceState>,
+    /// What a store of this link's own instantiates: this component alone.
+    own_store: Pres,
     grants: Grants,
 }
+
+/// The components one store instantiates, outermost first.
+type Pres = Arc<[ServicePre<InstanceState>]>;
 
 /// A trigger's components, outermost middleware first, the handler last.
 pub struct Chain {
@@ -52,14 +57,25 @@ pub struct Chain {
     /// each link pre-instantiated with the linker of its position, whose
     /// `wasi:http/handler` import calls the next instance directly, without converting
     /// the request and response or piping bodies through the host.
-    shared: Option<Vec<ServicePre<InstanceState>>>,
+    shared: Option<Pres>,
+    /// `a -> b -> handler`, for logs.
+    description: Arc<str>,
 }
 
 impl Chain {
+    fn new(links: Vec<Link>, shared: Option<Pres>) -> Self {
+        let names: Vec<&str> = links.iter().map(|l| l.component.as_str()).collect();
+        let description = names.join(" -> ").into();
+        Self {
+            links,
+            shared,
+            description,
+        }
+    }
+
     /// `a -> b -> handler`, for logs.
-    pub fn describe(&self) -> String {
-        let names: Vec<&str> = self.links.iter().map(|l| l.component.as_str()).collect();
-        names.join(" -> ")
+    pub fn describe(&self) -> &str {
+        &self.description
     }
 }
 
@@ -129,8 +145,9 @@ impl App {
         let mut chains = Vec::new();
         let mut routes = Vec::new();
         let mut routes_desc = Vec::new();
+        let mut linkers = HashMap::new();
         for (i, t) in m.trigger.http.iter().enumerate() {
-            let chain = build_chain(&file, i, t, &prepared, &engine)?;
+            let chain = build_chain(&file, i, t, &prepared, &engine, &mut linkers)?;
             if let RouteToml::Path(route) = &t.route {
                 routes.push((RoutePattern::parse(route)?, i));
                 routes_desc.push(format!("{route}: {}", chain.describe()));
@@ -209,7 +226,7 @@ impl App {
         let (link, pres, next, component) = match (&chain.shared, index) {
             (Some(pres), 0) => {
                 let primary = chain.links.last().expect("a chain has a handler");
-                (primary, pres.clone(), None, chain.describe().into())
+                (primary, pres.clone(), None, chain.description.clone())
             }
             _ => {
                 let next = (index + 1 < chain.links.len()).then(|| Next {
@@ -219,7 +236,7 @@ impl App {
                 let link = &chain.links[index];
                 (
                     link,
-                    vec![link.pre.clone()],
+                    link.own_store.clone(),
                     next,
                     link.grants.component.clone(),
                 )
@@ -426,12 +443,14 @@ fn pre_instantiate(
 }
 
 /// Trigger `i`'s chain: its middleware, outermost first, then its component.
+/// `linkers` holds the linker of each chain position built so far (shared by chains).
 fn build_chain(
     file: &str,
     i: usize,
     trigger: &crate::manifest::HttpTrigger,
     prepared: &HashMap<String, Prepared>,
     engine: &Engine,
+    linkers: &mut HashMap<usize, Linker<InstanceState>>,
 ) -> anyhow::Result<Chain> {
     let primary = &prepared[&trigger.component];
     if primary.shape.imports {
@@ -451,13 +470,13 @@ fn build_chain(
         }
         links.push(Link {
             component: mw.component.clone(),
-            pre: layer.pre.clone(),
+            own_store: Arc::from([layer.pre.clone()]),
             grants: middleware_grants(&primary.grants, &mw.component, |k| mw.inherits(k)),
         });
     }
     links.push(Link {
         component: trigger.component.clone(),
-        pre: primary.pre.clone(),
+        own_store: Arc::from([primary.pre.clone()]),
         grants: primary.grants.clone(),
     });
     let shareable = links.len() > 1
@@ -469,20 +488,23 @@ fn build_chain(
         let mut pres = Vec::new();
         for (position, link) in links.iter().enumerate() {
             let pre = if position + 1 == links.len() {
-                link.pre.clone()
+                primary.pre.clone()
             } else {
-                let linker = build_linker(engine, Some(position))?;
-                pre_instantiate(&linker, &prepared[&link.component].component).with_context(
+                let linker = match linkers.entry(position) {
+                    Entry::Occupied(built) => built.into_mut(),
+                    Entry::Vacant(slot) => slot.insert(build_linker(engine, Some(position))?),
+                };
+                pre_instantiate(linker, &prepared[&link.component].component).with_context(
                     || format!("{file}: trigger.http[{i}].dependencies.middleware[{position}]"),
                 )?
             };
             pres.push(pre);
         }
-        Some(pres)
+        Some(Pres::from(pres))
     } else {
         None
     };
-    Ok(Chain { links, shared })
+    Ok(Chain::new(links, shared))
 }
 
 /// Where `http://<id>.spin.internal` leads. Spin rewrites a component used by several
@@ -504,14 +526,14 @@ fn chaining_targets(
                 [only] => chains[*only].clone(),
                 _ => {
                     let p = &prepared[id];
-                    Arc::new(Chain {
-                        links: vec![Link {
+                    Arc::new(Chain::new(
+                        vec![Link {
                             component: id.to_string(),
-                            pre: p.pre.clone(),
+                            own_store: Arc::from([p.pre.clone()]),
                             grants: p.grants.clone(),
                         }],
-                        shared: None,
-                    })
+                        None,
+                    ))
                 }
             };
             (id.to_string(), chain)
@@ -529,7 +551,7 @@ type ResponseSender = oneshot::Sender<Result<http::Response<WasiBody>, HttpError
 /// store's event loop running until the response body has been consumed or dropped.
 async fn serve_in_store(
     engine: &Engine,
-    pres: Vec<ServicePre<InstanceState>>,
+    pres: Pres,
     state: InstanceState,
     request: http::Request<WasiBody>,
     tx: &Mutex<Option<ResponseSender>>,
@@ -537,7 +559,7 @@ async fn serve_in_store(
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
     let mut services = Vec::with_capacity(pres.len());
-    for pre in &pres {
+    for pre in pres.iter() {
         services.push(Arc::new(pre.instantiate_async(&mut store).await?));
     }
     let service = services[0].clone();

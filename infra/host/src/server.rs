@@ -256,7 +256,7 @@ async fn dispatch(
     };
     let route = matched.raw_route.clone();
     let component = chain.links.last().map(|l| l.component.clone());
-    let chain_desc = Some(chain.describe());
+    let chain_desc = Some(chain.describe().to_string());
     if let Some(len) = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
