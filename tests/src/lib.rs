@@ -525,18 +525,9 @@ pub async fn push_config(host: &Host, admin_token: &str, doc: &str) {
     assert_eq!(status, 200, "the config push is accepted: {body}");
 }
 
-/// `YYYY-MM-DD` (UTC) of Unix seconds (civil-from-days, H. Hinnant).
+/// `YYYY-MM-DD` (UTC) of Unix seconds.
 pub fn civil_date(unix: i64) -> String {
-    let z = unix.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    waypost_core::webhooks::event::format_rfc3339(unix)[..10].to_string()
 }
 
 /// A domestic US rate request every demo (and simulated) carrier serves: Alpharetta GA
