@@ -343,6 +343,93 @@ async fn a_trapping_component_gets_a_500_problem_and_the_host_keeps_serving() {
     assert!(host.logged("\"event\":\"guest_error\""));
 }
 
+/// What `/plain/instance` answers, `count` times in a row: how many requests the
+/// instance that served each one had served.
+async fn served_in_turn(host: &Host, count: usize) -> Vec<String> {
+    let mut served = Vec::new();
+    for _ in 0..count {
+        let (status, body) = get(host, "/plain/instance").await;
+        assert_eq!(status, 200, "{body}");
+        served.push(body);
+    }
+    served
+}
+
+fn served(counts: &[u32]) -> Vec<String> {
+    counts.iter().map(|n| format!("served {n}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_serves_requests_in_turn_as_spin_reuses_wasip3_instances() {
+    let host = start(HostOptions {
+        args: vec!["--idle-instance-timeout".into(), "60s".into()],
+        ..Default::default()
+    });
+    assert_eq!(served_in_turn(&host, 4).await, served(&[1, 2, 3, 4]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_is_dropped_after_its_reuse_count() {
+    let host = start(HostOptions {
+        args: vec![
+            "--max-instance-reuse-count".into(),
+            "3".into(),
+            "--idle-instance-timeout".into(),
+            "60s".into(),
+        ],
+        ..Default::default()
+    });
+    assert_eq!(served_in_turn(&host, 5).await, served(&[1, 2, 3, 1, 2]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reuse_count_one_gives_every_request_a_fresh_instance() {
+    let host = start(HostOptions {
+        args: vec!["--max-instance-reuse-count".into(), "1".into()],
+        ..Default::default()
+    });
+    assert_eq!(served_in_turn(&host, 3).await, served(&[1, 1, 1]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_instance_is_dropped_after_the_idle_timeout() {
+    let host = start(HostOptions {
+        args: vec!["--idle-instance-timeout".into(), "50ms".into()],
+        ..Default::default()
+    });
+    assert_eq!(served_in_turn(&host, 1).await, served(&[1]));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(served_in_turn(&host, 1).await, served(&[1]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_that_trapped_is_not_reused() {
+    let host = start(HostOptions {
+        args: vec!["--idle-instance-timeout".into(), "60s".into()],
+        ..Default::default()
+    });
+    assert_eq!(served_in_turn(&host, 2).await, served(&[1, 2]));
+    assert_eq!(get(&host, "/plain/trap").await.0, 500);
+    assert_eq!(served_in_turn(&host, 2).await, served(&[1, 2]));
+    assert!(host.logged("\"event\":\"guest_error\""));
+}
+
+#[test]
+fn instance_reuse_flags_must_be_positive() {
+    let (ok, stderr) = run_host(
+        &[
+            "up",
+            "-f",
+            fixture_manifest().to_str().unwrap(),
+            "--max-instance-reuse-count",
+            "0",
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(stderr.contains("--max-instance-reuse-count"), "{stderr}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_body_over_the_limit_is_refused_with_413() {
     let host = start(HostOptions {

@@ -1,6 +1,8 @@
 //! The loaded application: components compiled and pre-instantiated, each trigger's
-//! middleware chain, and dispatching a request into a chain. Every component instance
-//! gets its own store, so each has exactly the capabilities its grants say.
+//! middleware chain, and dispatching a request into a chain. Every store holds the
+//! instances of one link (or of a whole chain whose links have the same grants), so
+//! each instance has exactly the capabilities its grants say; a store serves several
+//! requests in turn (`workers`).
 
 use crate::engine;
 use crate::instance::{Grants, InstanceState, Mount, Next};
@@ -10,18 +12,15 @@ use crate::outbound::{AllowedHosts, InProcess, OutboundClient, ResponseFuture};
 use crate::routes::{RouteMatch, RoutePattern, Router};
 use crate::runtime_config::LoadedRuntimeConfig;
 use crate::variables::{self, ComponentVariables, Providers};
+use crate::workers::{LinkWorkers, Reuse};
 use anyhow::{Context, bail};
-use futures::channel::oneshot;
-use http_body_util::BodyExt;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context as TaskContext, Poll};
+use std::sync::{Arc, OnceLock};
+use wasmtime::Engine;
 use wasmtime::component::{Accessor, Component, Linker, Resource};
-use wasmtime::{Engine, Store};
+use wasmtime_wasi_http::handler::{ProxyHandler, TrapOrPanicError};
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::{Error as HttpError, WasiBody, WasiHttpView};
@@ -36,6 +35,7 @@ pub struct LoadOptions {
     pub variables: HashMap<String, String>,
     /// Where compiled components are cached; `<state_dir>/compiled` by default.
     pub cache_dir: Option<PathBuf>,
+    pub reuse: Reuse,
 }
 
 /// One component of a chain, with the grants it runs with there.
@@ -47,7 +47,7 @@ pub struct Link {
 }
 
 /// The components one store instantiates, outermost first.
-type Pres = Arc<[ServicePre<InstanceState>]>;
+pub type Pres = Arc<[ServicePre<InstanceState>]>;
 
 /// A trigger's components, outermost middleware first, the handler last.
 pub struct Chain {
@@ -60,16 +60,20 @@ pub struct Chain {
     shared: Option<Pres>,
     /// `a -> b -> handler`, for logs.
     description: Arc<str>,
+    /// The workers of each link's store, started at its first request.
+    workers: Box<[OnceLock<ProxyHandler<LinkWorkers>>]>,
 }
 
 impl Chain {
     fn new(links: Vec<Link>, shared: Option<Pres>) -> Self {
         let names: Vec<&str> = links.iter().map(|l| l.component.as_str()).collect();
         let description = names.join(" -> ").into();
+        let workers = links.iter().map(|_| OnceLock::new()).collect();
         Self {
             links,
             shared,
             description,
+            workers,
         }
     }
 
@@ -90,6 +94,7 @@ pub struct App {
     routes_desc: Vec<String>,
     /// The application variables, resolved at load (for the host's own tick).
     app_values: HashMap<String, String>,
+    reuse: Reuse,
 }
 
 const MAX_GUEST_MEMORY: usize = 256 << 20;
@@ -175,6 +180,7 @@ impl App {
             by_component,
             client: OutboundClient::new()?,
             routes_desc,
+            reuse: opts.reuse,
         }))
     }
 
@@ -189,44 +195,66 @@ impl App {
             .map(|(m, i)| (m, self.chains[*i].clone()))
     }
 
-    /// Serves a request from the listener through `chain`. The outermost store runs in
-    /// the caller's task: until the response arrives the caller polls it, then the
-    /// response body does (see `DrivenBody`), which saves a task spawn and the
-    /// cross-task wake-ups of handing the response and each body frame over.
-    pub async fn serve(
-        self: &Arc<Self>,
-        chain: Arc<Chain>,
-        request: http::Request<WasiBody>,
-    ) -> Result<http::Response<WasiBody>, HttpError> {
-        self.clone()
-            .run_link(chain, 0, request, Placement::Inline)
-            .await
-    }
-
-    /// Runs `request` through `chain` from link `index` inward, from inside another
-    /// store (a middleware's `next`, service chaining). Wasmtime does not run a store
-    /// inside another's event loop, so this store gets a task of its own.
+    /// Runs `request` through `chain` from link `index` inward, on a worker of that
+    /// link's store (see `workers`): an instance kept from an earlier request when one
+    /// is free, a new one otherwise.
     pub fn run(
         self: &Arc<Self>,
         chain: Arc<Chain>,
         index: usize,
         request: http::Request<WasiBody>,
     ) -> ResponseFuture {
-        let app = self.clone();
-        Box::pin(async move { app.run_link(chain, index, request, Placement::Task).await })
+        let workers = chain.workers[index]
+            .get_or_init(|| {
+                let component = match (&chain.shared, index) {
+                    (Some(_), 0) => chain.description.clone(),
+                    _ => chain.links[index].grants.component.clone(),
+                };
+                ProxyHandler::new(LinkWorkers {
+                    app: Arc::downgrade(self),
+                    chain: Arc::downgrade(&chain),
+                    index,
+                    reuse: self.reuse,
+                    component,
+                })
+            })
+            .clone();
+        Box::pin(async move {
+            workers.handle((), request).await.map_err(|e| {
+                if let Some(code) = e.downcast_ref::<ErrorCode>() {
+                    return error_from_code(code.clone());
+                }
+                let component = &workers.state().component;
+                // A trap is logged when its worker is dropped (`workers::Worker`).
+                if !e.is::<TrapOrPanicError>() {
+                    crate::log::event(
+                        "guest_error",
+                        &[
+                            ("component", component),
+                            ("error", first_line(&format!("{e:#}"))),
+                        ],
+                    );
+                }
+                HttpError::InternalError(Some(format!("component `{component}` failed")))
+            })
+        })
     }
 
-    async fn run_link(
-        self: Arc<Self>,
-        chain: Arc<Chain>,
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The state of a new store for link `index` of `chain`, and the components it
+    /// instantiates, outermost first.
+    pub fn store_for(
+        self: &Arc<Self>,
+        chain: &Arc<Chain>,
         index: usize,
-        request: http::Request<WasiBody>,
-        placement: Placement,
-    ) -> Result<http::Response<WasiBody>, HttpError> {
-        let (link, pres, next, component) = match (&chain.shared, index) {
+    ) -> anyhow::Result<(InstanceState, Pres)> {
+        let (link, pres, next) = match (&chain.shared, index) {
             (Some(pres), 0) => {
                 let primary = chain.links.last().expect("a chain has a handler");
-                (primary, pres.clone(), None, chain.description.clone())
+                (primary, pres.clone(), None)
             }
             _ => {
                 let next = (index + 1 < chain.links.len()).then(|| Next {
@@ -234,12 +262,7 @@ impl App {
                     index: index + 1,
                 });
                 let link = &chain.links[index];
-                (
-                    link,
-                    link.own_store.clone(),
-                    next,
-                    link.grants.component.clone(),
-                )
+                (link, link.own_store.clone(), next)
             }
         };
         let state = InstanceState::new(
@@ -248,111 +271,8 @@ impl App {
             self.clone(),
             next,
             MAX_GUEST_MEMORY,
-        )
-        .map_err(|e| HttpError::InternalError(Some(format!("{e:#}"))))?;
-        let engine = self.engine.clone();
-        let (tx, mut rx) = oneshot::channel();
-        let mut store: StoreFuture = Box::pin(async move {
-            let tx = Mutex::new(Some(tx));
-            let outcome = serve_in_store(&engine, pres, state, request, &tx).await;
-            if let Err(e) = outcome {
-                let message = e.root_cause().to_string();
-                crate::log::event(
-                    "guest_error",
-                    &[("component", &component), ("error", first_line(&message))],
-                );
-                if let Some(tx) = tx.lock().unwrap().take() {
-                    let _ = tx.send(Err(HttpError::InternalError(Some(format!(
-                        "component `{component}` failed"
-                    )))));
-                }
-            }
-        });
-        if placement == Placement::Task {
-            tokio::spawn(store);
-            return rx.await.unwrap_or_else(|_| Err(store_ended()));
-        }
-        let mut store_done = false;
-        let answer = std::future::poll_fn(|cx| {
-            if !store_done && store.as_mut().poll(cx).is_ready() {
-                store_done = true;
-            }
-            Pin::new(&mut rx).poll(cx)
-        })
-        .await;
-        let response = answer.unwrap_or_else(|_| Err(store_ended()))?;
-        Ok(if store_done {
-            response
-        } else {
-            response.map(|body| {
-                DrivenBody {
-                    body,
-                    store: Some(store),
-                }
-                .boxed_unsync()
-            })
-        })
-    }
-}
-
-fn store_ended() -> HttpError {
-    HttpError::InternalError(Some("component task ended".into()))
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Placement {
-    /// Polled by the caller's task, then by the response body.
-    Inline,
-    /// Spawned as a task of its own.
-    Task,
-}
-
-type StoreFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// A response body that keeps its store running: each poll of the body first lets the
-/// store make progress (the guest writing the body, its post-response work), then reads
-/// the body. Dropped early, it hands the store to a task of its own to finish.
-struct DrivenBody {
-    body: WasiBody,
-    store: Option<StoreFuture>,
-}
-
-impl http_body::Body for DrivenBody {
-    type Data = bytes::Bytes;
-    type Error = HttpError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        if let Some(store) = self.store.as_mut()
-            && store.as_mut().poll(cx).is_ready()
-        {
-            self.store = None;
-        }
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
-}
-
-impl Drop for DrivenBody {
-    fn drop(&mut self) {
-        if let Some(store) = self.store.take() {
-            // The body goes first so the store sees it finished with.
-            self.body = http_body_util::Empty::new()
-                .map_err(|never| match never {})
-                .boxed_unsync();
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(store);
-            }
-        }
+        )?;
+        Ok((state, pres))
     }
 }
 
@@ -543,90 +463,6 @@ fn chaining_targets(
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
-}
-
-type ResponseSender = oneshot::Sender<Result<http::Response<WasiBody>, HttpError>>;
-
-/// Instantiates, calls `handle`, hands the response to the caller, and keeps the
-/// store's event loop running until the response body has been consumed or dropped.
-async fn serve_in_store(
-    engine: &Engine,
-    pres: Pres,
-    state: InstanceState,
-    request: http::Request<WasiBody>,
-    tx: &Mutex<Option<ResponseSender>>,
-) -> wasmtime::Result<()> {
-    let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.limits);
-    let mut services = Vec::with_capacity(pres.len());
-    for pre in pres.iter() {
-        services.push(Arc::new(pre.instantiate_async(&mut store).await?));
-    }
-    let service = services[0].clone();
-    if services.len() > 1 {
-        store.data_mut().chained = services;
-    }
-    let (request, request_io) =
-        wasmtime_wasi_http::p3::Request::from_http(&mut store.data_mut().hooks, request);
-    let request = store.data_mut().table.push(request)?;
-    store
-        .run_concurrent(async |accessor| -> wasmtime::Result<()> {
-            let result = service
-                .wasi_http_handler()
-                .call_handle(accessor, request)
-                .await?;
-            let send = |r| tx.lock().unwrap().take().map(|tx| tx.send(r).is_ok());
-            let response = match result {
-                Ok(response) => response,
-                Err(code) => {
-                    send(Err(error_from_code(code)));
-                    return Ok(());
-                }
-            };
-            let response = accessor.with(|mut access| {
-                let response = access.data_mut().table.delete(response)?;
-                response.into_http_with_getter(&mut access, request_io, InstanceState::http)
-            })?;
-            let (done_tx, done_rx) = oneshot::channel::<()>();
-            let response = response.map(|body| {
-                NotifyOnDrop {
-                    body,
-                    _done: done_tx,
-                }
-                .boxed_unsync()
-            });
-            if send(Ok(response)) == Some(true) {
-                let _ = done_rx.await;
-            }
-            Ok(())
-        })
-        .await?
-}
-
-/// A response body that tells the store task when it is finished with.
-struct NotifyOnDrop {
-    body: WasiBody,
-    _done: oneshot::Sender<()>,
-}
-
-impl http_body::Body for NotifyOnDrop {
-    type Data = bytes::Bytes;
-    type Error = HttpError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
 }
 
 impl InProcess for App {

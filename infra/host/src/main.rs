@@ -20,6 +20,7 @@ mod server;
 mod tick;
 mod variables;
 mod wit;
+mod workers;
 
 use anyhow::{Context, bail};
 
@@ -114,6 +115,17 @@ struct UpArgs {
     /// OTEL_EXPORTER_OTLP_ENDPOINT. Off when none is set.
     #[arg(long = "otlp-endpoint")]
     otlp_endpoint: Option<String>,
+    /// Requests one component instance serves before it is dropped (1: a fresh
+    /// instance per request). Spin's flag and default.
+    #[arg(long = "max-instance-reuse-count", default_value_t = workers::Reuse::default().max_reuse, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_instance_reuse_count: usize,
+    /// Requests one component instance serves at the same time. Spin's flag and default.
+    #[arg(long = "max-instance-concurrent-reuse-count", default_value_t = workers::Reuse::default().max_concurrent, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_instance_concurrent_reuse_count: usize,
+    /// How long an idle component instance is kept for reuse (`1s`, `500ms`). Spin's
+    /// flag and default.
+    #[arg(long = "idle-instance-timeout", default_value = "1s", value_parser = humantime::parse_duration)]
+    idle_instance_timeout: Duration,
 }
 
 fn parse_variable(s: &str) -> Result<(String, String), String> {
@@ -166,6 +178,11 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             cache_dir: args
                 .cache_dir
                 .or_else(|| std::env::var_os("WAYPOST_CACHE_DIR").map(PathBuf::from)),
+            reuse: workers::Reuse {
+                max_reuse: args.max_instance_reuse_count,
+                max_concurrent: args.max_instance_concurrent_reuse_count,
+                idle_timeout: args.idle_instance_timeout,
+            },
         };
         let app = tokio::task::spawn_blocking(move || app::App::load(&opts))
             .await

@@ -313,7 +313,7 @@ async fn dispatch(
         })
         .boxed_unsync();
     let request = Request::from_parts(parts, body);
-    let response = match app.serve(chain, request).await {
+    let response = match app.run(chain, 0, request).await {
         Ok(response) => response,
         Err(HttpError::HttpRequestBodySize(_)) => too_large(limit),
         Err(e) => {

@@ -3,7 +3,7 @@
 //! Routing: the operation is taken from the request's URI path (not `spin-path-info`),
 //! so the component works under any route prefix. The path is split into segments and
 //! the FIRST segment that names an operation (`echo`, `kv`, `var`, `outbound`, `trap`,
-//! `slow`, `files`, `files-write`) selects it; the segments after it are its arguments.
+//! `slow`, `files`, `files-write`, `instance`) selects it; the segments after it are its arguments.
 //! So `/probe/kv/get?store=s&key=k` and `/kv/get?...` are the same operation. Route
 //! prefixes must therefore not contain one of those words as a whole segment.
 //!
@@ -23,6 +23,7 @@
 //! | `/slow?ms=N`                       | 200 `slept N` after N ms                              |
 //! | `/files/REL`                       | 200 contents of `/REL`, 404 io error text             |
 //! | `/files-write/REL`                 | 200 `written`, 403 io error text                      |
+//! | `/instance`                        | 200 `served N`: requests this instance has served     |
 //! | anything else                      | 200 `probe`                                           |
 //!
 //! `/kv/bench` is the host benchmark's KV workload: one spin:key-value `get` of K, one
@@ -39,7 +40,11 @@ use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, Request, Response, StatusCode};
 use spin_sdk::{http_service, key_value, variables};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// Requests this instance has served, this one included: shows instance reuse.
+static SERVED: AtomicU64 = AtomicU64::new(0);
 
 type Reply = Response<FullBody<Bytes>>;
 
@@ -52,10 +57,12 @@ const OPS: &[&str] = &[
     "slow",
     "files",
     "files-write",
+    "instance",
 ];
 
 #[http_service]
 async fn handle(req: Request) -> Reply {
+    let served = SERVED.fetch_add(1, Ordering::Relaxed) + 1;
     let path = req.uri().path().to_string();
     let query = parse_query(req.uri().query().unwrap_or(""));
     let param = |name: &str| query.get(name).cloned().unwrap_or_default();
@@ -100,6 +107,7 @@ async fn handle(req: Request) -> Reply {
             Ok(()) => reply(200, "written"),
             Err(e) => reply(403, e.to_string()),
         },
+        ("instance", _) => reply(200, format!("served {served}")),
         _ => reply(200, "probe"),
     }
 }
