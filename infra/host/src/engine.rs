@@ -44,6 +44,11 @@ pub fn new_engine() -> anyhow::Result<Engine> {
         .decommit_batch_size(64)
         .pagemap_scan(Enabled::Auto);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    // `perf record` sees guest code as anonymous JIT frames unless the engine writes
+    // `/tmp/perf-<pid>.map`, which names them (README, Benchmarks).
+    if std::env::var_os("WAYPOST_PROFILE").is_some_and(|v| v == "perfmap") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     Ok(Engine::new(&config)?)
 }
 
