@@ -5,7 +5,10 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
-use waypost_tests::{Host, HostOptions, client, fixture_components, fixture_manifest, run_host};
+use waypost_tests::{
+    Host, HostOptions, client, fixture_components, fixture_manifest, free_port, metrics, run_host,
+    sample,
+};
 
 const SECRET: (&str, &str) = ("SPIN_VARIABLE_SECRET_TOKEN", "s3cret-from-env");
 
@@ -398,7 +401,7 @@ async fn an_idle_instance_is_dropped_after_the_idle_timeout() {
         ..Default::default()
     });
     assert_eq!(served_in_turn(&host, 1).await, served(&[1]));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(served_in_turn(&host, 1).await, served(&[1]));
 }
 
@@ -412,6 +415,30 @@ async fn an_instance_that_trapped_is_not_reused() {
     assert_eq!(get(&host, "/plain/trap").await.0, 500);
     assert_eq!(served_in_turn(&host, 2).await, served(&[1, 2]));
     assert!(host.logged("\"event\":\"guest_error\""));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_metrics_count_instances_started_and_alive() {
+    let port = free_port();
+    let host = start(HostOptions {
+        args: vec![
+            "--metrics-listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--idle-instance-timeout".into(),
+            "100ms".into(),
+        ],
+        ..Default::default()
+    });
+    assert_eq!(served_in_turn(&host, 3).await, served(&[1, 2, 3]));
+    let text = metrics(port).await;
+    let started = "waypost_instances_started_total{component=\"probe\"}";
+    let alive = "waypost_instances{component=\"probe\"}";
+    assert_eq!(sample(&text, started), Some(1.0), "{text}");
+    assert_eq!(sample(&text, alive), Some(1.0), "{text}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let text = metrics(port).await;
+    assert_eq!(sample(&text, alive), Some(0.0), "idle, dropped: {text}");
+    assert_eq!(sample(&text, started), Some(1.0), "{text}");
 }
 
 #[test]

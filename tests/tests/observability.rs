@@ -11,7 +11,9 @@ use hyper::body::{Bytes, Incoming};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use waypost_tests::{Host, HostOptions, client, demo_secret, free_port, start_app};
+use waypost_tests::{
+    Host, HostOptions, client, demo_secret, free_port, metrics, sample, start_app,
+};
 use waypost_tests::{demo_document, edited, push_config};
 
 const PRAIRIE: &str = "prairie-supply_u1gDU6T_9VBqElXEyLT2hS6POqsxYG5Lkz8rOUl8dE4";
@@ -119,24 +121,6 @@ const REPORT_HEADERS: [&str; 5] = [
     "x-waypost-retries",
     "x-waypost-webhooks",
 ];
-
-async fn metrics(port: u16) -> String {
-    client()
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// The value of the sample named exactly `series` (`name{labels}`), if exposed.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
 
 fn breaker(upstream: &str, state: &str) -> String {
     format!("waypost_breaker_state{{carrier=\"ups\",upstream=\"{upstream}\",state=\"{state}\"}}")

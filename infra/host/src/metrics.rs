@@ -50,6 +50,11 @@ struct CarrierLabels {
     carrier: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InstanceLabels {
+    component: String,
+}
+
 struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -65,6 +70,8 @@ struct Metrics {
     webhook_dead_letters: Gauge,
     otlp_exported: Counter,
     otlp_dropped: Counter,
+    instances_started: Family<InstanceLabels, Counter>,
+    instances: Family<InstanceLabels, Gauge>,
 }
 
 fn metrics() -> &'static Metrics {
@@ -154,6 +161,18 @@ fn metrics() -> &'static Metrics {
             "otlp_dropped_spans",
             "Spans dropped: export queue full, or the collector failed or was too slow",
         );
+        let instances_started = Family::<InstanceLabels, Counter>::default();
+        registry.register(
+            "instances_started",
+            "Component instances started, by component (a chain sharing one store: its links)",
+            instances_started.clone(),
+        );
+        let instances = Family::<InstanceLabels, Gauge>::default();
+        registry.register(
+            "instances",
+            "Component instances alive (serving or idle, kept for reuse), by component",
+            instances.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -169,6 +188,8 @@ fn metrics() -> &'static Metrics {
             webhook_dead_letters,
             otlp_exported,
             otlp_dropped,
+            instances_started,
+            instances,
         }
     })
 }
@@ -258,6 +279,26 @@ pub fn record_otlp_exported(n: u64) {
 /// Counts spans that were not exported.
 pub fn record_otlp_dropped(n: u64) {
     metrics().otlp_dropped.inc_by(n);
+}
+
+/// Counts an instance of `component` started (and alive).
+pub fn record_instance_started(component: &str) {
+    let m = metrics();
+    let labels = InstanceLabels {
+        component: component.to_string(),
+    };
+    m.instances_started.get_or_create(&labels).inc();
+    m.instances.get_or_create(&labels).inc();
+}
+
+/// An instance of `component` was dropped.
+pub fn record_instance_dropped(component: &str) {
+    metrics()
+        .instances
+        .get_or_create(&InstanceLabels {
+            component: component.to_string(),
+        })
+        .dec();
 }
 
 /// The exposition text.

@@ -90,6 +90,7 @@ impl HandlerState for LinkWorkers {
         if chained.len() > 1 {
             store.data_mut().chained = chained;
         }
+        crate::metrics::record_instance_started(&self.component);
         Ok(Instance {
             store,
             proxy,
@@ -129,6 +130,7 @@ impl WorkerState for Worker {
 
     fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
         drop(store);
+        crate::metrics::record_instance_dropped(&self.component);
         if let Err(e) = result {
             let message = e.root_cause().to_string();
             crate::log::event(
