@@ -124,7 +124,8 @@ impl WorkerState for Worker {
         _: (),
         _: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>> {
-        // No request timeout: a request runs until it answers or its client goes away.
+        // No request timeout (none before reuse either; Spin has none by default): a
+        // request runs until its guest answers.
         Box::pin(std::future::pending())
     }
 
