@@ -3,19 +3,8 @@
 //! first when the component's `seed_demo_config` variable is `true` (local runs).
 
 use crate::SpinKv;
-use waypost_core::config::store::{ConfigStore, ConfigView, RecordCache};
+use waypost_core::config::store::{ConfigStore, ConfigView};
 use waypost_core::problem::Problem;
-
-thread_local! {
-    static RECORDS: &'static RecordCache = Box::leak(Box::default());
-}
-
-/// The config store through this instance's record cache: an instance serves many
-/// requests (the host reuses instances, as Spin does), and while the active version
-/// stays the same each request reads only its pointer.
-pub fn config_store(kv: &SpinKv) -> ConfigStore<'_, SpinKv> {
-    ConfigStore::cached(kv, RECORDS.with(|cache| *cache))
-}
 
 /// The demo document served on an empty store (infra/regions/local/gateway.toml).
 pub const DEMO_CONFIG: &str = include_str!("../../../infra/regions/local/gateway.toml");

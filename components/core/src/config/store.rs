@@ -6,9 +6,6 @@
 //! records it needs (its key, its tenant, its plan, the routes, one carrier...). The
 //! number of reads per request is a small constant: it does not grow with the number
 //! of tenants, keys or carriers in the document (see the `reads_per_request` test).
-//! A version's records never change once its pointer is active, so a component
-//! instance that serves many requests keeps those it read in a [`RecordCache`] and
-//! reads only the pointer while the version stays active.
 
 use super::{ConfigError, Document, Tenant, parse_and_validate};
 use crate::kv::{KeyValue, KvError};
@@ -16,8 +13,7 @@ use crate::snapshot::{ApplyError, Pointer, Snapshots};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// The snapshot prefix of the config records.
 pub const PREFIX: &str = "config";
@@ -158,68 +154,14 @@ pub struct Applied {
     pub unchanged: bool,
 }
 
-/// Records of the active version already read, kept across the requests one
-/// instance serves. Holds one version at a time: a view of another version empties it.
-#[derive(Default)]
-pub struct RecordCache {
-    inner: RefCell<CachedVersion>,
-}
-
-#[derive(Default)]
-struct CachedVersion {
-    pointer: Option<Pointer>,
-    /// Record name → its bytes (`None`: the version has no such record).
-    records: HashMap<String, Option<Vec<u8>>>,
-}
-
-/// Records kept at most: a flood of unknown API keys cannot grow the cache without
-/// bound (each is a `key/<hash>` miss); at the limit it starts over.
-const MAX_CACHED_RECORDS: usize = 1024;
-
-impl RecordCache {
-    fn record(
-        &self,
-        pointer: &Pointer,
-        name: &str,
-        read: impl FnOnce() -> Result<Option<Vec<u8>>, KvError>,
-    ) -> Result<Option<Vec<u8>>, KvError> {
-        {
-            let cached = self.inner.borrow();
-            if cached.pointer.as_ref() == Some(pointer)
-                && let Some(record) = cached.records.get(name)
-            {
-                return Ok(record.clone());
-            }
-        }
-        let record = read()?;
-        let mut cached = self.inner.borrow_mut();
-        if cached.pointer.as_ref() != Some(pointer) || cached.records.len() >= MAX_CACHED_RECORDS {
-            cached.pointer = Some(pointer.clone());
-            cached.records.clear();
-        }
-        cached.records.insert(name.to_string(), record.clone());
-        Ok(record)
-    }
-}
-
 pub struct ConfigStore<'a, K: KeyValue + ?Sized> {
     snapshots: Snapshots<'a, K>,
-    cache: Option<&'a RecordCache>,
 }
 
 impl<'a, K: KeyValue + ?Sized> ConfigStore<'a, K> {
     pub fn new(kv: &'a K) -> Self {
         Self {
             snapshots: Snapshots::new(kv, PREFIX),
-            cache: None,
-        }
-    }
-
-    /// A store whose views take the records they read before from `cache`.
-    pub fn cached(kv: &'a K, cache: &'a RecordCache) -> Self {
-        Self {
-            snapshots: Snapshots::new(kv, PREFIX),
-            cache: Some(cache),
         }
     }
 
@@ -290,12 +232,7 @@ pub struct ConfigView<'s, 'a, K: KeyValue + ?Sized> {
 
 impl<K: KeyValue + ?Sized> ConfigView<'_, '_, K> {
     fn read<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, KvError> {
-        let read = || self.store.snapshots.record(self.pointer.version, name);
-        let record = match self.store.cache {
-            Some(cache) => cache.record(&self.pointer, name, read)?,
-            None => read()?,
-        };
-        let Some(bytes) = record else {
+        let Some(bytes) = self.store.snapshots.record(self.pointer.version, name)? else {
             return Ok(None);
         };
         serde_json::from_slice(&bytes)
@@ -549,75 +486,6 @@ mod tests {
         view.plan(&tenant.plan).unwrap().unwrap();
         view.routes().unwrap();
         counting.gets.get()
-    }
-
-    /// What one request authenticated by API key reads through `store`.
-    fn authenticate<K: KeyValue>(store: &ConfigStore<'_, K>) -> Tenant {
-        let doc = demo_doc();
-        let view = store.view().unwrap().unwrap();
-        let key = view
-            .api_key(doc.tenants[0].keys[0].hash.as_str())
-            .unwrap()
-            .unwrap();
-        view.tenant(&key.tenant).unwrap().unwrap()
-    }
-
-    #[test]
-    fn with_a_cache_a_second_request_reads_only_the_pointer() {
-        let kv = MemoryKv::new();
-        ConfigStore::new(&kv).apply(DEMO, None).unwrap();
-        let counting = Counting {
-            inner: &kv,
-            gets: Cell::new(0),
-        };
-        let cache = RecordCache::default();
-        let store = ConfigStore::cached(&counting, &cache);
-        let first = authenticate(&store);
-        assert_eq!(counting.gets.get(), 3, "pointer, key, tenant");
-        assert_eq!(authenticate(&store), first);
-        assert_eq!(counting.gets.get(), 4, "the pointer again, nothing else");
-        for _ in 0..2 {
-            let view = store.view().unwrap().unwrap();
-            assert!(view.tenant("nobody").unwrap().is_none());
-        }
-        assert_eq!(counting.gets.get(), 7, "an absent record is read once too");
-    }
-
-    #[test]
-    fn a_cache_never_answers_from_a_version_that_is_no_longer_active() {
-        let kv = MemoryKv::new();
-        let cache = RecordCache::default();
-        let store = ConfigStore::cached(&kv, &cache);
-        store.apply(DEMO, None).unwrap();
-        let before = authenticate(&store);
-        let doc = demo_doc();
-        let other_plan = doc
-            .plans
-            .iter()
-            .find(|p| p.id != before.plan)
-            .expect("the demo has two plans");
-        let changed = DEMO.replacen(
-            &format!("plan = \"{}\"", before.plan),
-            &format!("plan = \"{}\"", other_plan.id),
-            1,
-        );
-        store.apply(&changed, None).unwrap();
-        let after = authenticate(&store);
-        assert_eq!(after.id, before.id);
-        assert_eq!(after.plan, other_plan.id, "the new version's tenant record");
-    }
-
-    #[test]
-    fn a_cache_holds_a_bounded_number_of_records() {
-        let kv = MemoryKv::new();
-        let cache = RecordCache::default();
-        let store = ConfigStore::cached(&kv, &cache);
-        store.apply(DEMO, None).unwrap();
-        let view = store.view().unwrap().unwrap();
-        for i in 0..MAX_CACHED_RECORDS * 3 {
-            assert!(view.api_key(&format!("sha256:{i:064x}")).unwrap().is_none());
-        }
-        assert!(cache.inner.borrow().records.len() <= MAX_CACHED_RECORDS);
     }
 
     #[test]
