@@ -24,8 +24,9 @@ mod workers;
 
 use anyhow::{Context, bail};
 
-/// Every request allocates a store, WASI contexts and HTTP plumbing; mimalloc's
-/// thread-local free lists serve that churn faster than glibc malloc (host bench).
+/// Every request allocates HTTP plumbing and resources, and every instance a store and
+/// WASI contexts; mimalloc's thread-local free lists serve that churn faster than glibc
+/// malloc (host bench).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
