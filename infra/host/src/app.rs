@@ -539,7 +539,7 @@ fn add_next_handler(
         move |accessor: &Accessor<InstanceState>, (request,): (Resource<Req>,)| {
             Box::pin(async move {
                 let in_store = position.and_then(|p| {
-                    accessor.with(|mut access| access.data_mut().chained.get(p + 1).cloned())
+                    accessor.with(|mut access| access.data_mut().chained.get(p).cloned())
                 });
                 if let Some(next) = in_store {
                     let result = next

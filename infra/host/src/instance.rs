@@ -45,8 +45,8 @@ pub struct InstanceState {
     pub kv: KvView,
     pub variables: ComponentVariables,
     pub next: Option<Next>,
-    /// A chain sharing this store: its instances, outermost first. The middleware at
-    /// position `p` reaches `chained[p + 1]`.
+    /// A chain sharing this store: its instances after the outermost, in order. The
+    /// middleware at position `p` reaches the next one, `chained[p]`.
     pub chained: Vec<Arc<Service>>,
     pub app: Arc<crate::app::App>,
     pub limits: StoreLimits,

@@ -16,7 +16,6 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::handler::{
     HandlerState, Instance, Proxy, ShouldAccept, WorkerExpiration, WorkerState, WorkerStatus,
 };
-use wasmtime_wasi_http::p3::bindings::Service;
 
 /// How long instances live: the `up` flags Spin spells the same way, with its defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,19 +76,15 @@ impl HandlerState for LinkWorkers {
             .map_err(wasmtime::Error::from_anyhow)?;
         let mut store = Store::new(app.engine(), state);
         store.limiter(|s| &mut s.limits);
-        let mut chained = Vec::with_capacity(pres.len());
-        let mut outermost = None;
-        for pre in pres.iter() {
-            let instance = pre.instance_pre().instantiate_async(&mut store).await?;
-            if outermost.is_none() {
-                outermost = Some(Service::new(&mut store, &instance)?);
-            }
-            chained.push(Arc::new(Service::new(&mut store, &instance)?));
+        let (outermost, inner) = pres
+            .split_first()
+            .expect("a store instantiates a component");
+        let proxy = Proxy::P3(outermost.instantiate_async(&mut store).await?);
+        let mut chained = Vec::with_capacity(inner.len());
+        for pre in inner {
+            chained.push(Arc::new(pre.instantiate_async(&mut store).await?));
         }
-        let proxy = Proxy::P3(outermost.expect("a store instantiates at least one component"));
-        if chained.len() > 1 {
-            store.data_mut().chained = chained;
-        }
+        store.data_mut().chained = chained;
         crate::metrics::record_instance_started(&self.component);
         Ok(Instance {
             store,
