@@ -74,14 +74,7 @@ async fn access_log_trace_context_and_metrics() {
         .send()
         .await
         .unwrap();
-    let text = client()
-        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(metrics_port).await;
     assert!(
         text.contains(
             "waypost_requests_total{route=\"/v1/carriers/...\",tenant=\"prairie-supply\",status=\"200\"} 2"
