@@ -81,6 +81,38 @@ impl Chain {
     pub fn describe(&self) -> &str {
         &self.description
     }
+
+    /// What the store of link `index` is: the whole chain when it shares one store
+    /// (index 0), otherwise that link alone.
+    fn store(&self, index: usize) -> LinkStore<'_> {
+        match (&self.shared, index) {
+            (Some(pres), 0) => LinkStore {
+                whole_chain: true,
+                grants: &self.links.last().expect("a chain has a handler").grants,
+                pres,
+                name: &self.description,
+            },
+            _ => {
+                let link = &self.links[index];
+                LinkStore {
+                    whole_chain: false,
+                    grants: &link.grants,
+                    pres: &link.own_store,
+                    name: &link.grants.component,
+                }
+            }
+        }
+    }
+}
+
+struct LinkStore<'c> {
+    whole_chain: bool,
+    /// What its instances may do: the primary's grants for a whole chain.
+    grants: &'c Grants,
+    /// What it instantiates, outermost first.
+    pres: &'c Pres,
+    /// What logs and metrics call it: the component, or `a -> b -> handler`.
+    name: &'c Arc<str>,
 }
 
 pub struct App {
@@ -206,16 +238,12 @@ impl App {
     ) -> ResponseFuture {
         let workers = chain.workers[index]
             .get_or_init(|| {
-                let component = match (&chain.shared, index) {
-                    (Some(_), 0) => chain.description.clone(),
-                    _ => chain.links[index].grants.component.clone(),
-                };
                 ProxyHandler::new(LinkWorkers {
                     app: Arc::downgrade(self),
                     chain: Arc::downgrade(&chain),
                     index,
                     reuse: self.reuse,
-                    component,
+                    component: chain.store(index).name.clone(),
                 })
             })
             .clone();
@@ -251,28 +279,19 @@ impl App {
         chain: &Arc<Chain>,
         index: usize,
     ) -> anyhow::Result<(InstanceState, Pres)> {
-        let (link, pres, next) = match (&chain.shared, index) {
-            (Some(pres), 0) => {
-                let primary = chain.links.last().expect("a chain has a handler");
-                (primary, pres.clone(), None)
-            }
-            _ => {
-                let next = (index + 1 < chain.links.len()).then(|| Next {
-                    chain: chain.clone(),
-                    index: index + 1,
-                });
-                let link = &chain.links[index];
-                (link, link.own_store.clone(), next)
-            }
-        };
+        let store = chain.store(index);
+        let next = (!store.whole_chain && index + 1 < chain.links.len()).then(|| Next {
+            chain: chain.clone(),
+            index: index + 1,
+        });
         let state = InstanceState::new(
-            &link.grants,
+            &store.grants,
             &self.client,
             self.clone(),
             next,
             MAX_GUEST_MEMORY,
         )?;
-        Ok((state, pres))
+        Ok((state, store.pres.clone()))
     }
 }
 
