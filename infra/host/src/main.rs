@@ -3,6 +3,7 @@
 mod app;
 mod builder;
 mod config_cmd;
+mod drain;
 mod engine;
 mod files;
 mod instance;

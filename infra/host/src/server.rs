@@ -303,7 +303,7 @@ async fn dispatch(
     parts.headers.remove(http::header::CONNECTION);
     set_spin_headers(&mut parts.headers, &matched, &full_url, &client.to_string());
     let limit = opts.max_body_bytes;
-    let body: WasiBody = Limited::new(body, limit)
+    let body: WasiBody = Limited::new(crate::drain::DrainOnDrop::new(body), limit)
         .map_err(move |e| {
             if e.is::<http_body_util::LengthLimitError>() {
                 HttpError::HttpRequestBodySize(Some(limit as u64))
