@@ -195,9 +195,20 @@ async fn a_hundred_concurrent_increments_end_at_exactly_a_hundred() {
         assert_eq!(t.await.unwrap(), 200);
     }
     assert_eq!(
-        get(&host, "/kv/get?store=default&key=counter").await,
+        get(&host, "/kv/incr?store=default&key=counter&delta=0").await,
         (200, "100".to_string())
     );
+    // Stored as Spin's SQLite store stores a counter, so a `get` reads what it would
+    // read on Spin.
+    let stored = client()
+        .get(host.url("/kv/get?store=default&key=counter"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(stored.as_ref(), 100i64.to_le_bytes());
 }
 
 #[tokio::test(flavor = "multi_thread")]

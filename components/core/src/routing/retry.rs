@@ -136,11 +136,7 @@ pub fn spend_retry<K: KeyValue + ?Sized>(
         return Ok(false);
     }
     let window = now_ms / BUDGET_WINDOW_MS;
-    let calls = kv
-        .get(&counter_key(region, carrier, window, "calls"))?
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.parse::<i64>().ok())
-        .unwrap_or(0);
+    let calls = crate::kv::read_counter(kv, &counter_key(region, carrier, window, "calls"))?;
     let allowed = (calls * i64::from(retry.budget_percent) / 100).max(MIN_RETRIES_PER_WINDOW);
     let retries_key = counter_key(region, carrier, window, "retries");
     if kv.increment(&retries_key, 1)? > allowed {

@@ -136,16 +136,9 @@ impl TimeIndex {
     }
 }
 
-/// The value of an `increment` counter, 0 when absent. Counters read back as decimal
-/// text in every store here; another encoding is read with `increment(key, 0)`.
+/// A count kept with `increment` ([`crate::kv::read_counter`]); below zero reads as 0.
 pub fn read_counter<K: KeyValue + ?Sized>(kv: &K, key: &str) -> KvResult<u64> {
-    match kv.get(key)? {
-        None => Ok(0),
-        Some(raw) => match parse_u64(&raw) {
-            Some(n) => Ok(n),
-            None => Ok(u64::try_from(kv.increment(key, 0)?).unwrap_or(0)),
-        },
-    }
+    Ok(u64::try_from(crate::kv::read_counter(kv, key)?).unwrap_or(0))
 }
 
 fn parse_u64(raw: &[u8]) -> Option<u64> {

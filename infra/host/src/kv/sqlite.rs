@@ -74,13 +74,24 @@ pub struct SqliteStore {
     name: String,
 }
 
-/// Counters are stored as the decimal text of the number, so a plain `get` of a
-/// counter reads as something a person (and the Redis backend) agrees with.
+/// Counters are stored as Spin's SQLite store stores them, an 8-byte little-endian
+/// integer, so a state file means the same to either runtime and a component's `get`
+/// of a counter reads what it would read on Spin. Decimal text (how earlier versions
+/// of this store wrote counters, and how Redis keeps them) is still read, and is
+/// rewritten in Spin's encoding by the next increment. Anything else is an error
+/// (Spin panics on it).
 fn parse_counter(bytes: &[u8]) -> KvResult<i64> {
-    std::str::from_utf8(bytes)
+    let text = std::str::from_utf8(bytes)
         .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| KvError::Other("value is not an integer".into()))
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'-'))
+        .and_then(|s| s.parse().ok());
+    match (text, <[u8; 8]>::try_from(bytes)) {
+        (Some(n), _) => Ok(n),
+        (None, Ok(le)) => Ok(i64::from_le_bytes(le)),
+        (None, Err(_)) => Err(KvError::Other(
+            "value is not a counter (an 8-byte little-endian integer)".into(),
+        )),
+    }
 }
 
 impl Store for SqliteStore {
@@ -150,7 +161,7 @@ impl Store for SqliteStore {
                     .execute(params![
                         self.name,
                         key,
-                        next.to_string().into_bytes()
+                        next.to_le_bytes().as_slice()
                     ])?;
                     Ok(Ok(next))
                 }
@@ -207,11 +218,23 @@ mod tests {
     }
 
     #[test]
-    fn increment_starts_at_zero_and_reads_back_as_text() {
+    fn increment_starts_at_zero_and_stores_the_counter_as_spin_does() {
         let s = store();
         assert_eq!(s.increment("n", 5).unwrap(), 5);
         assert_eq!(s.increment("n", -2).unwrap(), 3);
-        assert_eq!(s.get("n").unwrap().as_deref(), Some(&b"3"[..]));
+        assert_eq!(s.get("n").unwrap(), Some(3i64.to_le_bytes().to_vec()));
+        assert_eq!(s.increment("m", -1).unwrap(), -1);
+        assert_eq!(s.get("m").unwrap(), Some((-1i64).to_le_bytes().to_vec()));
+    }
+
+    #[test]
+    fn a_decimal_text_counter_counts_on_in_spins_encoding() {
+        let s = store();
+        s.set("n", b"41").unwrap();
+        assert_eq!(s.increment("n", 1).unwrap(), 42);
+        assert_eq!(s.get("n").unwrap(), Some(42i64.to_le_bytes().to_vec()));
+        s.set("eight", b"12345678").unwrap();
+        assert_eq!(s.increment("eight", 1).unwrap(), 12_345_679);
     }
 
     #[test]

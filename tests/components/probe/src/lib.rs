@@ -27,9 +27,10 @@
 //! | anything else                      | 200 `probe`                                           |
 //!
 //! `/kv/bench` is the host benchmark's KV workload: one spin:key-value `get` of K, one
-//! `set` of K to the value read (a short decimal text, `0` when absent, so K stays a
-//! counter), then one wasi:keyvalue atomics `increment` of K by 1. The three are not
-//! atomic together: under concurrency a `set` may undo another request's increment.
+//! `set` of K to the value read (the counter in the store's own encoding, so K stays a
+//! counter on Spin as here; nothing is set while K is absent), then one wasi:keyvalue
+//! atomics `increment` of K by 1. The three are not atomic together: under
+//! concurrency a `set` may undo another request's increment.
 //!
 //! Store errors, for every `/kv/...` operation: 403 `access-denied`, 404 `no-such-store`,
 //! otherwise 500 with the error's Debug text.
@@ -187,10 +188,12 @@ async fn kv_bench(label: &str, key: &str) -> Reply {
         Err(e) => return kv_error(e),
     };
     let value = match store.get(key).await {
-        Ok(value) => value.unwrap_or_else(|| b"0".to_vec()),
+        Ok(value) => value,
         Err(e) => return kv_error(e),
     };
-    if let Err(e) = store.set(key, value).await {
+    if let Some(value) = value
+        && let Err(e) = store.set(key, value).await
+    {
         return kv_error(e);
     }
     kv_incr(label, key, 1)

@@ -72,7 +72,7 @@ pub(super) fn sweep_some<K: KeyValue + ?Sized>(kv: &K, now_ms: u64) -> Result<()
         if day + 2 > today {
             return Ok(());
         }
-        let entries = number::<i64>(kv.get(&seq_key(day))?).unwrap_or(0);
+        let entries = crate::kv::read_counter(kv, &seq_key(day))?;
         let n = kv.increment(&cursor_key(day), 1)?;
         if n <= entries {
             let entry = log_key(day, n);
