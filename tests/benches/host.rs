@@ -23,7 +23,8 @@
 //! Reading the table: `req/s`, `p50` and `p99` are wrk's (latencies in µs). `×floor` is
 //! the scenario's throughput divided by the floor's at the same connection count, and
 //! `+p50`/`+p99` the latency it adds over the floor, in µs: that is the host's (and the
-//! component's) own cost. `errors` counts non-2xx answers and socket errors; it must be
+//! component's) own cost. `×spin` (with `BENCH_SPIN`, below) is the host's throughput
+//! over Spin's for the same scenario and connections. `errors` counts non-2xx answers and socket errors; it must be
 //! 0 for the row to mean anything. Before measuring a scenario the bench sends it two
 //! requests and checks the answers (`kv`: the counter goes up by one); a scenario that
 //! fails is listed as `not measured` with what came back. Either makes the bench exit
@@ -36,12 +37,18 @@
 //! Driving wrk (with `common/report.lua` for exact percentiles), the floor server, the
 //! checks' HTTP client and the table are shared with the gateway bench (`common/`).
 //!
+//! With `BENCH_SPIN=/path/to/spin` (Spin 4.1 or newer), the bench also starts `spin up`
+//! on the same manifest (a fresh `--state-dir`) and measures each scenario on Spin
+//! right after the host, so both see the same machine; the `×spin` column is the host's
+//! throughput divided by Spin's.
+//!
 //! Environment: `BENCH_SECONDS` (default 10) is each measurement's duration,
 //! `BENCH_WARMUP_SECONDS` (default 1, 0 for none) each warm-up's. Arguments that are not
 //! flags select scenarios by name (the floor always runs). Needs `wrk` on the PATH
 //! (Debian: `apt-get install wrk`).
 
 mod common;
+mod spin;
 
 use anyhow::{Context, bail};
 use common::{CONNECTIONS, Load, Measurement, NativeServer, Settings, http_get, log_tail, wrk};
@@ -87,65 +94,84 @@ fn run() -> anyhow::Result<bool> {
         },
     )?;
 
-    let scenarios = [
-        Scenario {
-            name: "floor",
-            url: format!("http://{}/bench", floor.addr),
-            check: Check::Body("hello"),
-        },
-        Scenario {
-            name: "trivial",
-            url: format!("http://{}/trivial/bench", host.addr),
-            check: Check::Body("hello"),
-        },
-        Scenario {
-            name: "chain",
-            url: format!("http://{}/chain/bench", host.addr),
-            check: Check::Header("x-layers-out", "inner,outer"),
-        },
-        Scenario {
-            name: "kv",
-            url: format!("http://{}/kv/bench?store=default&key=bench", host.addr),
-            check: Check::Counter,
-        },
-    ];
+    let spin = match std::env::var_os("BENCH_SPIN") {
+        Some(bin) => {
+            eprintln!("host bench: starting {} up", bin.to_string_lossy());
+            Some(spin::SpinUp::start(bin.as_ref(), &manifest)?)
+        }
+        None => None,
+    };
+    let mut servers = vec![(Server::Waypost, host.addr.clone())];
+    if let Some(spin) = &spin {
+        servers.push((Server::Spin, spin.addr.to_string()));
+    }
+
+    let mut scenarios = vec![Scenario {
+        name: "floor",
+        server: Server::Hyper,
+        url: format!("http://{}/bench", floor.addr),
+        check: Check::Body("hello"),
+    }];
+    for (name, path, check) in [
+        ("trivial", "/trivial/bench", Check::Body("hello")),
+        (
+            "chain",
+            "/chain/bench",
+            Check::Header("x-layers-out", "inner,outer"),
+        ),
+        ("kv", "/kv/bench?store=default&key=bench", Check::Counter),
+    ] {
+        for (server, addr) in &servers {
+            scenarios.push(Scenario {
+                name,
+                server: *server,
+                url: format!("http://{addr}{path}"),
+                check,
+            });
+        }
+    }
     let selected = scenarios
         .iter()
         .filter(|s| s.name == "floor" || settings.selected(s.name));
+    let server_log = |server: Server| match (server, &spin) {
+        (Server::Spin, Some(spin)) => log_tail(&spin.log(), LOG_TAIL),
+        _ => log_tail(&host.logs(), LOG_TAIL),
+    };
 
-    let mut rows: Vec<(&str, u32, Measurement)> = Vec::new();
-    let mut not_measured: Vec<(&str, String)> = Vec::new();
+    let mut rows: Vec<(&Scenario, u32, Measurement)> = Vec::new();
+    let mut not_measured: Vec<(&Scenario, String)> = Vec::new();
     for s in selected {
+        let label = format!("{} on {}", s.name, s.server.name());
         // A scenario that does not answer as expected would only measure how fast the
-        // host says no: skip it (the floor is needed, so its failure is fatal).
+        // server says no: skip it (the floor is needed, so its failure is fatal).
         if let Err(why) = s.precheck() {
             if s.name == "floor" {
                 bail!("the floor server does not answer as expected: {why}");
             }
-            eprintln!("host bench: {}: NOT MEASURED: {why}", s.name);
-            not_measured.push((s.name, why));
+            eprintln!("host bench: {label}: NOT MEASURED: {why}");
+            not_measured.push((s, why));
             continue;
         }
         for conns in CONNECTIONS {
             if warmup > 0 {
-                eprintln!("host bench: {} c={conns}: warm-up {warmup} s", s.name);
+                eprintln!("host bench: {label} c={conns}: warm-up {warmup} s");
                 wrk(&s.url, conns, warmup, &Load::default())
-                    .with_context(|| format!("{} warm-up", s.name))?;
+                    .with_context(|| format!("{label} warm-up"))?;
             }
-            eprintln!("host bench: {} c={conns}: measuring {seconds} s", s.name);
+            eprintln!("host bench: {label} c={conns}: measuring {seconds} s");
             let m = wrk(&s.url, conns, seconds, &Load::default()).with_context(|| {
                 format!(
-                    "{} c={conns}; host log tail:\n{}",
-                    s.name,
-                    log_tail(&host.logs(), LOG_TAIL)
+                    "{label} c={conns}; server log tail:\n{}",
+                    server_log(s.server)
                 )
             })?;
             if m.errors > 0 {
-                eprintln!("host bench: {} c={conns}: {} errors", s.name, m.errors);
+                eprintln!("host bench: {label} c={conns}: {} errors", m.errors);
             }
-            rows.push((s.name, conns, m));
+            rows.push((s, conns, m));
         }
     }
+    drop(spin);
     drop(host);
     drop(floor);
 
@@ -156,14 +182,22 @@ fn run() -> anyhow::Result<bool> {
         settings.wrk_version, settings.cores
     );
     let mut table: Vec<Vec<String>> = Vec::new();
-    for (name, conns, m) in &rows {
-        let base = rows
-            .iter()
-            .find(|(n, c, _)| *n == "floor" && c == conns)
-            .map(|(_, _, b)| b)
-            .expect("the floor is always measured");
+    let find = |name: &str, server: Server, conns: u32| {
+        rows.iter()
+            .find(|(s, c, _)| s.name == name && s.server == server && *c == conns)
+            .map(|(_, _, m)| m)
+    };
+    for (s, conns, m) in &rows {
+        let base = find("floor", Server::Hyper, *conns).expect("the floor is always measured");
+        let against_spin = match (s.server, find(s.name, Server::Spin, *conns)) {
+            (Server::Waypost, Some(spin)) => {
+                format!("{:.2}", m.requests_per_sec / spin.requests_per_sec)
+            }
+            _ => String::new(),
+        };
         table.push(vec![
-            name.to_string(),
+            s.name.to_string(),
+            s.server.name().to_string(),
             conns.to_string(),
             format!("{:.0}", m.requests_per_sec),
             format!("{:.1}", m.p50_us),
@@ -171,20 +205,22 @@ fn run() -> anyhow::Result<bool> {
             format!("{:.3}", m.requests_per_sec / base.requests_per_sec),
             format!("{:+.1}", m.p50_us - base.p50_us),
             format!("{:+.1}", m.p99_us - base.p99_us),
+            against_spin,
             m.errors.to_string(),
         ]);
     }
-    for (name, why) in &not_measured {
+    for (s, why) in &not_measured {
         table.push(vec![
-            name.to_string(),
+            s.name.to_string(),
+            s.server.name().to_string(),
             "-".into(),
             format!("not measured: {why}"),
         ]);
     }
     common::print_table(
         &[
-            "scenario", "conns", "req/s", "p50 µs", "p99 µs", "×floor", "+p50 µs", "+p99 µs",
-            "errors",
+            "scenario", "server", "conns", "req/s", "p50 µs", "p99 µs", "×floor", "+p50 µs",
+            "+p99 µs", "×spin", "errors",
         ],
         &table,
     );
@@ -199,11 +235,33 @@ const SCENARIOS: [&str; 4] = ["floor", "trivial", "chain", "kv"];
 
 struct Scenario {
     name: &'static str,
+    server: Server,
     url: String,
     check: Check,
 }
 
+/// Who answers a scenario's requests.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Server {
+    /// The floor: the in-process hyper server.
+    Hyper,
+    Waypost,
+    /// `spin up` (`BENCH_SPIN`).
+    Spin,
+}
+
+impl Server {
+    fn name(self) -> &'static str {
+        match self {
+            Server::Hyper => "hyper",
+            Server::Waypost => "waypost",
+            Server::Spin => "spin",
+        }
+    }
+}
+
 /// What a scenario's answer must be (always status 200).
+#[derive(Clone, Copy)]
 enum Check {
     /// A body containing this.
     Body(&'static str),
