@@ -127,6 +127,28 @@ async fn middleware_runs_outermost_first_and_each_layer_is_observable() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn bodies_pass_through_middleware_whole_both_ways() {
+    let host = start(HostOptions::default());
+    // Large enough to take many stream reads and writes in each link of the chain.
+    let sent: String = (0..1_000_000u32)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let r = client()
+        .post(host.url("/layered/echo"))
+        .body(sent.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-layers-out"], "inner,outer");
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["headers"]["x-layers"], "outer,inner");
+    let echoed = v["body"].as_str().unwrap();
+    assert_eq!(echoed.len(), sent.len(), "the handler got the whole body");
+    assert!(echoed == sent, "the handler got the body unchanged");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn middleware_only_gets_the_capabilities_it_inherits() {
     let host = start(HostOptions::default());
     // `layer-outer` inherits `variables` from the probe; `layer-inner` inherits nothing.

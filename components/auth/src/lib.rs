@@ -8,9 +8,9 @@
 //! component's (`inherit_configuration`), so each handler behind auth declares
 //! `identity_secret`, the issuers' secret variables and `seed_demo_config`.
 
-use spin_sdk::http::{BoxBody, HeaderValue, Request, Response, box_body, next};
+use spin_sdk::http::{BoxBody, HeaderValue, IntoResponse, Request, Response, box_body, next};
 use spin_sdk::http_service;
-use spin_sdk::wasip3::http::types::ErrorCode;
+use spin_sdk::wasip3::http::types::{self, ErrorCode};
 use std::collections::HashMap;
 use waypost_core::admin::{access_problem, admin_access};
 use waypost_core::auth::{
@@ -21,10 +21,11 @@ use waypost_core::problem::Problem;
 use waypost_core::routing::check_residency;
 use waypost_runtime::SpinKv;
 use waypost_runtime::config::{active_view, store_unavailable, var};
+use waypost_runtime::relay;
 use waypost_runtime::request::{RequestLog, header_pairs, request_id, unix_secs};
 
 #[http_service]
-async fn handle(req: Request) -> Result<Response<BoxBody>, ErrorCode> {
+async fn handle(req: Request) -> Result<types::Response, ErrorCode> {
     let request_id = request_id(req.headers());
     let mut log = RequestLog::start("auth", &request_id, req.uri().path());
     let identified = if req.uri().path().starts_with("/admin") {
@@ -37,7 +38,7 @@ async fn handle(req: Request) -> Result<Response<BoxBody>, ErrorCode> {
         Err(refusal) => {
             log.set("refusal", refusal.reason.clone());
             log.finish(refusal.problem.status);
-            return Ok(refused(&refusal, &request_id));
+            return refused(&refusal, &request_id).into_response();
         }
     };
     log.set("tenant", identity.tenant.clone());
@@ -56,7 +57,7 @@ async fn handle(req: Request) -> Result<Response<BoxBody>, ErrorCode> {
         }
     }
     set_request_id(&mut parts.headers, &request_id);
-    let response = next(Request::<BoxBody>::from_parts(parts, box_body(body))).await;
+    let response = next(relay::request(Request::from_parts(parts, body))?).await;
     let (mut parts, body) = match response {
         Ok(response) => response.into_parts(),
         Err(e) => {
@@ -71,7 +72,7 @@ async fn handle(req: Request) -> Result<Response<BoxBody>, ErrorCode> {
         parts.headers.insert("x-waypost-tenant", tenant);
     }
     log.finish(parts.status.as_u16());
-    Ok(Response::from_parts(parts, box_body(body)))
+    relay::response(Response::from_parts(parts, body))
 }
 
 /// Why a request was refused: the problem for the client, the reason for the log

@@ -5,9 +5,11 @@
 //! A store failure takes each limit's configured path (fail-open: admit and log;
 //! fail-closed: 503 with `Retry-After`).
 
-use spin_sdk::http::{BoxBody, HeaderName, HeaderValue, Request, Response, box_body, next};
+use spin_sdk::http::{
+    BoxBody, HeaderName, HeaderValue, IntoResponse, Request, Response, box_body, next,
+};
 use spin_sdk::http_service;
-use spin_sdk::wasip3::http::types::ErrorCode;
+use spin_sdk::wasip3::http::types::{self, ErrorCode};
 use waypost_core::config::route_for;
 use waypost_core::config::store::ConfigStore;
 use waypost_core::problem::Problem;
@@ -15,13 +17,13 @@ use waypost_core::quota::{Decision, Subject, admit};
 use waypost_runtime::config::{active_view, store_unavailable};
 use waypost_runtime::identity::verified;
 use waypost_runtime::request::{RequestLog, unix_millis};
-use waypost_runtime::{SpinKv, problem};
+use waypost_runtime::{SpinKv, problem, relay};
 
 #[http_service]
-async fn handle(req: Request) -> Result<Response<BoxBody>, ErrorCode> {
+async fn handle(req: Request) -> Result<types::Response, ErrorCode> {
     let identity = match verified(req.headers()).await {
         Ok(identity) => identity,
-        Err(p) => return Ok(reply(problem(&p), &[])),
+        Err(p) => return reply(problem(&p), &[]).into_response(),
     };
     let mut log = RequestLog::start("quota", &identity.request_id, req.uri().path());
     log.set("tenant", identity.tenant.clone());
@@ -29,13 +31,12 @@ async fn handle(req: Request) -> Result<Response<BoxBody>, ErrorCode> {
         Ok(Some(decision)) => decision,
         // No route in the config matches: nothing to count; the handler answers.
         Ok(None) => {
-            let (parts, body) = next(req).await?.into_parts();
-            return Ok(Response::from_parts(parts, box_body(body)));
+            return relay::response(next(relay::request(req)?).await?);
         }
         Err(p) => {
             log.finish(p.status);
             let p = p.with_request_id(Some(&identity.request_id));
-            return Ok(reply(problem(&p), &[]));
+            return reply(problem(&p), &[]).into_response();
         }
     };
     if !decision.unchecked.is_empty() {
@@ -46,13 +47,13 @@ async fn handle(req: Request) -> Result<Response<BoxBody>, ErrorCode> {
     if let Some(p) = decision.problem(Some(&identity.request_id)) {
         log.set("limited", true);
         log.finish(p.status);
-        return Ok(reply(problem(&p), &headers));
+        return reply(problem(&p), &headers).into_response();
     }
-    let response = next(req).await?;
+    let response = next(relay::request(req)?).await?;
     let (mut parts, body) = response.into_parts();
     insert(&mut parts.headers, &headers);
     log.finish(parts.status.as_u16());
-    Ok(Response::from_parts(parts, box_body(body)))
+    relay::response(Response::from_parts(parts, body))
 }
 
 /// The decision for this request, or `None` when no configured route matches.

@@ -5,6 +5,7 @@
 pub mod carrier;
 pub mod config;
 pub mod identity;
+pub mod relay;
 pub mod request;
 
 use bytes::Bytes;

@@ -1,19 +1,21 @@
 //! Shared body of the `layer-outer` and `layer-inner` test middleware (Spin 4.1 HTTP
 //! middleware: exports `wasi:http/handler@0.3.0` and imports it as the next item in the
 //! chain). Spin middleware has no configuration of its own, so each crate compiles its
-//! name in. On the way in it appends the name to the
-//! request header `x-layers` (comma-separated) and forwards the request, body streamed,
-//! to `next`; on the way out it appends the name to the response header `x-layers-out`.
+//! name in. On the way in it appends the name to the request header `x-layers`
+//! (comma-separated) and forwards the request to `next`; on the way out it appends the
+//! name to the response header `x-layers-out`. Bodies pass through as they are
+//! (`waypost_runtime::relay`).
 //! A request with `x-stop-at: <its name>` is answered 418 `stopped at <name>` without
 //! calling `next`. `x-layer-probe-var: NAME` makes it read the (inherited) variable NAME
 //! and echo it in `x-layer-var`, so tests can observe what a middleware may access.
 
 use spin_sdk::http::{
-    BoxBody, HeaderMap, HeaderValue, Request, Response, StatusCode, box_body, next,
+    BoxBody, HeaderMap, HeaderValue, IntoResponse, Request, Response, StatusCode, box_body, next,
 };
-use spin_sdk::wasip3::http::types::ErrorCode;
+use spin_sdk::wasip3::http::types::{self, ErrorCode};
+use waypost_runtime::relay;
 
-pub async fn handle_as(name: &str, req: Request) -> Result<Response<BoxBody>, ErrorCode> {
+pub async fn handle_as(name: &str, req: Request) -> Result<types::Response, ErrorCode> {
     let probed = match req
         .headers()
         .get("x-layer-probe-var")
@@ -21,27 +23,25 @@ pub async fn handle_as(name: &str, req: Request) -> Result<Response<BoxBody>, Er
     {
         Some(var) => match spin_sdk::variables::get(var).await {
             Ok(value) => Some(value),
-            Err(e) => return Ok(reply(500, format!("variable `{var}`: {e:?}"))),
+            Err(e) => return reply(500, format!("variable `{var}`: {e:?}")),
         },
         None => None,
     };
     if req.headers().get("x-stop-at").is_some_and(|v| v == name) {
-        return Ok(reply(418, format!("stopped at {name}")));
+        return reply(418, format!("stopped at {name}"));
     }
 
-    // The body must be re-wrapped: a request whose body is still the untouched incoming
-    // body is forwarded as the original wasi:http request, and header edits are lost.
+    // The bodies pass through as they are (`relay`), only the heads change.
     let (mut parts, body) = req.into_parts();
     append(&mut parts.headers, "x-layers", name);
-    let resp = next(Request::<BoxBody>::from_parts(parts, box_body(body))).await?;
+    let resp = next(relay::request(Request::from_parts(parts, body))?).await?;
 
-    // Likewise for the response.
     let (mut parts, body) = resp.into_parts();
     append(&mut parts.headers, "x-layers-out", name);
     if let Some(value) = probed.and_then(|v| HeaderValue::from_str(&v).ok()) {
         parts.headers.insert("x-layer-var", value);
     }
-    Ok(Response::<BoxBody>::from_parts(parts, box_body(body)))
+    relay::response(Response::from_parts(parts, body))
 }
 
 /// Appends `name` to the comma-separated list in header `header`, creating it if absent.
@@ -56,8 +56,8 @@ fn append(headers: &mut HeaderMap, header: &'static str, name: &str) {
     );
 }
 
-fn reply(status: u16, body: String) -> Response<BoxBody> {
+fn reply(status: u16, body: String) -> Result<types::Response, ErrorCode> {
     let mut resp = Response::<BoxBody>::new(box_body(body));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap();
-    resp
+    resp.into_response()
 }
