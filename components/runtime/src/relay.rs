@@ -20,7 +20,8 @@ pub fn request(req: Request) -> Result<types::Request, ErrorCode> {
         return Request::from_parts(parts, body).into_request();
     };
     // wasi:http carries the authority apart from the headers and refuses `Host`
-    // among them (as spin-sdk's own conversion does).
+    // among them. Where the URI has an authority, it wins over a `Host` header that
+    // differs, as RFC 9112 (3.2.2) has a proxy do; spin-sdk's conversion fails there.
     let host = parts.headers.remove(header::HOST);
     let authority = match (parts.uri.authority(), &host) {
         (Some(authority), _) => Some(authority.as_str().to_owned()),
