@@ -29,6 +29,17 @@ pub trait KeyValue {
     fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool>;
 }
 
+/// A counter as a store holds it: decimal text (Redis, and earlier waypost SQLite
+/// files), else an 8-byte little-endian integer (Spin's SQLite store). Text is tried
+/// first only when it is all digits and `-`, so such an 8-byte integer is not misread.
+pub fn decode_counter(bytes: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(bytes)
+        .ok()
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'-'))
+        .and_then(|s| s.parse().ok());
+    text.or_else(|| <[u8; 8]>::try_from(bytes).ok().map(i64::from_le_bytes))
+}
+
 /// The value of an `increment` counter, 0 when absent. Stores encode counters their own
 /// way (Spin's SQLite store: an 8-byte little-endian integer; Redis: decimal text), so
 /// a value that is not decimal text is read through the store with `increment(key, 0)`.
@@ -95,15 +106,9 @@ impl KeyValue for MemoryKv {
         let mut data = self.data()?;
         let current = match data.get(key) {
             None => 0,
-            Some(v) => std::str::from_utf8(v)
-                .ok()
-                .and_then(|s| s.parse::<i64>().ok())
-                .or_else(|| {
-                    <[u8; 8]>::try_from(v.as_slice())
-                        .ok()
-                        .map(i64::from_le_bytes)
-                })
-                .ok_or_else(|| KvError(format!("`{key}` is not a counter")))?,
+            Some(v) => {
+                decode_counter(v).ok_or_else(|| KvError(format!("`{key}` is not a counter")))?
+            }
         };
         let next = current + delta;
         data.insert(key.to_string(), next.to_le_bytes().to_vec());

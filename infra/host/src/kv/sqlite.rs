@@ -81,17 +81,9 @@ pub struct SqliteStore {
 /// rewritten in Spin's encoding by the next increment. Anything else is an error
 /// (Spin panics on it).
 fn parse_counter(bytes: &[u8]) -> KvResult<i64> {
-    let text = std::str::from_utf8(bytes)
-        .ok()
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'-'))
-        .and_then(|s| s.parse().ok());
-    match (text, <[u8; 8]>::try_from(bytes)) {
-        (Some(n), _) => Ok(n),
-        (None, Ok(le)) => Ok(i64::from_le_bytes(le)),
-        (None, Err(_)) => Err(KvError::Other(
-            "value is not a counter (an 8-byte little-endian integer)".into(),
-        )),
-    }
+    waypost_core::kv::decode_counter(bytes).ok_or_else(|| {
+        KvError::Other("value is not a counter (an 8-byte little-endian integer)".into())
+    })
 }
 
 impl Store for SqliteStore {
