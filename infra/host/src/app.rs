@@ -285,7 +285,7 @@ impl App {
             index: index + 1,
         });
         let state = InstanceState::new(
-            &store.grants,
+            store.grants,
             &self.client,
             self.clone(),
             next,
