@@ -35,6 +35,18 @@ async fn call(host: &Host, key: &str, path: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// Sleeps until just after the next multiple of `window` since the Unix epoch: the
+/// start of a fixed quota window, on the host's clock (the same machine's).
+async fn start_of_next_window(window: Duration) {
+    let window = window.as_millis();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let to_edge = window - now % window;
+    tokio::time::sleep(Duration::from_millis((to_edge + 20) as u64)).await;
+}
+
 const STARTER_PER_KEY: &str = r#"{ id = "per-key", per = "api_key", rate = 10, window_secs = 1 },"#;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -116,6 +128,9 @@ async fn retry_after_is_when_a_request_succeeds_again() {
         r#"{ id = "per-key", per = "api_key", rate = 5, window_secs = 2 },"#,
     )])
     .await;
+    // Windows are fixed and start at multiples of their length since the epoch; begin
+    // just after an edge, so the six calls all fall in one window.
+    start_of_next_window(Duration::from_secs(2)).await;
     let mut refused = None;
     for _ in 0..6 {
         let r = call(&host, PRAIRIE, ECHO).await;
@@ -138,6 +153,7 @@ async fn retry_after_is_when_a_request_succeeds_again() {
 #[tokio::test(flavor = "multi_thread")]
 async fn weights_and_route_limits_count_rate_shopping_apart() {
     // The starter plan: `rates` route limit 30/min with weight 5 per call: 6 calls fit.
+    // Here 10 units an hour, so the three calls cannot straddle a window edge.
     let host = app_with(&[
         (
             STARTER_PER_KEY,
@@ -145,7 +161,7 @@ async fn weights_and_route_limits_count_rate_shopping_apart() {
         ),
         (
             r#"{ id = "rates", per = "route", route = "rates", rate = 30, window_secs = 60 },"#,
-            r#"{ id = "rates", per = "route", route = "rates", rate = 10, window_secs = 60 },"#,
+            r#"{ id = "rates", per = "route", route = "rates", rate = 10, window_secs = 3600 },"#,
         ),
     ])
     .await;
@@ -161,7 +177,7 @@ async fn weights_and_route_limits_count_rate_shopping_apart() {
             .unwrap();
         statuses.push(r.status().as_u16());
         if r.status() == 429 {
-            assert_eq!(r.headers()["ratelimit-policy"], "\"rates\";q=10;w=60");
+            assert_eq!(r.headers()["ratelimit-policy"], "\"rates\";q=10;w=3600");
         }
     }
     // Two calls of weight 5 use the 10 units (the body is invalid, but quota counts
