@@ -379,16 +379,50 @@ async fn a_trapping_component_gets_a_500_problem_and_the_host_keeps_serving() {
     assert!(host.logged("\"event\":\"guest_error\""));
 }
 
-/// What `/plain/instance` answers, `count` times in a row: how many requests the
-/// instance that served each one had served.
-async fn served_in_turn(host: &Host, count: usize) -> Vec<String> {
+/// What `/plain/instance` answers, `count` times in a row on `connection` (a client
+/// with one keep-alive connection, which stays on one serving thread): how many
+/// requests the instance that served each one had served.
+async fn served_on(connection: &reqwest::Client, host: &Host, count: usize) -> Vec<String> {
     let mut served = Vec::new();
     for _ in 0..count {
-        let (status, body) = get(host, "/plain/instance").await;
+        let r = connection
+            .get(host.url("/plain/instance"))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = (r.status(), r.text().await.unwrap());
         assert_eq!(status, 200, "{body}");
         served.push(body);
     }
     served
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_take_turns_on_the_serving_threads_each_with_its_own_instances() {
+    let connections = || [client(), client()];
+    let threads = |n: &str| HostOptions {
+        args: vec![
+            "--serving-threads".into(),
+            n.into(),
+            "--idle-instance-timeout".into(),
+            "60s".into(),
+        ],
+        ..Default::default()
+    };
+    // Two threads: the second connection goes to the other thread, whose instance is
+    // its own; each connection then keeps its thread.
+    let host = start(threads("2"));
+    let [a, b] = connections();
+    assert_eq!(served_on(&a, &host, 1).await, served(&[1]));
+    assert_eq!(served_on(&b, &host, 1).await, served(&[1]));
+    assert_eq!(served_on(&a, &host, 2).await, served(&[2, 3]));
+    assert_eq!(served_on(&b, &host, 1).await, served(&[2]));
+    drop(host);
+    // One thread: both connections share its instance.
+    let host = start(threads("1"));
+    let [a, b] = connections();
+    assert_eq!(served_on(&a, &host, 1).await, served(&[1]));
+    assert_eq!(served_on(&b, &host, 1).await, served(&[2]));
 }
 
 fn served(counts: &[u32]) -> Vec<String> {
@@ -401,7 +435,11 @@ async fn an_instance_serves_requests_in_turn_as_spin_reuses_wasip3_instances() {
         args: vec!["--idle-instance-timeout".into(), "60s".into()],
         ..Default::default()
     });
-    assert_eq!(served_in_turn(&host, 4).await, served(&[1, 2, 3, 4]));
+    let connection = client();
+    assert_eq!(
+        served_on(&connection, &host, 4).await,
+        served(&[1, 2, 3, 4])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -415,7 +453,11 @@ async fn an_instance_is_dropped_after_its_reuse_count() {
         ],
         ..Default::default()
     });
-    assert_eq!(served_in_turn(&host, 5).await, served(&[1, 2, 3, 1, 2]));
+    let connection = client();
+    assert_eq!(
+        served_on(&connection, &host, 5).await,
+        served(&[1, 2, 3, 1, 2])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -424,18 +466,27 @@ async fn reuse_count_one_gives_every_request_a_fresh_instance() {
         args: vec!["--max-instance-reuse-count".into(), "1".into()],
         ..Default::default()
     });
-    assert_eq!(served_in_turn(&host, 3).await, served(&[1, 1, 1]));
+    let connection = client();
+    assert_eq!(served_on(&connection, &host, 3).await, served(&[1, 1, 1]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_instance_is_dropped_after_the_idle_timeout() {
     let host = start(HostOptions {
-        args: vec!["--idle-instance-timeout".into(), "50ms".into()],
+        // One serving thread: were the connection replaced, it would still reach the
+        // same workers.
+        args: vec![
+            "--idle-instance-timeout".into(),
+            "50ms".into(),
+            "--serving-threads".into(),
+            "1".into(),
+        ],
         ..Default::default()
     });
-    assert_eq!(served_in_turn(&host, 1).await, served(&[1]));
+    let connection = client();
+    assert_eq!(served_on(&connection, &host, 1).await, served(&[1]));
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(served_in_turn(&host, 1).await, served(&[1]));
+    assert_eq!(served_on(&connection, &host, 1).await, served(&[1]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -444,9 +495,15 @@ async fn an_instance_that_trapped_is_not_reused() {
         args: vec!["--idle-instance-timeout".into(), "60s".into()],
         ..Default::default()
     });
-    assert_eq!(served_in_turn(&host, 2).await, served(&[1, 2]));
-    assert_eq!(get(&host, "/plain/trap").await.0, 500);
-    assert_eq!(served_in_turn(&host, 2).await, served(&[1, 2]));
+    let connection = client();
+    assert_eq!(served_on(&connection, &host, 2).await, served(&[1, 2]));
+    let trap = connection
+        .get(host.url("/plain/trap"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(trap.status(), 500);
+    assert_eq!(served_on(&connection, &host, 2).await, served(&[1, 2]));
     assert!(host.logged("\"event\":\"guest_error\""));
 }
 
@@ -462,7 +519,8 @@ async fn the_metrics_count_instances_started_and_alive() {
         ],
         ..Default::default()
     });
-    assert_eq!(served_in_turn(&host, 3).await, served(&[1, 2, 3]));
+    let connection = client();
+    assert_eq!(served_on(&connection, &host, 3).await, served(&[1, 2, 3]));
     let text = metrics(port).await;
     let started = "waypost_instances_started_total{component=\"probe\"}";
     let alive = "waypost_instances{component=\"probe\"}";
@@ -475,19 +533,13 @@ async fn the_metrics_count_instances_started_and_alive() {
 }
 
 #[test]
-fn instance_reuse_flags_must_be_positive() {
-    let (ok, stderr) = run_host(
-        &[
-            "up",
-            "-f",
-            fixture_manifest().to_str().unwrap(),
-            "--max-instance-reuse-count",
-            "0",
-        ],
-        &[],
-    );
-    assert!(!ok);
-    assert!(stderr.contains("--max-instance-reuse-count"), "{stderr}");
+fn instance_reuse_and_thread_flags_must_be_positive() {
+    for flag in ["--max-instance-reuse-count", "--serving-threads"] {
+        let manifest = fixture_manifest();
+        let (ok, stderr) = run_host(&["up", "-f", manifest.to_str().unwrap(), flag, "0"], &[]);
+        assert!(!ok, "{flag} 0 accepted");
+        assert!(stderr.contains(flag), "{stderr}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

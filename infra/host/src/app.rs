@@ -60,7 +60,9 @@ pub struct Chain {
     shared: Option<Pres>,
     /// `a -> b -> handler`, for logs.
     description: Arc<str>,
-    /// The workers of each link's store, started at its first request.
+    /// The workers of each link's store, started at its first request: one set per
+    /// serving thread (`crate::serving`) and one for requests made off them, link
+    /// `index` of set `s` at `s * links.len() + index`.
     workers: Box<[OnceLock<ProxyHandler<LinkWorkers>>]>,
 }
 
@@ -68,13 +70,21 @@ impl Chain {
     fn new(links: Vec<Link>, shared: Option<Pres>) -> Self {
         let names: Vec<&str> = links.iter().map(|l| l.component.as_str()).collect();
         let description = names.join(" -> ").into();
-        let workers = links.iter().map(|_| OnceLock::new()).collect();
+        let sets = crate::serving::count() + 1;
+        let workers = (0..sets * links.len()).map(|_| OnceLock::new()).collect();
         Self {
             links,
             shared,
             description,
             workers,
         }
+    }
+
+    /// The workers of link `index`'s store for the current thread.
+    fn workers(&self, index: usize) -> &OnceLock<ProxyHandler<LinkWorkers>> {
+        let sets = self.workers.len() / self.links.len();
+        let set = crate::serving::current().map_or(sets - 1, |s| s.min(sets - 2));
+        &self.workers[set * self.links.len() + index]
     }
 
     /// `a -> b -> handler`, for logs.
@@ -236,7 +246,8 @@ impl App {
         index: usize,
         request: http::Request<WasiBody>,
     ) -> ResponseFuture {
-        let workers = chain.workers[index]
+        let workers = chain
+            .workers(index)
             .get_or_init(|| {
                 ProxyHandler::new(LinkWorkers {
                     app: Arc::downgrade(self),

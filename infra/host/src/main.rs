@@ -18,6 +18,7 @@ mod reports;
 mod routes;
 mod runtime_config;
 mod server;
+mod serving;
 mod tick;
 mod variables;
 mod wit;
@@ -128,6 +129,10 @@ struct UpArgs {
     /// flag and default.
     #[arg(long = "idle-instance-timeout", default_value = "1s", value_parser = humantime::parse_duration)]
     idle_instance_timeout: Duration,
+    /// Threads that serve connections, each on its own single-threaded runtime; a
+    /// connection stays on the thread it was handed to. Default: one per core.
+    #[arg(long = "serving-threads", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    serving_threads: Option<usize>,
 }
 
 fn parse_variable(s: &str) -> Result<(String, String), String> {
@@ -167,6 +172,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     })?;
     if args.build {
         builder::build(&manifest::LoadedManifest::read(&manifest)?, &[])?;
+    }
+    if let Some(threads) = args.serving_threads {
+        serving::configure(threads);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
