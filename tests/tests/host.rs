@@ -20,7 +20,13 @@ fn start(extra: HostOptions) -> Host {
 }
 
 async fn get(host: &Host, path: &str) -> (u16, String) {
-    let r = client().get(host.url(path)).send().await.unwrap();
+    get_on(&client(), host, path).await
+}
+
+/// `get` on `connection`, a client whose keep-alive connection (and so its serving
+/// thread) carries over between calls.
+async fn get_on(connection: &reqwest::Client, host: &Host, path: &str) -> (u16, String) {
+    let r = connection.get(host.url(path)).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
@@ -385,12 +391,7 @@ async fn a_trapping_component_gets_a_500_problem_and_the_host_keeps_serving() {
 async fn served_on(connection: &reqwest::Client, host: &Host, count: usize) -> Vec<String> {
     let mut served = Vec::new();
     for _ in 0..count {
-        let r = connection
-            .get(host.url("/plain/instance"))
-            .send()
-            .await
-            .unwrap();
-        let (status, body) = (r.status(), r.text().await.unwrap());
+        let (status, body) = get_on(connection, host, "/plain/instance").await;
         assert_eq!(status, 200, "{body}");
         served.push(body);
     }
@@ -497,12 +498,7 @@ async fn an_instance_that_trapped_is_not_reused() {
     });
     let connection = client();
     assert_eq!(served_on(&connection, &host, 2).await, served(&[1, 2]));
-    let trap = connection
-        .get(host.url("/plain/trap"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(trap.status(), 500);
+    assert_eq!(get_on(&connection, &host, "/plain/trap").await.0, 500);
     assert_eq!(served_on(&connection, &host, 2).await, served(&[1, 2]));
     assert!(host.logged("\"event\":\"guest_error\""));
 }
