@@ -2,6 +2,10 @@
 //! on the fixture app (tests/fixtures/host/spin.toml) and checks one feature from
 //! the outside, as a user of the host would.
 
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -20,14 +24,36 @@ fn start(extra: HostOptions) -> Host {
 }
 
 async fn get(host: &Host, path: &str) -> (u16, String) {
-    get_on(&client(), host, path).await
+    let r = client().get(host.url(path)).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
 }
 
-/// `get` on `connection`, a client whose keep-alive connection (and so its serving
-/// thread) carries over between calls.
-async fn get_on(connection: &reqwest::Client, host: &Host, path: &str) -> (u16, String) {
-    let r = connection.get(host.url(path)).send().await.unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
+/// One keep-alive HTTP/1.1 connection to the host, and so one serving thread. A pooled
+/// client is not enough: it may open a second connection for a request sent right
+/// after the last response, before the first connection is back in its pool.
+struct Connection(SendRequest<Empty<Bytes>>);
+
+impl Connection {
+    async fn open(host: &Host) -> Connection {
+        let stream = tokio::net::TcpStream::connect(&host.addr).await.unwrap();
+        let (send, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        Connection(send)
+    }
+
+    async fn get(&mut self, path: &str) -> (u16, String) {
+        self.0.ready().await.expect("the connection is still open");
+        let request = hyper::Request::get(path)
+            .header("host", "127.0.0.1")
+            .body(Empty::new())
+            .unwrap();
+        let response = self.0.send_request(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
 }
 
 async fn echo(host: &Host, path: &str) -> serde_json::Value {
@@ -385,13 +411,13 @@ async fn a_trapping_component_gets_a_500_problem_and_the_host_keeps_serving() {
     assert!(host.logged("\"event\":\"guest_error\""));
 }
 
-/// What `/plain/instance` answers, `count` times in a row on `connection` (a client
-/// with one keep-alive connection, which stays on one serving thread): how many
-/// requests the instance that served each one had served.
-async fn served_on(connection: &reqwest::Client, host: &Host, count: usize) -> Vec<String> {
+/// What `/plain/instance` answers, `count` times in a row on `connection` (which stays
+/// on one serving thread): how many requests the instance that served each one had
+/// served.
+async fn served_on(connection: &mut Connection, count: usize) -> Vec<String> {
     let mut served = Vec::new();
     for _ in 0..count {
-        let (status, body) = get_on(connection, host, "/plain/instance").await;
+        let (status, body) = connection.get("/plain/instance").await;
         assert_eq!(status, 200, "{body}");
         served.push(body);
     }
@@ -400,7 +426,6 @@ async fn served_on(connection: &reqwest::Client, host: &Host, count: usize) -> V
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_take_turns_on_the_serving_threads_each_with_its_own_instances() {
-    let connections = || [client(), client()];
     let threads = |n: &str| HostOptions {
         args: vec![
             "--serving-threads".into(),
@@ -413,17 +438,17 @@ async fn connections_take_turns_on_the_serving_threads_each_with_its_own_instanc
     // Two threads: the second connection goes to the other thread, whose instance is
     // its own; each connection then keeps its thread.
     let host = start(threads("2"));
-    let [a, b] = connections();
-    assert_eq!(served_on(&a, &host, 1).await, served(&[1]));
-    assert_eq!(served_on(&b, &host, 1).await, served(&[1]));
-    assert_eq!(served_on(&a, &host, 2).await, served(&[2, 3]));
-    assert_eq!(served_on(&b, &host, 1).await, served(&[2]));
+    let [mut a, mut b] = [Connection::open(&host).await, Connection::open(&host).await];
+    assert_eq!(served_on(&mut a, 1).await, served(&[1]));
+    assert_eq!(served_on(&mut b, 1).await, served(&[1]));
+    assert_eq!(served_on(&mut a, 2).await, served(&[2, 3]));
+    assert_eq!(served_on(&mut b, 1).await, served(&[2]));
     drop(host);
     // One thread: both connections share its instance.
     let host = start(threads("1"));
-    let [a, b] = connections();
-    assert_eq!(served_on(&a, &host, 1).await, served(&[1]));
-    assert_eq!(served_on(&b, &host, 1).await, served(&[2]));
+    let [mut a, mut b] = [Connection::open(&host).await, Connection::open(&host).await];
+    assert_eq!(served_on(&mut a, 1).await, served(&[1]));
+    assert_eq!(served_on(&mut b, 1).await, served(&[2]));
 }
 
 fn served(counts: &[u32]) -> Vec<String> {
@@ -436,11 +461,8 @@ async fn an_instance_serves_requests_in_turn_as_spin_reuses_wasip3_instances() {
         args: vec!["--idle-instance-timeout".into(), "60s".into()],
         ..Default::default()
     });
-    let connection = client();
-    assert_eq!(
-        served_on(&connection, &host, 4).await,
-        served(&[1, 2, 3, 4])
-    );
+    let mut connection = Connection::open(&host).await;
+    assert_eq!(served_on(&mut connection, 4).await, served(&[1, 2, 3, 4]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -454,9 +476,9 @@ async fn an_instance_is_dropped_after_its_reuse_count() {
         ],
         ..Default::default()
     });
-    let connection = client();
+    let mut connection = Connection::open(&host).await;
     assert_eq!(
-        served_on(&connection, &host, 5).await,
+        served_on(&mut connection, 5).await,
         served(&[1, 2, 3, 1, 2])
     );
 }
@@ -467,8 +489,8 @@ async fn reuse_count_one_gives_every_request_a_fresh_instance() {
         args: vec!["--max-instance-reuse-count".into(), "1".into()],
         ..Default::default()
     });
-    let connection = client();
-    assert_eq!(served_on(&connection, &host, 3).await, served(&[1, 1, 1]));
+    let mut connection = Connection::open(&host).await;
+    assert_eq!(served_on(&mut connection, 3).await, served(&[1, 1, 1]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -484,10 +506,10 @@ async fn an_idle_instance_is_dropped_after_the_idle_timeout() {
         ],
         ..Default::default()
     });
-    let connection = client();
-    assert_eq!(served_on(&connection, &host, 1).await, served(&[1]));
+    let mut connection = Connection::open(&host).await;
+    assert_eq!(served_on(&mut connection, 1).await, served(&[1]));
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(served_on(&connection, &host, 1).await, served(&[1]));
+    assert_eq!(served_on(&mut connection, 1).await, served(&[1]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -496,10 +518,10 @@ async fn an_instance_that_trapped_is_not_reused() {
         args: vec!["--idle-instance-timeout".into(), "60s".into()],
         ..Default::default()
     });
-    let connection = client();
-    assert_eq!(served_on(&connection, &host, 2).await, served(&[1, 2]));
-    assert_eq!(get_on(&connection, &host, "/plain/trap").await.0, 500);
-    assert_eq!(served_on(&connection, &host, 2).await, served(&[1, 2]));
+    let mut connection = Connection::open(&host).await;
+    assert_eq!(served_on(&mut connection, 2).await, served(&[1, 2]));
+    assert_eq!(connection.get("/plain/trap").await.0, 500);
+    assert_eq!(served_on(&mut connection, 2).await, served(&[1, 2]));
     assert!(host.logged("\"event\":\"guest_error\""));
 }
 
@@ -515,8 +537,8 @@ async fn the_metrics_count_instances_started_and_alive() {
         ],
         ..Default::default()
     });
-    let connection = client();
-    assert_eq!(served_on(&connection, &host, 3).await, served(&[1, 2, 3]));
+    let mut connection = Connection::open(&host).await;
+    assert_eq!(served_on(&mut connection, 3).await, served(&[1, 2, 3]));
     let text = metrics(port).await;
     let started = "waypost_instances_started_total{component=\"probe\"}";
     let alive = "waypost_instances{component=\"probe\"}";
