@@ -8,7 +8,8 @@
 //! ```
 //!
 //! It builds the RELEASE host (`cargo build --release -p waypost`) and the wasm fixtures
-//! (`waypost-hello`, `waypost-probe`, `waypost-layer-outer`, `waypost-layer-inner`), starts the host on
+//! (`waypost-hello`, `waypost-probe`, `waypost-layer-outer`, `waypost-layer-inner`,
+//! `waypost-pass`), starts the host on
 //! `tests/benches/host-bench.toml` with a fresh state dir, and starts an in-process
 //! hyper 1 server. Then, with `wrk` (one thread, `--latency`), at 1 and at 32
 //! connections, each after a short warm-up run of its own, it measures:
@@ -18,6 +19,7 @@
 //! | `floor`   | hyper  | `GET /bench`                            | `200 hello`, nothing else     |
 //! | `trivial` | host   | `GET /trivial/bench`                    | `waypost-hello`: `200 hello`  |
 //! | `chain`   | host   | `GET /chain/bench`                      | the same behind 2 middleware  |
+//! | `pass`    | host   | `GET /pass/bench`                       | the same behind 2 pass-throughs |
 //! | `kv`      | host   | `GET /kv/bench?store=default&key=bench` | KV get, set, increment        |
 //!
 //! Reading the table: `req/s`, `p50` and `p99` are wrk's (latencies in µs). `×floor` is
@@ -81,6 +83,7 @@ fn run() -> anyhow::Result<bool> {
         "waypost-probe",
         "waypost-layer-outer",
         "waypost-layer-inner",
+        "waypost-pass",
     ]);
 
     // Both are stopped when dropped, on every way out of this function.
@@ -119,6 +122,9 @@ fn run() -> anyhow::Result<bool> {
             "/chain/bench",
             Check::Header("x-layers-out", "inner,outer"),
         ),
+        // What the host's middleware hop costs: `waypost-pass` hands the request and
+        // the response on untouched (tests/tests/host.rs tests that it does).
+        ("pass", "/pass/bench", Check::Body("hello")),
         ("kv", "/kv/bench?store=default&key=bench", Check::Counter),
     ] {
         for (server, addr) in &servers {
@@ -231,7 +237,7 @@ fn run() -> anyhow::Result<bool> {
     Ok(not_measured.is_empty() && !errors)
 }
 
-const SCENARIOS: [&str; 4] = ["floor", "trivial", "chain", "kv"];
+const SCENARIOS: [&str; 5] = ["floor", "trivial", "chain", "pass", "kv"];
 
 struct Scenario {
     name: &'static str,

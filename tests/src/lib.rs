@@ -135,6 +135,7 @@ pub fn fixture_components() {
         "waypost-probe",
         "waypost-layer-outer",
         "waypost-layer-inner",
+        "waypost-pass",
     ]);
 }
 

@@ -26,6 +26,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("waypost-probe", "probe"),
     ("waypost-layer-outer", "layer"),
     ("waypost-layer-inner", "layer"),
+    ("waypost-pass", "middleware"),
     // The host bench's trivial component (tests/benches/host-bench.toml).
     ("waypost-hello", "handler"),
 ];

@@ -181,6 +181,35 @@ async fn bodies_pass_through_middleware_whole_both_ways() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_middleware_can_hand_the_request_resource_on_untouched() {
+    let host = start(HostOptions::default());
+    let sent: String = (0..200_000u32)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let r = client()
+        .post(host.url("/passed/echo?x=1"))
+        .header("x-kept", "as sent")
+        .body(sent.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["headers"]["x-kept"], "as sent");
+    assert_eq!(v["headers"]["spin-matched-route"], "/passed/...");
+    assert_eq!(v["path"], "/passed/echo?x=1");
+    assert!(
+        v["body"].as_str() == Some(sent.as_str()),
+        "the body arrives whole"
+    );
+    assert!(
+        host.logged(r#""chain":"pass -> probe""#),
+        "the request went through the middleware:\n{}",
+        host.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn middleware_only_gets_the_capabilities_it_inherits() {
     let host = start(HostOptions::default());
     // `layer-outer` inherits `variables` from the probe; `layer-inner` inherits nothing.
