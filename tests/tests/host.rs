@@ -162,9 +162,7 @@ async fn middleware_runs_outermost_first_and_each_layer_is_observable() {
 async fn bodies_pass_through_middleware_whole_both_ways() {
     let host = start(HostOptions::default());
     // Large enough to take many stream reads and writes in each link of the chain.
-    let sent: String = (0..1_000_000u32)
-        .map(|i| char::from(b'a' + (i % 26) as u8))
-        .collect();
+    let sent = letters(1_000_000);
     let r = client()
         .post(host.url("/layered/echo"))
         .body(sent.clone())
@@ -180,12 +178,17 @@ async fn bodies_pass_through_middleware_whole_both_ways() {
     assert!(echoed == sent, "the handler got the body unchanged");
 }
 
+/// A body of `len` letters, a to z over and over.
+fn letters(len: u32) -> String {
+    (0..len)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_middleware_can_hand_the_request_resource_on_untouched() {
     let host = start(HostOptions::default());
-    let sent: String = (0..200_000u32)
-        .map(|i| char::from(b'a' + (i % 26) as u8))
-        .collect();
+    let sent = letters(200_000);
     let r = client()
         .post(host.url("/passed/echo?x=1"))
         .header("x-kept", "as sent")
