@@ -317,6 +317,7 @@ fn run() -> anyhow::Result<bool> {
                 headers,
                 script: Some(fixtures.join("post.lua")),
                 args: vec!["POST".into(), body_file.display().to_string()],
+                cpus: None,
             },
             floor: "direct",
             vs_haproxy: false,
@@ -363,6 +364,7 @@ fn run() -> anyhow::Result<bool> {
                 headers: webhook_headers.clone(),
                 script: Some(fixtures.join("webhooks.lua")),
                 args: vec![], // a run id per wrk run, below
+                cpus: None,
             },
             floor,
             vs_haproxy: false,

@@ -11,8 +11,11 @@
 //! (`waypost-hello`, `waypost-probe`, `waypost-layer-outer`, `waypost-layer-inner`,
 //! `waypost-pass`), starts the host on
 //! `tests/benches/host-bench.toml` with a fresh state dir, and starts an in-process
-//! hyper 1 server. Then, with `wrk` (one thread, `--latency`), at 1 and at 32
-//! connections, each after a short warm-up run of its own, it measures:
+//! hyper 1 server. Then, with `wrk` (one thread, `--latency`), each after a short
+//! warm-up run of its own, it measures at 1 connection twice, `apart` (the server
+//! pinned to CPU 0, wrk to CPU 1: the client on another core) and `shared` (both on
+//! CPU 0: no CPU waits to wake up, so the latency is the work on the request's path),
+//! and at 32 connections with nothing pinned (`common::Placement` says why):
 //!
 //! | scenario  | server | request                                 | does                          |
 //! |-----------|--------|-----------------------------------------|-------------------------------|
@@ -53,7 +56,9 @@ mod common;
 mod spin;
 
 use anyhow::{Context, bail};
-use common::{CONNECTIONS, Load, Measurement, NativeServer, Settings, http_get, log_tail, wrk};
+use common::{
+    CONNECTIONS, Load, Measurement, NativeServer, Placement, Settings, http_get, log_tail, wrk,
+};
 
 /// The host's last lines of stderr kept for error messages (it logs every request).
 const LOG_TAIL: usize = 40;
@@ -144,7 +149,13 @@ fn run() -> anyhow::Result<bool> {
         _ => log_tail(&host.logs(), LOG_TAIL),
     };
 
-    let mut rows: Vec<(&Scenario, u32, Measurement)> = Vec::new();
+    let server_pid = |server: Server| match (server, &spin) {
+        (Server::Hyper, _) => std::process::id(),
+        (Server::Spin, Some(spin)) => spin.pid(),
+        _ => host.pid(),
+    };
+
+    let mut rows: Vec<(&Scenario, Point, Measurement)> = Vec::new();
     let mut not_measured: Vec<(&Scenario, String)> = Vec::new();
     for s in selected {
         let label = format!("{} on {}", s.name, s.server.name());
@@ -158,23 +169,26 @@ fn run() -> anyhow::Result<bool> {
             not_measured.push((s, why));
             continue;
         }
-        for conns in CONNECTIONS {
+        for point in points(settings.cores) {
+            let conns = point.conns;
+            let label = format!("{label} c={}", point.label());
+            let load = Load {
+                cpus: point
+                    .placement
+                    .apply(server_pid(s.server), settings.cores)?,
+                ..Load::default()
+            };
             if warmup > 0 {
-                eprintln!("host bench: {label} c={conns}: warm-up {warmup} s");
-                wrk(&s.url, conns, warmup, &Load::default())
-                    .with_context(|| format!("{label} warm-up"))?;
+                eprintln!("host bench: {label}: warm-up {warmup} s");
+                wrk(&s.url, conns, warmup, &load).with_context(|| format!("{label} warm-up"))?;
             }
-            eprintln!("host bench: {label} c={conns}: measuring {seconds} s");
-            let m = wrk(&s.url, conns, seconds, &Load::default()).with_context(|| {
-                format!(
-                    "{label} c={conns}; server log tail:\n{}",
-                    server_log(s.server)
-                )
-            })?;
+            eprintln!("host bench: {label}: measuring {seconds} s");
+            let m = wrk(&s.url, conns, seconds, &load)
+                .with_context(|| format!("{label}; server log tail:\n{}", server_log(s.server)))?;
             if m.errors > 0 {
-                eprintln!("host bench: {label} c={conns}: {} errors", m.errors);
+                eprintln!("host bench: {label}: {} errors", m.errors);
             }
-            rows.push((s, conns, m));
+            rows.push((s, point, m));
         }
     }
     drop(spin);
@@ -188,14 +202,14 @@ fn run() -> anyhow::Result<bool> {
         settings.wrk_version, settings.cores
     );
     let mut table: Vec<Vec<String>> = Vec::new();
-    let find = |name: &str, server: Server, conns: u32| {
+    let find = |name: &str, server: Server, point: Point| {
         rows.iter()
-            .find(|(s, c, _)| s.name == name && s.server == server && *c == conns)
+            .find(|(s, p, _)| s.name == name && s.server == server && *p == point)
             .map(|(_, _, m)| m)
     };
-    for (s, conns, m) in &rows {
-        let base = find("floor", Server::Hyper, *conns).expect("the floor is always measured");
-        let against_spin = match (s.server, find(s.name, Server::Spin, *conns)) {
+    for (s, point, m) in &rows {
+        let base = find("floor", Server::Hyper, *point).expect("the floor is always measured");
+        let against_spin = match (s.server, find(s.name, Server::Spin, *point)) {
             (Server::Waypost, Some(spin)) => {
                 format!("{:.2}", m.requests_per_sec / spin.requests_per_sec)
             }
@@ -204,7 +218,7 @@ fn run() -> anyhow::Result<bool> {
         table.push(vec![
             s.name.to_string(),
             s.server.name().to_string(),
-            conns.to_string(),
+            point.label(),
             format!("{:.0}", m.requests_per_sec),
             format!("{:.1}", m.p50_us),
             format!("{:.1}", m.p99_us),
@@ -235,6 +249,34 @@ fn run() -> anyhow::Result<bool> {
         println!("rows with errors > 0 measured failures, not the host's speed");
     }
     Ok(not_measured.is_empty() && !errors)
+}
+
+/// One measurement's connection count and where wrk and the server run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Point {
+    conns: u32,
+    placement: Placement,
+}
+
+impl Point {
+    fn label(self) -> String {
+        format!("{}{}", self.conns, self.placement.label())
+    }
+}
+
+/// At one connection, both placements (see `Placement`); at 32 the scheduler decides,
+/// as every CPU is busy. A one-CPU machine cannot place anything apart.
+fn points(cores: usize) -> Vec<Point> {
+    let [one, many] = CONNECTIONS;
+    let at = |conns, placement| Point { conns, placement };
+    if cores < 2 {
+        return vec![at(one, Placement::Free), at(many, Placement::Free)];
+    }
+    vec![
+        at(one, Placement::Apart),
+        at(one, Placement::Shared),
+        at(many, Placement::Free),
+    ]
 }
 
 const SCENARIOS: [&str; 5] = ["floor", "trivial", "chain", "pass", "kv"];

@@ -61,6 +61,10 @@ impl SpinUp {
     }
 
     /// What Spin has written to stdout and stderr.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("spin.log")).unwrap_or_default()
     }
