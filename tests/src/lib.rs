@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -155,6 +156,8 @@ pub struct HostOptions {
 
 /// Lines of the host's stderr kept (it logs one line per request).
 const LOG_LINES: usize = 5_000;
+/// The request id of `Host::logs`'s own requests.
+const LOG_MARK: &str = "waypost-tests-log-mark-";
 
 /// A running `waypost up`.
 pub struct Host {
@@ -246,18 +249,55 @@ impl Host {
         format!("http://{}{path}", self.addr)
     }
 
-    /// The last lines the host wrote to stderr.
+    /// The last lines the host logged, once every line logged so far is written.
+    /// The host writes access-log lines in batches (at most 100 ms late), so this
+    /// first asks for the host's health under a request id of its own and waits for
+    /// that request's line: the lines logged before it are then in too. The marker's
+    /// own line is left out.
     pub fn logs(&self) -> String {
+        static MARKS: AtomicU64 = AtomicU64::new(0);
+        let id = format!(
+            "{LOG_MARK}{}-{}",
+            std::process::id(),
+            MARKS.fetch_add(1, Ordering::Relaxed)
+        );
+        if self.ask_health(&id).is_ok() {
+            self.logged(&format!("\"request_id\":\"{id}\""));
+        }
+        self.written()
+            .lines()
+            .filter(|l| !l.contains(LOG_MARK))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    /// The lines the host has written to stderr so far.
+    fn written(&self) -> String {
         let log = self.log.lock().unwrap();
         log.iter().map(|l| format!("{l}\n")).collect()
     }
 
+    /// `GET /.well-known/spin/health` with `x-request-id: id`, untraced (its
+    /// traceparent is not sampled), so it adds no span and runs no component.
+    fn ask_health(&self, id: &str) -> std::io::Result<()> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(
+            stream,
+            "GET /.well-known/spin/health HTTP/1.1\r\nhost: {}\r\nx-request-id: {id}\r\n\
+             traceparent: 00-{:032x}-{:016x}-00\r\nconnection: close\r\n\r\n",
+            self.addr, 1, 1
+        )?;
+        stream.read_to_end(&mut Vec::new()).map(drop)
+    }
+
     /// Whether the host logs a line containing `needle` within a few seconds (its
-    /// stderr is read by another thread, so a line can arrive after the response).
+    /// stderr is read by another thread, and it writes access-log lines in batches).
     pub fn logged(&self, needle: &str) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if self.logs().contains(needle) {
+            if self.written().contains(needle) {
                 return true;
             }
             if Instant::now() > deadline {
@@ -274,6 +314,11 @@ impl Host {
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> ExitStatus {
         self.signal_term();
+        self.exit_status()
+    }
+
+    /// Waits for the host to exit (30 s at most, then kills it).
+    pub fn exit_status(&mut self) -> ExitStatus {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

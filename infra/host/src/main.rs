@@ -152,6 +152,12 @@ fn manifest_path(from: PathBuf) -> PathBuf {
 
 fn main() {
     let cli = Cli::parse();
+    // A panic that ends the process does not take the last access-log lines with it.
+    let report_panic = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        log::flush();
+        report_panic(info);
+    }));
     let result = match cli.command {
         Command::Up(args) => up(args),
         Command::Build { from, components } => manifest::LoadedManifest::read(&manifest_path(from))
@@ -159,6 +165,7 @@ fn main() {
         Command::Config { command } => config_cmd::run(command),
         Command::Keys { command } => keys_cmd::run(command),
     };
+    log::flush();
     if let Err(e) = result {
         eprintln!("Error: {e:#}");
         std::process::exit(1);

@@ -228,7 +228,7 @@ async fn handle(
     if let Some(span) = trace.span {
         crate::otlp::record(server_span(span, &method, &line));
     }
-    crate::log::write_line(line);
+    crate::log::access(line);
     let route = route.unwrap_or_else(|| "(none)".to_string());
     crate::metrics::record_request(&route, tenant.as_deref(), status, latency.as_secs_f64());
     if status == 429
