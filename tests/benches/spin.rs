@@ -60,11 +60,12 @@ impl SpinUp {
         }
     }
 
-    /// What Spin has written to stdout and stderr.
+    /// The `spin up` process (its trigger runs in a child of it).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// What Spin has written to stdout and stderr.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("spin.log")).unwrap_or_default()
     }
