@@ -42,11 +42,9 @@ pub fn event(kind: &str, fields: &[(&str, &str)]) {
 
 /// Writes `value` now, after every access-log line logged before it.
 pub fn write_line(value: serde_json::Value) {
-    let _writer = lock(&WRITER);
-    let mut out = std::mem::take(&mut *lock(&PENDING));
-    out.extend_from_slice(value.to_string().as_bytes());
-    out.push(b'\n');
-    let _ = std::io::stderr().lock().write_all(&out);
+    let mut line = value.to_string().into_bytes();
+    line.push(b'\n');
+    write_pending_then(&line);
 }
 
 /// Queues a request's access-log line for the flusher.
@@ -69,8 +67,14 @@ pub fn access(value: serde_json::Value) {
 
 /// Writes every pending access-log line (at exit).
 pub fn flush() {
+    write_pending_then(&[]);
+}
+
+/// Writes the pending access-log lines, then `line`, in one write.
+fn write_pending_then(line: &[u8]) {
     let _writer = lock(&WRITER);
-    let out = std::mem::take(&mut *lock(&PENDING));
+    let mut out = std::mem::take(&mut *lock(&PENDING));
+    out.extend_from_slice(line);
     if !out.is_empty() {
         let _ = std::io::stderr().lock().write_all(&out);
     }
