@@ -35,16 +35,20 @@ async fn call(host: &Host, key: &str, path: &str) -> reqwest::Response {
         .unwrap()
 }
 
-/// Sleeps until just after the next multiple of `window` since the Unix epoch: the
-/// start of a fixed quota window, on the host's clock (the same machine's).
-async fn start_of_next_window(window: Duration) {
+/// Quota windows are fixed: they start at multiples of their length since the Unix
+/// epoch, on the host's clock (the same machine's). Returns at once when `room` is
+/// left in the current `window`, else sleeps until just after the next one starts, so
+/// calls made within `room` all count in one window.
+async fn room_in_window(window: Duration, room: Duration) {
     let window = window.as_millis();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis();
     let to_edge = window - now % window;
-    tokio::time::sleep(Duration::from_millis((to_edge + 20) as u64)).await;
+    if to_edge < room.as_millis() {
+        tokio::time::sleep(Duration::from_millis((to_edge + 20) as u64)).await;
+    }
 }
 
 const STARTER_PER_KEY: &str = r#"{ id = "per-key", per = "api_key", rate = 10, window_secs = 1 },"#;
@@ -56,6 +60,7 @@ async fn concurrent_requests_get_exactly_the_limit_and_tenants_are_independent()
         r#"{ id = "per-key", per = "api_key", rate = 50, window_secs = 3600 },"#,
     )])
     .await;
+    room_in_window(Duration::from_secs(3600), Duration::from_secs(60)).await;
     let responses = join_all((0..200).map(|_| call(&host, PRAIRIE, ECHO))).await;
     let mut admitted = 0;
     for r in &responses {
@@ -128,9 +133,8 @@ async fn retry_after_is_when_a_request_succeeds_again() {
         r#"{ id = "per-key", per = "api_key", rate = 5, window_secs = 2 },"#,
     )])
     .await;
-    // Windows are fixed and start at multiples of their length since the epoch; begin
-    // just after an edge, so the six calls all fall in one window.
-    start_of_next_window(Duration::from_secs(2)).await;
+    // Begin just after a window's edge, so the six calls all fall in one window.
+    room_in_window(Duration::from_secs(2), Duration::from_secs(2)).await;
     let mut refused = None;
     for _ in 0..6 {
         let r = call(&host, PRAIRIE, ECHO).await;
@@ -153,7 +157,7 @@ async fn retry_after_is_when_a_request_succeeds_again() {
 #[tokio::test(flavor = "multi_thread")]
 async fn weights_and_route_limits_count_rate_shopping_apart() {
     // The starter plan: `rates` route limit 30/min with weight 5 per call: 6 calls fit.
-    // Here 10 units an hour, so the three calls cannot straddle a window edge.
+    // Here 10 units an hour, and the three calls made in one window.
     let host = app_with(&[
         (
             STARTER_PER_KEY,
@@ -167,6 +171,7 @@ async fn weights_and_route_limits_count_rate_shopping_apart() {
     .await;
     let body = serde_json::json!({"origin": {"country": "US", "postal_code": "10001", "city": "New York"}});
     let mut statuses = Vec::new();
+    room_in_window(Duration::from_secs(3600), Duration::from_secs(60)).await;
     for _ in 0..3 {
         let r = client()
             .post(host.url("/v1/rates"))
