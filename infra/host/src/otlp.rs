@@ -76,14 +76,21 @@ impl TraceParent {
 
     /// A new trace, sampled.
     pub fn random() -> TraceParent {
-        let mut trace_id = [0u8; 16];
-        let _ = getrandom::fill(&mut trace_id);
+        // One `getrandom` for both ids: it is a system call per request.
+        let mut ids = [0u8; 24];
+        let _ = getrandom::fill(&mut ids);
+        let (mut trace_id, mut span_id) = ([0u8; 16], [0u8; 8]);
+        trace_id.copy_from_slice(&ids[..16]);
+        span_id.copy_from_slice(&ids[16..]);
         if trace_id == [0; 16] {
             trace_id[15] = 1;
         }
+        if span_id == [0; 8] {
+            span_id[7] = 1;
+        }
         TraceParent {
             trace_id,
-            span_id: random_span_id(),
+            span_id,
             flags: 1,
         }
     }
@@ -112,7 +119,7 @@ fn random_span_id() -> [u8; 8] {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    base16ct::lower::encode_string(bytes)
 }
 
 fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
@@ -246,15 +253,18 @@ pub fn server_trace(headers: &mut HeaderMap) -> ServerTrace {
         start: SystemTime::now(),
     });
     let forwarded = span.map_or(context, |s| s.traceparent(context.flags));
-    if caller != Some(forwarded)
-        && let Ok(value) = HeaderValue::from_str(&forwarded.header())
-    {
-        headers.insert("traceparent", value);
+    let traceparent = context.header();
+    if caller != Some(forwarded) {
+        let value = if forwarded == context {
+            HeaderValue::from_str(&traceparent)
+        } else {
+            HeaderValue::from_str(&forwarded.header())
+        };
+        if let Ok(value) = value {
+            headers.insert("traceparent", value);
+        }
     }
-    ServerTrace {
-        traceparent: context.header(),
-        span,
-    }
+    ServerTrace { traceparent, span }
 }
 
 /// An outbound request being traced (a CLIENT span).

@@ -91,7 +91,7 @@ pub(crate) fn key_segment(value: &str) -> String {
         return escaped;
     }
     let digest = Sha256::digest(value.as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = base16ct::lower::encode_string(&digest[..16]);
     format!("sha256-{hex}")
 }
 

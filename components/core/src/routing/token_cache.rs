@@ -57,7 +57,7 @@ pub struct TokenCacheKey(String);
 impl TokenCacheKey {
     pub fn new(carrier: &str, account: &Account, client_id: &str) -> TokenCacheKey {
         let digest = Sha256::digest(client_id.as_bytes());
-        let hash: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let hash = base16ct::lower::encode_string(&digest[..16]);
         TokenCacheKey(match account {
             Account::Platform { account_number } => format!(
                 "token:{carrier}:platform:{}:{hash}",
