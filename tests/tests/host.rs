@@ -178,6 +178,44 @@ async fn bodies_pass_through_middleware_whole_both_ways() {
     assert!(echoed == sent, "the handler got the body unchanged");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_short_answer_leaves_with_its_length_and_a_stream_as_it_is_written() {
+    let host = start(HostOptions::default());
+    // The probe's `probe` is written to a stream with no length, as every wasi:http
+    // body is; the host reads it to its end before the head leaves.
+    for path in ["/plain/x", "/layered/x"] {
+        let r = client().get(host.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-length"], "5", "{path}");
+        assert!(r.headers().get("transfer-encoding").is_none(), "{path}");
+        assert_eq!(r.text().await.unwrap(), "probe");
+    }
+    let r = client().head(host.url("/plain/x")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "");
+    // No length on a 204 (RFC 9110, 8.6).
+    let r = client()
+        .post(host.url("/plain/kv/set?store=default&key=settled"))
+        .body("v")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(r.headers().get("content-length").is_none());
+    // A response that goes on is passed on as it is written: the probe holds the
+    // stream open for two minutes after its first chunk.
+    for path in ["/plain/stream?first=one", "/layered/stream?first=one"] {
+        let mut r = client().get(host.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().get("content-length").is_none(), "{path}");
+        let first = tokio::time::timeout(Duration::from_secs(30), r.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("{path}: the first chunk was held back"))
+            .unwrap();
+        assert_eq!(first.as_deref(), Some(&b"one"[..]), "{path}");
+    }
+}
+
 /// A body of `len` letters, a to z over and over.
 fn letters(len: u32) -> String {
     (0..len)

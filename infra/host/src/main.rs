@@ -19,6 +19,7 @@ mod routes;
 mod runtime_config;
 mod server;
 mod serving;
+mod settle;
 mod tick;
 mod variables;
 mod wit;

@@ -4,6 +4,7 @@
 
 use crate::app::App;
 use crate::routes::RouteMatch;
+use crate::settle::Settled;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -329,6 +330,7 @@ async fn dispatch(
             chain_desc,
         );
     }
+    let head = req.method() == http::Method::HEAD;
     let (mut parts, body) = req.into_parts();
     let host = parts
         .headers
@@ -372,7 +374,8 @@ async fn dispatch(
         .boxed_unsync();
     let request = Request::from_parts(parts, body);
     let response = match app.run(chain, 0, request).await {
-        Ok(response) => response,
+        Ok(response) if head => response,
+        Ok(response) => settled(response).await,
         Err(HttpError::HttpRequestBodySize(_)) => too_large(limit),
         Err(e) => {
             crate::log::event(
@@ -387,6 +390,30 @@ async fn dispatch(
         }
     };
     (response, Some(route), component, chain_desc)
+}
+
+/// A component's answer with its body settled (`crate::settle`): a body that ended at
+/// once leaves whole, with its length, in one write.
+async fn settled(response: Response<HostBody>) -> Response<HostBody> {
+    let (mut parts, body) = response.into_parts();
+    // These have no body, and a length would be wrong on them (RFC 9110, 8.6).
+    let bodiless = parts.status.is_informational()
+        || parts.status == StatusCode::NO_CONTENT
+        || parts.status == StatusCode::NOT_MODIFIED;
+    if bodiless || parts.headers.contains_key(http::header::TRANSFER_ENCODING) {
+        return Response::from_parts(parts, body);
+    }
+    let body = match crate::settle::settle(body).await {
+        Settled::Whole(bytes) => {
+            parts
+                .headers
+                .entry(http::header::CONTENT_LENGTH)
+                .or_insert_with(|| HeaderValue::from(bytes.len()));
+            Full::new(bytes).map_err(|e| match e {}).boxed_unsync()
+        }
+        Settled::Streaming(rest) => rest.boxed_unsync(),
+    };
+    Response::from_parts(parts, body)
 }
 
 /// The request headers Spin adds for a component.

@@ -3,7 +3,7 @@
 //! Routing: the operation is taken from the request's URI path (not `spin-path-info`),
 //! so the component works under any route prefix. The path is split into segments and
 //! the FIRST segment that names an operation (`echo`, `kv`, `var`, `outbound`, `trap`,
-//! `slow`, `files`, `files-write`, `instance`) selects it; the segments after it are its arguments.
+//! `slow`, `stream`, `files`, `files-write`, `instance`) selects it; the segments after it are its arguments.
 //! So `/probe/kv/get?store=s&key=k` and `/kv/get?...` are the same operation. Route
 //! prefixes must therefore not contain one of those words as a whole segment.
 //!
@@ -21,6 +21,7 @@
 //! | `/outbound?url=URL`                | 200 upstream body + `x-upstream-status`, 502 Debug    |
 //! | `/trap`                            | traps (panic)                                         |
 //! | `/slow?ms=N`                       | 200 `slept N` after N ms                              |
+//! | `/stream?first=TEXT`               | 200, body TEXT at once, `late` only 120 s later       |
 //! | `/files/REL`                       | 200 contents of `/REL`, 404 io error text             |
 //! | `/files-write/REL`                 | 200 `written`, 403 io error text                      |
 //! | `/instance`                        | 200 `served N`: requests this instance has served     |
@@ -38,7 +39,7 @@
 use bytes::Bytes;
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store as wasi_kv};
 use spin_sdk::http::body::IncomingBodyExt;
-use spin_sdk::http::{FullBody, Request, Response, StatusCode};
+use spin_sdk::http::{BoxBody, FullBody, Request, Response, StatusCode, box_body};
 use spin_sdk::{http_service, key_value, variables};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,7 +48,7 @@ use std::time::Duration;
 /// Requests this instance has served, this one included: shows instance reuse.
 static SERVED: AtomicU64 = AtomicU64::new(0);
 
-type Reply = Response<FullBody<Bytes>>;
+type Reply = Response<BoxBody>;
 
 const OPS: &[&str] = &[
     "echo",
@@ -56,6 +57,7 @@ const OPS: &[&str] = &[
     "outbound",
     "trap",
     "slow",
+    "stream",
     "files",
     "files-write",
     "instance",
@@ -100,6 +102,7 @@ async fn handle(req: Request) -> Reply {
             spin_sdk::time::sleep(Duration::from_millis(ms)).await;
             reply(200, format!("slept {ms}"))
         }
+        ("stream", _) => stream(param("first")),
         ("files", rel) => match std::fs::read_to_string(format!("/{}", percent_decode(rel))) {
             Ok(contents) => reply(200, contents),
             Err(e) => reply(404, e.to_string()),
@@ -227,6 +230,19 @@ fn kv_cas(label: &str, key: &str, new_value: Option<Bytes>) -> Reply {
     }
 }
 
+/// A streamed answer: `first` is written at once, and the stream stays open for two
+/// minutes before `late` ends it, so a client sees the first chunk only if the host
+/// passes a stream on as it is written.
+fn stream(first: String) -> Reply {
+    let (mut chunks, body) = spin_sdk::http::body::stream::<String>();
+    spin_sdk::wasip3::spawn(async move {
+        let _ = chunks.try_send(first);
+        spin_sdk::time::sleep(Duration::from_secs(120)).await;
+        let _ = chunks.try_send("late".to_string());
+    });
+    Reply::new(box_body(body))
+}
+
 async fn outbound(url: &str) -> Reply {
     // `http::get` is `http::send` of a GET request with an empty body.
     match spin_sdk::http::get(url).await {
@@ -267,7 +283,7 @@ async fn body(req: Request) -> Bytes {
 }
 
 fn reply(status: u16, body: impl Into<Bytes>) -> Reply {
-    let mut resp = Reply::new(FullBody::new(body.into()));
+    let mut resp = Reply::new(box_body(FullBody::new(body.into())));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap();
     resp
 }
