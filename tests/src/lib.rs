@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -164,6 +164,8 @@ pub struct Host {
     child: Child,
     pub addr: String,
     log: Arc<Mutex<VecDeque<String>>>,
+    /// Set once the host's stderr is closed: every line it wrote has been read.
+    log_closed: Arc<AtomicBool>,
     pub state_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
 }
@@ -202,9 +204,10 @@ impl Host {
         let mut child = cmd.spawn().context("spawn waypost up")?;
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(VecDeque::new()));
+        let log_closed = Arc::new(AtomicBool::new(false));
         let (tx, rx) = std::sync::mpsc::channel();
         {
-            let log = log.clone();
+            let (log, log_closed) = (log.clone(), log_closed.clone());
             std::thread::spawn(move || {
                 let mut tx = Some(tx);
                 for line in BufReader::new(stderr).lines() {
@@ -220,6 +223,7 @@ impl Host {
                     }
                     log.push_back(line);
                 }
+                log_closed.store(true, Ordering::Release);
             });
         }
         let deadline = Duration::from_secs(120);
@@ -240,6 +244,7 @@ impl Host {
             child,
             addr,
             log,
+            log_closed,
             state_dir,
             _temp: temp,
         })
@@ -269,6 +274,16 @@ impl Host {
             .filter(|l| !l.contains(LOG_MARK))
             .map(|l| format!("{l}\n"))
             .collect()
+    }
+
+    /// Everything the host wrote, once it has exited (call after `exit_status`): waits
+    /// for its stderr to close, so a line missing here was never written.
+    pub fn final_logs(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log_closed.load(Ordering::Acquire) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.written()
     }
 
     /// The lines the host has written to stderr so far.

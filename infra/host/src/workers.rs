@@ -127,6 +127,16 @@ impl WorkerState for Worker {
     fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
         drop(store);
         crate::metrics::record_instance_dropped(&self.component);
+        // Wasmtime reports a worker whose task was dropped as "worker panicked", also
+        // when nothing panicked: the serving thread's runtime dropping its idle
+        // instances at shutdown. Only a drop during unwinding is a panic.
+        let cancelled = result
+            .as_ref()
+            .is_err_and(|e| e.to_string() == "worker panicked")
+            && !std::thread::panicking();
+        if cancelled {
+            return;
+        }
         if let Err(e) = result {
             let message = e.root_cause().to_string();
             crate::log::event(
