@@ -479,6 +479,15 @@ async fn a_trapping_component_gets_a_500_problem_and_the_host_keeps_serving() {
     assert_eq!(problem["status"], 500);
     assert_eq!(get(&host, "/plain").await, (200, "probe".into()));
     assert!(host.logged("\"event\":\"guest_error\""));
+    // What the guest wrote to stderr (its panic message) is in the host's log, before
+    // its request's access-log line.
+    let logs = host.logs();
+    let panicked = logs.find("probe asked to trap");
+    let access = logs.find("\"path\":\"/trap\"");
+    assert!(
+        panicked.is_some() && panicked < access,
+        "the guest's stderr, then the request's line: {logs}"
+    );
 }
 
 /// What `/plain/instance` answers, `count` times in a row on `connection` (which stays

@@ -98,7 +98,7 @@ impl InstanceState {
         max_memory: usize,
     ) -> anyhow::Result<Self> {
         let mut wasi = WasiCtxBuilder::new();
-        wasi.inherit_stdout().inherit_stderr();
+        wasi.inherit_stdout().stderr(crate::log::GuestStderr);
         for (k, v) in &grants.environment {
             wasi.env(k, v);
         }
