@@ -49,21 +49,18 @@ pub fn event(kind: &str, fields: &[(&str, &str)]) {
 
 /// Writes `value` now, after every access-log line logged before it.
 pub fn write_line(value: serde_json::Value) {
-    let mut line = value.to_string().into_bytes();
-    line.push(b'\n');
-    write_pending_then(&line);
+    write_pending_then(&line_of(&value));
 }
 
 /// Queues a request's access-log line for the flusher.
 pub fn access(value: serde_json::Value) {
-    let mut line = value.to_string().into_bytes();
-    line.push(b'\n');
-    queue(&line);
+    queue(&line_of(&value));
 }
 
-/// Queues what a guest wrote to its stderr (its own log lines), in the order written.
-pub fn guest_stderr(bytes: &[u8]) {
-    queue(bytes);
+fn line_of(value: &serde_json::Value) -> Vec<u8> {
+    let mut line = value.to_string().into_bytes();
+    line.push(b'\n');
+    line
 }
 
 /// Queues `bytes` for the flusher; writes them at once if it is not running, or if
@@ -146,7 +143,7 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
-/// A guest's stderr: what it writes is queued with the access log (`guest_stderr`).
+/// A guest's stderr: what it writes is queued with the access log, in the order written.
 pub struct GuestStderr;
 
 impl wasmtime_wasi::cli::IsTerminal for GuestStderr {
@@ -167,7 +164,7 @@ impl wasmtime_wasi::cli::StdoutStream for GuestStderr {
 
 impl wasmtime_wasi::p2::OutputStream for GuestStderr {
     fn write(&mut self, bytes: bytes::Bytes) -> wasmtime_wasi::p2::StreamResult<()> {
-        guest_stderr(&bytes);
+        queue(&bytes);
         Ok(())
     }
 
@@ -191,7 +188,7 @@ impl tokio::io::AsyncWrite for GuestStderr {
         _: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        guest_stderr(buf);
+        queue(buf);
         std::task::Poll::Ready(Ok(buf.len()))
     }
 

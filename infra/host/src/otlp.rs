@@ -79,18 +79,10 @@ impl TraceParent {
         // One `getrandom` for both ids: it is a system call per request.
         let mut ids = [0u8; 24];
         let _ = getrandom::fill(&mut ids);
-        let (mut trace_id, mut span_id) = ([0u8; 16], [0u8; 8]);
-        trace_id.copy_from_slice(&ids[..16]);
-        span_id.copy_from_slice(&ids[16..]);
-        if trace_id == [0; 16] {
-            trace_id[15] = 1;
-        }
-        if span_id == [0; 8] {
-            span_id[7] = 1;
-        }
+        let (trace_id, span_id) = ids.split_at(16);
         TraceParent {
-            trace_id,
-            span_id,
+            trace_id: nonzero(trace_id.try_into().expect("16 bytes")),
+            span_id: nonzero(span_id.try_into().expect("8 bytes")),
             flags: 1,
         }
     }
@@ -112,8 +104,13 @@ impl TraceParent {
 fn random_span_id() -> [u8; 8] {
     let mut id = [0u8; 8];
     let _ = getrandom::fill(&mut id);
-    if id == [0; 8] {
-        id[7] = 1;
+    nonzero(id)
+}
+
+/// `id`, or 1 if it is all zeros (an invalid trace or span id).
+fn nonzero<const N: usize>(mut id: [u8; N]) -> [u8; N] {
+    if id == [0; N] {
+        id[N - 1] = 1;
     }
     id
 }
