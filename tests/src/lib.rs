@@ -279,10 +279,7 @@ impl Host {
     /// Everything the host wrote, once it has exited (call after `exit_status`): waits
     /// for its stderr to close, so a line missing here was never written.
     pub fn final_logs(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.log_closed.load(Ordering::Acquire) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        within_seconds(10, || self.log_closed.load(Ordering::Acquire));
         self.written()
     }
 
@@ -310,16 +307,7 @@ impl Host {
     /// Whether the host logs a line containing `needle` within a few seconds (its
     /// stderr is read by another thread, and it writes access-log lines in batches).
     pub fn logged(&self, needle: &str) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if self.written().contains(needle) {
-                return true;
-            }
-            if Instant::now() > deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        within_seconds(10, || self.written().contains(needle))
     }
 
     pub fn pid(&self) -> u32 {
@@ -363,6 +351,20 @@ impl Drop for Host {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Whether `done` holds within `seconds`, asked every 20 ms.
+fn within_seconds(seconds: u64, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
