@@ -62,11 +62,14 @@ fn spin_err(e: KvError) -> spin_kv::Error {
     spin_kv::Error::Other(e.to_string())
 }
 
-fn spin_store<T>(
+/// The store behind `handle`, once no other thread is using it (`super::until_free`).
+async fn spin_store<T>(
     accessor: &Accessor<T, KeyValue>,
     handle: &Resource<StoreHandle>,
 ) -> wasmtime::Result<Arc<dyn Store>> {
-    accessor.with(|mut a| a.get().store(handle))
+    let store = accessor.with(|mut a| a.get().store(handle))?;
+    super::until_free(|| store.would_block()).await;
+    Ok(store)
 }
 
 impl spin_kv::Host for KvCtx<'_> {}
@@ -98,7 +101,10 @@ impl<T: Send> spin_kv::HostStoreWithStore<T> for KeyValue {
         handle: Resource<StoreHandle>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, spin_kv::Error>> {
-        Ok(spin_store(accessor, &handle)?.get(&key).map_err(spin_err))
+        Ok(spin_store(accessor, &handle)
+            .await?
+            .get(&key)
+            .map_err(spin_err))
     }
 
     async fn set(
@@ -107,7 +113,8 @@ impl<T: Send> spin_kv::HostStoreWithStore<T> for KeyValue {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
-        Ok(spin_store(accessor, &handle)?
+        Ok(spin_store(accessor, &handle)
+            .await?
             .set(&key, &value)
             .map_err(spin_err))
     }
@@ -117,7 +124,8 @@ impl<T: Send> spin_kv::HostStoreWithStore<T> for KeyValue {
         handle: Resource<StoreHandle>,
         key: String,
     ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
-        Ok(spin_store(accessor, &handle)?
+        Ok(spin_store(accessor, &handle)
+            .await?
             .delete(&key)
             .map_err(spin_err))
     }
@@ -127,7 +135,8 @@ impl<T: Send> spin_kv::HostStoreWithStore<T> for KeyValue {
         handle: Resource<StoreHandle>,
         key: String,
     ) -> wasmtime::Result<Result<bool, spin_kv::Error>> {
-        Ok(spin_store(accessor, &handle)?
+        Ok(spin_store(accessor, &handle)
+            .await?
             .exists(&key)
             .map_err(spin_err))
     }
@@ -139,7 +148,7 @@ impl<T: Send> spin_kv::HostStoreWithStore<T> for KeyValue {
         StreamReader<String>,
         FutureReader<Result<(), spin_kv::Error>>,
     )> {
-        let keys = spin_store(accessor, &handle)?.keys();
+        let keys = spin_store(accessor, &handle).await?.keys();
         accessor.with(|mut a| {
             let (keys, result) = match keys {
                 Ok(keys) => (keys, Ok(())),

@@ -54,6 +54,11 @@ pub trait Store: Send + Sync {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> KvResult<SwapOutcome>;
+    /// Whether a call made now would wait for another thread to finish with the
+    /// backend. A hint, not a reservation: the call itself still takes the lock.
+    fn would_block(&self) -> bool {
+        false
+    }
     fn get_many(&self, keys: &[String]) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
         keys.iter().map(|k| Ok((k.clone(), self.get(k)?))).collect()
     }
@@ -62,6 +67,24 @@ pub trait Store: Send + Sync {
     }
     fn delete_many(&self, keys: &[String]) -> KvResult<()> {
         keys.iter().try_for_each(|k| self.delete(k))
+    }
+}
+
+/// How many times an async call yields while its store would block before it blocks
+/// like a sync call. Bounds the spinning when the serving thread has nothing else to
+/// run and the holder is slow (a WAL checkpoint's fsync takes about a millisecond).
+const MAX_YIELDS: usize = 64;
+
+/// Lets the serving thread run its other requests while a store is in use by another
+/// thread (`would_block`, from `Store::would_block`), instead of sleeping on the
+/// store's lock: the `async` functions of `spin:key-value` call this first.
+/// (`wasi:keyvalue`'s functions are synchronous, so they wait as they are.)
+pub async fn until_free(would_block: impl Fn() -> bool) {
+    for _ in 0..MAX_YIELDS {
+        if !would_block() {
+            return;
+        }
+        tokio::task::yield_now().await;
     }
 }
 
@@ -128,5 +151,56 @@ impl KvView {
             .get(label)
             .cloned()
             .ok_or(OpenError::NoSuchStore)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    /// A `would_block` that answers "busy" to its first `busy` checks, and the count
+    /// of checks made.
+    fn busy_for(busy: usize) -> (Rc<Cell<usize>>, impl Fn() -> bool) {
+        let checks = Rc::new(Cell::new(0));
+        let counted = checks.clone();
+        (checks, move || {
+            counted.set(counted.get() + 1);
+            counted.get() <= busy
+        })
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn until_free_runs_other_tasks_while_the_store_is_busy() {
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let other_ran = Rc::new(Cell::new(false));
+                let flag = other_ran.clone();
+                tokio::task::spawn_local(async move { flag.set(true) });
+                let (checks, would_block) = busy_for(2);
+                until_free(would_block).await;
+                assert!(
+                    other_ran.get(),
+                    "the other task ran while the store was busy"
+                );
+                assert_eq!(checks.get(), 3);
+            })
+            .await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn until_free_stops_yielding_after_its_bound() {
+        let (checks, would_block) = busy_for(usize::MAX);
+        until_free(would_block).await;
+        assert_eq!(checks.get(), MAX_YIELDS);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn until_free_returns_at_once_for_a_free_store() {
+        let (checks, would_block) = busy_for(0);
+        until_free(would_block).await;
+        assert_eq!(checks.get(), 1);
     }
 }

@@ -87,6 +87,13 @@ fn parse_counter(bytes: &[u8]) -> KvResult<i64> {
 }
 
 impl Store for SqliteStore {
+    fn would_block(&self) -> bool {
+        matches!(
+            self.file.conn.try_lock(),
+            Err(std::sync::TryLockError::WouldBlock)
+        )
+    }
+
     fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
         self.file.with(|c| {
             c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
@@ -274,6 +281,17 @@ mod tests {
         );
         s.delete_many(&["a".into(), "c".into()]).unwrap();
         assert_eq!(s.keys().unwrap(), vec!["b".to_string()]);
+    }
+
+    #[test]
+    fn would_block_while_the_file_is_in_use() {
+        let file = SqliteFile::in_memory().unwrap();
+        let s = file.store("default");
+        assert!(!s.would_block());
+        let held = file.conn.lock().unwrap();
+        assert!(s.would_block());
+        drop(held);
+        assert!(!s.would_block());
     }
 
     #[test]
