@@ -28,6 +28,15 @@ async fn get(host: &Host, path: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+async fn post(host: &Host, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    client()
+        .post(host.url(path))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// One keep-alive HTTP/1.1 connection to the host, and so one serving thread. A pooled
 /// client is not enough: it may open a second connection for a request sent right
 /// after the last response, before the first connection is back in its pool.
@@ -163,12 +172,7 @@ async fn bodies_pass_through_middleware_whole_both_ways() {
     let host = start(HostOptions::default());
     // Large enough to take many stream reads and writes in each link of the chain.
     let sent = letters(1_000_000);
-    let r = client()
-        .post(host.url("/layered/echo"))
-        .body(sent.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = post(&host, "/layered/echo", sent.clone()).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-layers-out"], "inner,outer");
     let v: serde_json::Value = r.json().await.unwrap();
@@ -194,12 +198,7 @@ async fn a_short_answer_leaves_with_its_length_and_a_stream_as_it_is_written() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "");
     // No length on a 204 (RFC 9110, 8.6).
-    let r = client()
-        .post(host.url("/plain/kv/set?store=default&key=settled"))
-        .body("v")
-        .send()
-        .await
-        .unwrap();
+    let r = post(&host, "/plain/kv/set?store=default&key=settled", "v").await;
     assert_eq!(r.status(), 204);
     assert!(r.headers().get("content-length").is_none());
     // A response that goes on is passed on as it is written: the probe holds the
@@ -285,12 +284,7 @@ async fn key_values_survive_a_restart() {
         ..Default::default()
     };
     let host = start(opts.clone());
-    let r = client()
-        .post(host.url("/kv/set?store=default&key=tenant-a"))
-        .body("kept")
-        .send()
-        .await
-        .unwrap();
+    let r = post(&host, "/kv/set?store=default&key=tenant-a", "kept").await;
     assert_eq!(r.status(), 204);
     assert!(host.terminate().success());
 
@@ -347,12 +341,7 @@ async fn a_compare_and_swap_conflict_is_reported() {
         get(&host, "/kv/get?store=default&key=c").await,
         (200, "changed".to_string())
     );
-    let r = client()
-        .post(host.url("/kv/cas?store=default&key=fresh"))
-        .body("mine")
-        .send()
-        .await
-        .unwrap();
+    let r = post(&host, "/kv/cas?store=default&key=fresh", "mine").await;
     assert_eq!(r.status(), 200);
 }
 
@@ -645,12 +634,7 @@ async fn a_body_over_the_limit_is_refused_with_413() {
         args: vec!["--max-request-body".into(), "1024".into()],
         ..Default::default()
     });
-    let r = client()
-        .post(host.url("/kv/set?store=default&key=big"))
-        .body(vec![b'x'; 4096])
-        .send()
-        .await
-        .unwrap();
+    let r = post(&host, "/kv/set?store=default&key=big", vec![b'x'; 4096]).await;
     assert_eq!(r.status(), 413);
     assert_eq!(get(&host, "/kv/get?store=default&key=big").await.0, 404);
 }
@@ -850,12 +834,7 @@ values = { region = "eu" }
     )
     .unwrap();
     assert_eq!(get(&host, "/var/region").await, (200, "eu".into()));
-    let r = client()
-        .post(host.url("/kv/set?store=cache&key=k"))
-        .body("in the cache")
-        .send()
-        .await
-        .unwrap();
+    let r = post(&host, "/kv/set?store=cache&key=k", "in the cache").await;
     assert_eq!(r.status(), 204);
     assert_eq!(
         get(&host, "/kv/get?store=cache&key=k").await,
