@@ -53,6 +53,26 @@ impl KvCtx<'_> {
     fn store(&self, handle: &Resource<StoreHandle>) -> wasmtime::Result<Arc<dyn Store>> {
         Ok(self.table.get(handle).map_err(table_err)?.0.clone())
     }
+
+    /// The store behind `handle`, once no other thread is using it. The future holds
+    /// only the store, not `self` (whose table is not `Sync`).
+    fn free_store(
+        &self,
+        handle: &Resource<StoreHandle>,
+    ) -> impl Future<Output = wasmtime::Result<Arc<dyn Store>>> + Send + use<> {
+        let store = self.store(handle);
+        async move {
+            let store = store?;
+            until_free(&*store).await;
+            Ok(store)
+        }
+    }
+}
+
+/// Returns once `store` is not in use by another thread (`super::until_free`). Every
+/// host function that reaches the backend waits here first.
+async fn until_free(store: &dyn Store) {
+    super::until_free(|| store.would_block()).await
 }
 
 // ---- spin:key-value@3.0.0 -------------------------------------------------------
@@ -62,13 +82,13 @@ fn spin_err(e: KvError) -> spin_kv::Error {
     spin_kv::Error::Other(e.to_string())
 }
 
-/// The store behind `handle`, once no other thread is using it (`super::until_free`).
+/// The store behind `handle`, once no other thread is using it.
 async fn spin_store<T>(
     accessor: &Accessor<T, KeyValue>,
     handle: &Resource<StoreHandle>,
 ) -> wasmtime::Result<Arc<dyn Store>> {
     let store = accessor.with(|mut a| a.get().store(handle))?;
-    super::until_free(|| store.would_block()).await;
+    until_free(&*store).await;
     Ok(store)
 }
 
@@ -186,47 +206,60 @@ impl wasi_store::Host for KvCtx<'_> {
 }
 
 impl wasi_store::HostBucket for KvCtx<'_> {
-    fn get(
+    async fn get(
         &mut self,
         bucket: Resource<StoreHandle>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_store::Error>> {
-        Ok(self.store(&bucket)?.get(&key).map_err(wasi_err))
+        Ok(self.free_store(&bucket).await?.get(&key).map_err(wasi_err))
     }
 
-    fn set(
+    async fn set(
         &mut self,
         bucket: Resource<StoreHandle>,
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
-        Ok(self.store(&bucket)?.set(&key, &value).map_err(wasi_err))
+        Ok(self
+            .free_store(&bucket)
+            .await?
+            .set(&key, &value)
+            .map_err(wasi_err))
     }
 
-    fn delete(
+    async fn delete(
         &mut self,
         bucket: Resource<StoreHandle>,
         key: String,
     ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
-        Ok(self.store(&bucket)?.delete(&key).map_err(wasi_err))
+        Ok(self
+            .free_store(&bucket)
+            .await?
+            .delete(&key)
+            .map_err(wasi_err))
     }
 
-    fn exists(
+    async fn exists(
         &mut self,
         bucket: Resource<StoreHandle>,
         key: String,
     ) -> wasmtime::Result<Result<bool, wasi_store::Error>> {
-        Ok(self.store(&bucket)?.exists(&key).map_err(wasi_err))
+        Ok(self
+            .free_store(&bucket)
+            .await?
+            .exists(&key)
+            .map_err(wasi_err))
     }
 
     /// Returns every key in one page; the cursor is never set.
-    fn list_keys(
+    async fn list_keys(
         &mut self,
         bucket: Resource<StoreHandle>,
         _cursor: Option<String>,
     ) -> wasmtime::Result<Result<wasi_store::KeyResponse, wasi_store::Error>> {
         Ok(self
-            .store(&bucket)?
+            .free_store(&bucket)
+            .await?
             .keys()
             .map(|keys| wasi_store::KeyResponse { keys, cursor: None })
             .map_err(wasi_err))
@@ -239,24 +272,26 @@ impl wasi_store::HostBucket for KvCtx<'_> {
 }
 
 impl atomics::Host for KvCtx<'_> {
-    fn increment(
+    async fn increment(
         &mut self,
         bucket: Resource<StoreHandle>,
         key: String,
         delta: i64,
     ) -> wasmtime::Result<Result<i64, wasi_store::Error>> {
         Ok(self
-            .store(&bucket)?
+            .free_store(&bucket)
+            .await?
             .increment(&key, delta)
             .map_err(wasi_err))
     }
 
-    fn swap(
+    async fn swap(
         &mut self,
         cas: Resource<CasHandle>,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), atomics::CasError>> {
         let cas = self.table.delete(cas).map_err(table_err)?;
+        until_free(&*cas.store).await;
         let outcome = cas
             .store
             .compare_and_swap(&cas.key, cas.current.as_deref(), &value);
@@ -283,12 +318,12 @@ impl atomics::Host for KvCtx<'_> {
 }
 
 impl atomics::HostCas for KvCtx<'_> {
-    fn new(
+    async fn new(
         &mut self,
         bucket: Resource<StoreHandle>,
         key: String,
     ) -> wasmtime::Result<Result<Resource<CasHandle>, wasi_store::Error>> {
-        let store = self.store(&bucket)?;
+        let store = self.free_store(&bucket).await?;
         let current = match store.get(&key) {
             Ok(v) => v,
             Err(e) => return Ok(Err(wasi_err(e))),
@@ -315,27 +350,39 @@ impl atomics::HostCas for KvCtx<'_> {
 }
 
 impl batch::Host for KvCtx<'_> {
-    fn get_many(
+    async fn get_many(
         &mut self,
         bucket: Resource<StoreHandle>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<Vec<(String, Option<Vec<u8>>)>, wasi_store::Error>> {
-        Ok(self.store(&bucket)?.get_many(&keys).map_err(wasi_err))
+        Ok(self
+            .free_store(&bucket)
+            .await?
+            .get_many(&keys)
+            .map_err(wasi_err))
     }
 
-    fn set_many(
+    async fn set_many(
         &mut self,
         bucket: Resource<StoreHandle>,
         entries: Vec<(String, Vec<u8>)>,
     ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
-        Ok(self.store(&bucket)?.set_many(&entries).map_err(wasi_err))
+        Ok(self
+            .free_store(&bucket)
+            .await?
+            .set_many(&entries)
+            .map_err(wasi_err))
     }
 
-    fn delete_many(
+    async fn delete_many(
         &mut self,
         bucket: Resource<StoreHandle>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
-        Ok(self.store(&bucket)?.delete_many(&keys).map_err(wasi_err))
+        Ok(self
+            .free_store(&bucket)
+            .await?
+            .delete_many(&keys)
+            .map_err(wasi_err))
     }
 }

@@ -77,8 +77,9 @@ const MAX_YIELDS: usize = 64;
 
 /// Lets the serving thread run its other requests while a store is in use by another
 /// thread (`would_block`, from `Store::would_block`), instead of sleeping on the
-/// store's lock: the `async` functions of `spin:key-value` call this first.
-/// (`wasi:keyvalue`'s functions are synchronous, so they wait as they are.)
+/// store's lock: every host function that reaches a backend calls this first
+/// (`wasi:keyvalue`'s are `async` on the host for this, though the guest sees them
+/// as blocking).
 pub async fn until_free(would_block: impl Fn() -> bool) {
     for _ in 0..MAX_YIELDS {
         if !would_block() {
