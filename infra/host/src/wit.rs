@@ -4,8 +4,8 @@ wasmtime::component::bindgen!({
     path: "wit",
     world: "waypost:host/spin-host",
     // The wasi:keyvalue functions that reach the backend are `async` on the host so
-    // they can yield while the store is in use by the other serving thread
-    // (`kv::until_free`); to the guest they still block.
+    // they can yield while the store is in use by another thread (`kv::until_free`);
+    // to the guest they still block.
     imports: {
         "wasi:keyvalue/store.[method]bucket.get": async | trappable,
         "wasi:keyvalue/store.[method]bucket.set": async | trappable,

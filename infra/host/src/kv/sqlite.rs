@@ -373,7 +373,10 @@ mod tests {
         let copy = dir.join("copy.db");
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         let in_database_file = loop {
+            // Under the connection's lock, so no checkpoint writes the file mid-copy.
+            let held = file.conn.lock().unwrap();
             std::fs::copy(&path, &copy).unwrap();
+            drop(held);
             let value = SqliteFile::open(&copy)
                 .unwrap()
                 .store("default")
