@@ -669,6 +669,34 @@ async fn sigterm_finishes_the_in_flight_request_then_exits_zero() {
     assert!(!logs.contains("guest_error"), "{logs}");
 }
 
+#[test]
+fn a_request_whose_client_goes_away_is_logged_with_status_499() {
+    let host = start(HostOptions::default());
+    let addr = host
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.write_all(b"GET /slow?ms=2000 HTTP/1.1\r\nhost: t\r\nx-request-id: gone-1\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(conn);
+    assert!(
+        host.logged("\"status\":499"),
+        "no 499 line: {}",
+        host.logs()
+    );
+    let logs = host.logs();
+    let line = logs.lines().find(|l| l.contains("\"status\":499")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(line["path"], "/slow");
+    assert_eq!(line["client_closed"], true);
+    assert_eq!(line["request_id"], "gone-1");
+    // Well before the 2 s the guest would have slept.
+    assert!(line["latency_us"].as_u64().unwrap() < 1_900_000, "{line}");
+}
+
 fn write_manifest(dir: &Path, body: &str) -> std::path::PathBuf {
     let wasm = waypost_tests::wasm(&[
         "waypost-probe",

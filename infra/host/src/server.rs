@@ -138,6 +138,45 @@ async fn shutdown_signal() {
 
 type HostBody = http_body_util::combinators::UnsyncBoxBody<Bytes, HttpError>;
 
+/// The access-log line of a request whose client closed the connection before the
+/// response head was ready: hyper then drops `handle`, and this, dropped with it, logs
+/// status 499 (as NGINX does) so the request is not missing from the log. Once the
+/// response is there `handle` marks it answered and logs the full line itself.
+struct ClientClosedLine {
+    answered: bool,
+    app: Arc<App>,
+    method: http::Method,
+    path: String,
+    started: Instant,
+    traceparent: String,
+    request_id: Option<String>,
+}
+
+impl Drop for ClientClosedLine {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let mut line = serde_json::json!({
+            "ts": crate::log::now_rfc3339(),
+            "event": "request",
+            "method": self.method.as_str(),
+            "path": self.path,
+            "status": 499,
+            "client_closed": true,
+            "latency_us": self.started.elapsed().as_micros() as u64,
+            "traceparent": self.traceparent,
+        });
+        if let Some(region) = self.app.variable("region") {
+            line["region"] = region.into();
+        }
+        if let Some(id) = self.request_id.take() {
+            line["request_id"] = id.into();
+        }
+        crate::log::access(line);
+    }
+}
+
 /// Response headers components set for the host's log and metrics only (the caller's
 /// tenant from `auth`, the carrier from the router); removed before the response leaves.
 const REPORT_TENANT: &str = "x-waypost-tenant";
@@ -164,7 +203,17 @@ async fn handle(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let mut unanswered = ClientClosedLine {
+        answered: false,
+        app: app.clone(),
+        method: method.clone(),
+        path: path.clone(),
+        started,
+        traceparent: trace.traceparent.clone(),
+        request_id: request_id.clone(),
+    };
     let (mut response, route, component, chain) = dispatch(&app, opts, req, client).await;
+    unanswered.answered = true;
     let status = response.status().as_u16();
     let mut take = |name: &str| {
         response
