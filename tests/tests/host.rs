@@ -672,12 +672,7 @@ async fn sigterm_finishes_the_in_flight_request_then_exits_zero() {
 #[test]
 fn a_request_whose_client_goes_away_is_logged_with_status_499() {
     let host = start(HostOptions::default());
-    let addr = host
-        .url("")
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    let mut conn = std::net::TcpStream::connect(&host.addr).unwrap();
     conn.write_all(b"GET /slow?ms=2000 HTTP/1.1\r\nhost: t\r\nx-request-id: gone-1\r\n\r\n")
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));

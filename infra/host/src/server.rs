@@ -138,11 +138,11 @@ async fn shutdown_signal() {
 
 type HostBody = http_body_util::combinators::UnsyncBoxBody<Bytes, HttpError>;
 
-/// The access-log line of a request whose client closed the connection before the
-/// response head was ready: hyper then drops `handle`, and this, dropped with it, logs
-/// status 499 (as NGINX does) so the request is not missing from the log. Once the
-/// response is there `handle` marks it answered and logs the full line itself.
-struct ClientClosedLine {
+/// What every access-log line says about a request, known before it is dispatched.
+/// Dropped unanswered (hyper drops `handle` when the client closes the connection
+/// before the response head is ready), it logs the request with status 499, as NGINX
+/// does, so the request is not missing from the log.
+struct RequestLine {
     answered: bool,
     app: Arc<App>,
     method: http::Method,
@@ -152,27 +152,35 @@ struct ClientClosedLine {
     request_id: Option<String>,
 }
 
-impl Drop for ClientClosedLine {
-    fn drop(&mut self) {
-        if self.answered {
-            return;
-        }
+impl RequestLine {
+    /// The fields every request's line has, for `status` after `latency`.
+    fn line(&self, status: u16, latency: Duration) -> serde_json::Value {
         let mut line = serde_json::json!({
             "ts": crate::log::now_rfc3339(),
             "event": "request",
             "method": self.method.as_str(),
             "path": self.path,
-            "status": 499,
-            "client_closed": true,
-            "latency_us": self.started.elapsed().as_micros() as u64,
+            "status": status,
+            "latency_us": latency.as_micros() as u64,
             "traceparent": self.traceparent,
         });
         if let Some(region) = self.app.variable("region") {
             line["region"] = region.into();
         }
-        if let Some(id) = self.request_id.take() {
-            line["request_id"] = id.into();
+        if let Some(id) = &self.request_id {
+            line["request_id"] = id.as_str().into();
         }
+        line
+    }
+}
+
+impl Drop for RequestLine {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let mut line = self.line(499, self.started.elapsed());
+        line["client_closed"] = true.into();
         crate::log::access(line);
     }
 }
@@ -196,24 +204,25 @@ async fn handle(
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let trace = crate::otlp::server_trace(req.headers_mut());
+    let crate::otlp::ServerTrace { traceparent, span } =
+        crate::otlp::server_trace(req.headers_mut());
     crate::reports::strip(req.headers_mut());
     let request_bytes = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let mut unanswered = ClientClosedLine {
+    let mut request = RequestLine {
         answered: false,
         app: app.clone(),
-        method: method.clone(),
-        path: path.clone(),
+        method,
+        path,
         started,
-        traceparent: trace.traceparent.clone(),
-        request_id: request_id.clone(),
+        traceparent,
+        request_id,
     };
     let (mut response, route, component, chain) = dispatch(&app, opts, req, client).await;
-    unanswered.answered = true;
+    request.answered = true;
     let status = response.status().as_u16();
     let mut take = |name: &str| {
         response
@@ -225,20 +234,9 @@ async fn handle(
     let carrier = take(REPORT_CARRIER);
     crate::reports::take(response.headers_mut());
     let latency = started.elapsed();
-    let mut line = serde_json::json!({
-        "ts": crate::log::now_rfc3339(),
-        "event": "request",
-        "method": method.as_str(),
-        "path": path,
-        "status": status,
-        "latency_us": latency.as_micros() as u64,
-        "traceparent": trace.traceparent,
-    });
-    if let Some(span) = &trace.span {
+    let mut line = request.line(status, latency);
+    if let Some(span) = &span {
         line["span_id"] = span.span_id_hex().into();
-    }
-    if let Some(region) = app.variable("region") {
-        line["region"] = region.into();
     }
     if let Some(route) = &route {
         line["route"] = route.clone().into();
@@ -255,13 +253,12 @@ async fn handle(
     if let Some(carrier) = carrier {
         line["carrier"] = carrier.into();
     }
-    if let Some(id) = request_id.or_else(|| {
-        response
+    if request.request_id.is_none()
+        && let Some(id) = response
             .headers()
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    }) {
+    {
         line["request_id"] = id.into();
     }
     if let Some(bytes) = request_bytes {
@@ -275,8 +272,8 @@ async fn handle(
     {
         line["response_bytes"] = bytes.into();
     }
-    if let Some(span) = trace.span {
-        crate::otlp::record(server_span(span, &method, &line));
+    if let Some(span) = span {
+        crate::otlp::record(server_span(span, &request.method, &line));
     }
     crate::log::access(line);
     let route = route.unwrap_or_else(|| "(none)".to_string());
