@@ -99,7 +99,7 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
                 Bytes::from(stored.body),
             );
         }
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
 
     let ctx = CallContext {
@@ -196,14 +196,14 @@ fn idempotency_claim(
     headers: &[(String, String)],
     body: &[u8],
     deadline: &Deadline,
-) -> Result<Claimed, Reply> {
+) -> Result<Claimed, Box<Reply>> {
     if !matches!(method, "POST" | "PATCH") {
         return Ok(Claimed::Proceed(None));
     }
     let key = match IdempotencyKey::from_headers(headers) {
         Ok(Some(key)) => key,
         Ok(None) => return Ok(Claimed::Proceed(None)),
-        Err(e) => return Err(routing_problem(&e, &identity.request_id)),
+        Err(e) => return Err(Box::new(routing_problem(&e, &identity.request_id))),
     };
     let now = unix_millis() as u64;
     let fingerprint = Fingerprint::of(method, &format!("{path}{query}"), body);
@@ -219,11 +219,11 @@ fn idempotency_claim(
     ) {
         Ok(Begin::Proceed(claim)) => Ok(Claimed::Proceed(Some(claim))),
         Ok(Begin::Replay(stored)) => Ok(Claimed::Replay(stored)),
-        Ok(Begin::Refused(e)) => Err(routing_problem(&e, &identity.request_id)),
-        Err(_) => Err(routing_problem(
+        Ok(Begin::Refused(e)) => Err(Box::new(routing_problem(&e, &identity.request_id))),
+        Err(_) => Err(Box::new(routing_problem(
             &RoutingError::IdempotencyUnavailable,
             &identity.request_id,
-        )),
+        ))),
     }
 }
 

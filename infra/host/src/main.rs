@@ -52,7 +52,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the application's HTTP trigger.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Run every component's build command from the manifest.
     Build {
         /// The manifest (a file, or a directory containing spin.toml).
@@ -160,7 +160,7 @@ fn main() {
         report_panic(info);
     }));
     let result = match cli.command {
-        Command::Up(args) => up(args),
+        Command::Up(args) => up(*args),
         Command::Build { from, components } => manifest::LoadedManifest::read(&manifest_path(from))
             .and_then(|m| builder::build(&m, &components)),
         Command::Config { command } => config_cmd::run(command),

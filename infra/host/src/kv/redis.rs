@@ -91,7 +91,7 @@ fn error(e: redis::RedisError) -> KvError {
     } else if e.is_connection_refusal() || e.is_connection_dropped() || e.is_io_error() {
         "unreachable".to_string()
     } else {
-        format!("{}", e.category())
+        e.category().to_string()
     };
     KvError::Other(format!("redis: {kind}"))
 }
