@@ -16,11 +16,11 @@ use waypost_core::admin::{access_problem, admin_access};
 use waypost_core::auth::{
     self, AuthError, AuthRequest, Identity, IdentityKey, authorize, strip_incoming,
 };
-use waypost_core::config::store::{ConfigStore, RegionRecord};
+use waypost_core::config::store::RegionRecord;
 use waypost_core::problem::Problem;
 use waypost_core::routing::check_residency;
 use waypost_runtime::SpinKv;
-use waypost_runtime::config::{active_view, store_unavailable, var};
+use waypost_runtime::config::{active_view, config_store, store_unavailable, var};
 use waypost_runtime::relay;
 use waypost_runtime::request::{RequestLog, header_pairs, request_id, unix_secs};
 
@@ -133,7 +133,7 @@ async fn operator(req: &Request, request_id: &str) -> Result<(Identity, Identity
 async fn authenticate(req: &Request, request_id: &str) -> Result<(Identity, IdentityKey), Refusal> {
     let identity_key = identity_key().await?;
     let kv = SpinKv::open_default().map_err(|_| store_unavailable())?;
-    let store = ConfigStore::new(&kv);
+    let store = config_store(&kv);
     let view = active_view(&store).await?;
     let headers = header_pairs(req.headers());
     let mut secrets = HashMap::new();

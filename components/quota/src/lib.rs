@@ -11,10 +11,9 @@ use spin_sdk::http::{
 use spin_sdk::http_service;
 use spin_sdk::wasip3::http::types::{self, ErrorCode};
 use waypost_core::config::route_for;
-use waypost_core::config::store::ConfigStore;
 use waypost_core::problem::Problem;
 use waypost_core::quota::{Decision, Subject, admit};
-use waypost_runtime::config::{active_view, store_unavailable};
+use waypost_runtime::config::{active_view, config_store, store_unavailable};
 use waypost_runtime::identity::verified;
 use waypost_runtime::request::{RequestLog, unix_millis};
 use waypost_runtime::{SpinKv, problem, relay};
@@ -62,7 +61,7 @@ async fn decide(
     identity: &waypost_core::auth::Identity,
 ) -> Result<Option<Decision>, Problem> {
     let kv = SpinKv::open_default().map_err(|_| store_unavailable())?;
-    let store = ConfigStore::new(&kv);
+    let store = config_store(&kv);
     let view = active_view(&store).await?;
     let routes = view.routes().map_err(|_| store_unavailable())?;
     let Some(route) = route_for(&routes, req.method().as_str(), req.uri().path()) else {

@@ -14,7 +14,6 @@ use spin_sdk::http_service;
 use std::time::Duration;
 use waypost_core::auth::Identity;
 use waypost_core::config::route_for;
-use waypost_core::config::store::ConfigStore;
 use waypost_core::problem::Problem;
 use waypost_core::rates::adapters::RateAdapter;
 use waypost_core::rates::carrier::{CarrierContext, CarrierResponse, retry_after_secs};
@@ -26,7 +25,7 @@ use waypost_core::routing::{Deadline, RoutingError, check_residency};
 use waypost_runtime::carrier::{
     self, CallContext, CallFailure, Outbound, facts, header, read_body,
 };
-use waypost_runtime::config::{active_view, store_unavailable};
+use waypost_runtime::config::{active_view, config_store, store_unavailable};
 use waypost_runtime::identity::verified;
 use waypost_runtime::request::{RequestLog, header_pairs, unix_millis, unix_secs};
 use waypost_runtime::{Reply, SpinKv, problem, reply, routing_problem};
@@ -56,7 +55,7 @@ async fn shop(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply 
     let Ok(kv) = SpinKv::open_default() else {
         return refuse(store_unavailable());
     };
-    let store = ConfigStore::new(&kv);
+    let store = config_store(&kv);
     let view = match active_view(&store).await {
         Ok(view) => view,
         Err(p) => return refuse(p),

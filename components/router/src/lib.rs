@@ -11,7 +11,6 @@ use bytes::Bytes;
 use spin_sdk::http::{HeaderValue, Request};
 use spin_sdk::http_service;
 use waypost_core::auth::Identity;
-use waypost_core::config::store::ConfigStore;
 use waypost_core::config::{Route, route_for};
 use waypost_core::problem::Problem;
 use waypost_core::routing::idempotency::{self, Begin};
@@ -20,7 +19,7 @@ use waypost_core::routing::{
     deprecation_headers, downstream_response_headers,
 };
 use waypost_runtime::carrier::{self, CallContext, Outbound, facts, read_body};
-use waypost_runtime::config::{active_view, store_unavailable};
+use waypost_runtime::config::{active_view, config_store, store_unavailable};
 use waypost_runtime::identity::verified;
 use waypost_runtime::request::{RequestLog, header_pairs, random_u64, unix_millis};
 use waypost_runtime::{Reply, SpinKv, problem, reply, routing_problem, with_headers};
@@ -53,7 +52,7 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
     let Ok(kv) = SpinKv::open_default() else {
         return refuse(store_unavailable());
     };
-    let store = ConfigStore::new(&kv);
+    let store = config_store(&kv);
     let view = match active_view(&store).await {
         Ok(view) => view,
         Err(p) => return refuse(p),

@@ -3,11 +3,23 @@
 //! first when the component's `seed_demo_config` variable is `true` (local runs).
 
 use crate::SpinKv;
+use waypost_core::config::cache::RecordCache;
 use waypost_core::config::store::{ConfigStore, ConfigView};
 use waypost_core::problem::Problem;
 
 /// The demo document served on an empty store (infra/regions/local/gateway.toml).
 pub const DEMO_CONFIG: &str = include_str!("../../../infra/regions/local/gateway.toml");
+
+thread_local! {
+    /// This instance's decoded config records: an instance serving many requests
+    /// decodes each record once per config version.
+    static RECORDS: &'static RecordCache = Box::leak(Box::new(RecordCache::new()));
+}
+
+/// The config in `kv`, its records read through this instance's cache.
+pub fn config_store(kv: &SpinKv) -> ConfigStore<'_, SpinKv> {
+    ConfigStore::cached(kv, RECORDS.with(|records| *records))
+}
 
 /// A Spin variable of the component, empty when unset or undeclared.
 pub async fn var(name: &str) -> String {

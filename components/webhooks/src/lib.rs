@@ -22,12 +22,11 @@ use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{HeaderValue, Request};
 use spin_sdk::http_service;
 use std::time::Duration;
-use waypost_core::config::store::ConfigStore;
 use waypost_core::problem::Problem;
 use waypost_core::report::DeliveryReport;
 use waypost_core::routing::check_residency;
 use waypost_core::webhooks::{self, IntakeError};
-use waypost_runtime::config::{active_view, store_unavailable, var};
+use waypost_runtime::config::{active_view, config_store, store_unavailable, var};
 use waypost_runtime::identity::operator;
 use waypost_runtime::request::{RequestLog, random_u64, request_id, unix_secs};
 use waypost_runtime::{Reply, SpinKv, json, problem, with_headers};
@@ -79,7 +78,7 @@ async fn intake(req: Request, rest: &str, request_id: &str, log: &mut RequestLog
     let Ok(kv) = SpinKv::open_default() else {
         return problem(&store_unavailable());
     };
-    let store = ConfigStore::new(&kv);
+    let store = config_store(&kv);
     let view = match active_view(&store).await {
         Ok(view) => view,
         Err(p) => return problem(&p),

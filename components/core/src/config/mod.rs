@@ -5,9 +5,11 @@
 //! - [`model`]: the document as Rust types.
 //! - [`store`]: the document compiled into per-entity key-value records, applied
 //!   atomically and read one record at a time.
+//! - [`cache`]: decoded records kept between requests, per content hash.
 //! - [`validate`]: [`parse_and_validate`], which reports every error with its path
 //!   and line (`waypost config check` and `PUT /admin/config` use it).
 
+pub mod cache;
 pub mod model;
 pub mod store;
 pub mod validate;

@@ -7,6 +7,7 @@
 //! number of reads per request is a small constant: it does not grow with the number
 //! of tenants, keys or carriers in the document (see the `reads_per_request` test).
 
+use super::cache::RecordCache;
 use super::{ConfigError, Document, Tenant, parse_and_validate};
 use crate::kv::{KeyValue, KvError};
 use crate::snapshot::{ApplyError, Pointer, Snapshots};
@@ -156,12 +157,22 @@ pub struct Applied {
 
 pub struct ConfigStore<'a, K: KeyValue + ?Sized> {
     snapshots: Snapshots<'a, K>,
+    cache: Option<&'a RecordCache>,
 }
 
 impl<'a, K: KeyValue + ?Sized> ConfigStore<'a, K> {
     pub fn new(kv: &'a K) -> Self {
         Self {
             snapshots: Snapshots::new(kv, PREFIX),
+            cache: None,
+        }
+    }
+
+    /// A store whose views read records through `cache` (see [`RecordCache`]).
+    pub fn cached(kv: &'a K, cache: &'a RecordCache) -> Self {
+        Self {
+            cache: Some(cache),
+            ..Self::new(kv)
         }
     }
 
@@ -231,13 +242,25 @@ pub struct ConfigView<'s, 'a, K: KeyValue + ?Sized> {
 }
 
 impl<K: KeyValue + ?Sized> ConfigView<'_, '_, K> {
-    fn read<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, KvError> {
-        let Some(bytes) = self.store.snapshots.record(self.pointer.version, name)? else {
-            return Ok(None);
+    fn read<T: DeserializeOwned + Clone + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, KvError> {
+        let cache = self.store.cache;
+        if let Some(kept) = cache.and_then(|c| c.get(&self.pointer.hash, name)) {
+            return Ok(kept);
+        }
+        let record = match self.store.snapshots.record(self.pointer.version, name)? {
+            None => None,
+            Some(bytes) => Some(
+                serde_json::from_slice::<T>(&bytes)
+                    .map_err(|e| KvError(format!("corrupt config record `{name}`: {e}")))?,
+            ),
         };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| KvError(format!("corrupt config record `{name}`: {e}")))
+        if let Some(cache) = cache {
+            cache.put(&self.pointer.hash, name, record.clone());
+        }
+        Ok(record)
     }
 
     pub fn region(&self) -> Result<Option<RegionRecord>, KvError> {
@@ -312,6 +335,22 @@ mod tests {
     struct Counting<'a> {
         inner: &'a MemoryKv,
         gets: Cell<usize>,
+    }
+
+    impl<'a> Counting<'a> {
+        fn new(inner: &'a MemoryKv) -> Self {
+            Counting {
+                inner,
+                gets: Cell::new(0),
+            }
+        }
+    }
+
+    /// A store with `text` applied.
+    fn applied(text: &str) -> MemoryKv {
+        let kv = MemoryKv::new();
+        ConfigStore::new(&kv).apply(text, None).unwrap();
+        kv
     }
 
     impl KeyValue for Counting<'_> {
@@ -470,22 +509,72 @@ mod tests {
     }
 
     fn reads_to_authenticate(text: &str) -> usize {
-        let kv = MemoryKv::new();
-        ConfigStore::new(&kv).apply(text, None).unwrap();
-        let counting = Counting {
-            inner: &kv,
-            gets: Cell::new(0),
-        };
-        let store = ConfigStore::new(&counting);
-        let doc = demo_doc();
-        let tenant = &doc.tenants[0];
-        // What a request authenticated by API key reads: pointer, key, tenant, plan, routes.
+        let kv = applied(text);
+        let counting = Counting::new(&kv);
+        read_as_a_request(
+            &ConfigStore::new(&counting),
+            &demo_doc().tenants[0].keys[0].hash,
+        );
+        counting.gets.get()
+    }
+
+    /// What a request authenticated by API key reads: pointer, key, tenant, plan,
+    /// routes. Returns the key's tenant.
+    fn read_as_a_request<K: KeyValue>(
+        store: &ConfigStore<K>,
+        key: &super::super::KeyHash,
+    ) -> String {
         let view = store.view().unwrap().unwrap();
-        let key = view.api_key(tenant.keys[0].hash.as_str()).unwrap().unwrap();
+        let key = view.api_key(key.as_str()).unwrap().unwrap();
         let tenant = view.tenant(&key.tenant).unwrap().unwrap();
         view.plan(&tenant.plan).unwrap().unwrap();
         view.routes().unwrap();
-        counting.gets.get()
+        tenant.id
+    }
+
+    #[test]
+    fn a_cached_store_reads_only_the_pointer_again_until_the_config_changes() {
+        let kv = applied(DEMO);
+        let counting = Counting::new(&kv);
+        let cache = RecordCache::new();
+        let store = ConfigStore::cached(&counting, &cache);
+        let demo_key = &demo_doc().tenants[0].keys[0].hash;
+        let reads = |f: &dyn Fn() -> String| {
+            let before = counting.gets.get();
+            let tenant = f();
+            (counting.gets.get() - before, tenant)
+        };
+
+        let first = reads(&|| read_as_a_request(&store, demo_key));
+        let second = reads(&|| read_as_a_request(&store, demo_key));
+        assert_eq!(first.0, 5);
+        assert_eq!(
+            second,
+            (1, first.1.clone()),
+            "only the pointer is read again"
+        );
+
+        // A new document: the next request reads its records, and finds its new key.
+        ConfigStore::new(&kv)
+            .apply(&with_extra_tenants(1), None)
+            .unwrap();
+        let bulk_key = super::super::KeyHash::of_key("bulk0_secret");
+        let after = reads(&|| read_as_a_request(&store, &bulk_key));
+        assert_eq!(after, (5, "bulk0".to_string()));
+    }
+
+    #[test]
+    fn a_cached_store_knows_an_unknown_key_without_reading_it_again() {
+        let kv = applied(DEMO);
+        let counting = Counting::new(&kv);
+        let cache = RecordCache::new();
+        let store = ConfigStore::cached(&counting, &cache);
+        let unknown = super::super::KeyHash::of_key("not_a_key");
+        for expected_reads in [2, 3] {
+            let view = store.view().unwrap().unwrap();
+            assert_eq!(view.api_key(unknown.as_str()).unwrap(), None);
+            assert_eq!(counting.gets.get(), expected_reads);
+        }
     }
 
     #[test]
