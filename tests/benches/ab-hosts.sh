@@ -18,7 +18,7 @@ set -euo pipefail
 SCENARIO=$1; shift
 ROOT=$(cd "$(dirname "$0")/../.." && pwd); PORT=3997; HZ=$(getconf CLK_TCK)
 KEY=bench_waypost-gateway-benchmark-key-0123456789
-WORK=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; [ -f $WORK/nginx.pid ] && kill $(cat $WORK/nginx.pid); rm -rf $WORK' EXIT
+WORK=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; [ -f $WORK/nginx.pid ] && kill $(cat $WORK/nginx.pid); rm -rf $WORK' EXIT
 HEADERS=(); SCRIPT=()
 case $SCENARIO in
   trivial) URL=/trivial/x ;; chain) URL=/chain/x ;; kv) URL="/kv/bench?store=default&key=bench" ;;
