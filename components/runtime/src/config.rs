@@ -12,7 +12,8 @@ pub const DEMO_CONFIG: &str = include_str!("../../../infra/regions/local/gateway
 
 thread_local! {
     /// This instance's decoded config records: an instance serving many requests
-    /// decodes each record once per config version.
+    /// decodes each record once per config document (the cache is keyed by the
+    /// document's content hash, not the version number).
     static RECORDS: &'static RecordCache = Box::leak(Box::new(RecordCache::new()));
 }
 
