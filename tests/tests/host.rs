@@ -774,7 +774,9 @@ fn bad_manifests_stop_up_with_the_file_and_field() {
         "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"outer\"\n[component.outer]\nsource = \"OUTER\"\n",
     );
     assert!(
-        err.contains("trigger.http[0].component") && err.contains("middleware"),
+        err.contains("trigger.http[0].component")
+            && err.contains("so it is middleware")
+            && err.contains("`http-middleware` feature"),
         "{err}"
     );
 }
