@@ -27,12 +27,6 @@ use wasmtime_wasi_http::{Error as HttpError, WasiBody, WasiHttpView};
 
 pub const HANDLER: &str = "wasi:http/handler@0.3.0";
 
-/// A handler importing `HANDLER` can be a build accident: spin-sdk's
-/// `http-middleware` feature adds the import, and Cargo unifies features across every
-/// package of one `cargo build`, so a handler built together with a middleware crate
-/// gets it too.
-const MIDDLEWARE_FEATURE_HINT: &str = " (if it is not meant to be: a spin-sdk component built in the same `cargo build` as one that enables spin-sdk's `http-middleware` feature gets that import too, because Cargo unifies features; build it with its own `cargo build -p`)";
-
 /// Options for loading an app (the `up` flags).
 pub struct LoadOptions {
     pub manifest: PathBuf,
@@ -411,7 +405,9 @@ fn build_chain(
     let primary = &prepared[&trigger.component];
     if primary.shape.imports {
         bail!(
-            "{file}: trigger.http[{i}].component: `{}` imports `{HANDLER}`, so it is middleware and cannot be a trigger's handler{MIDDLEWARE_FEATURE_HINT}",
+            "{file}: trigger.http[{i}].component: `{}` imports `{HANDLER}`, so it is middleware and cannot be a trigger's handler \
+             (if it is not meant to be: a spin-sdk component built in the same `cargo build` as one that enables spin-sdk's \
+             `http-middleware` feature gets that import too, because Cargo unifies features; build it with its own `cargo build -p`)",
             trigger.component
         );
     }
