@@ -48,9 +48,10 @@
 //! throughput divided by Spin's.
 //!
 //! Environment: `BENCH_SECONDS` (default 10) is each measurement's duration,
-//! `BENCH_WARMUP_SECONDS` (default 1, 0 for none) each warm-up's. Arguments that are not
-//! flags select scenarios by name (the floor always runs). Needs `wrk` on the PATH
-//! (Debian: `apt-get install wrk`).
+//! `BENCH_WARMUP_SECONDS` (default 1, 0 for none) each warm-up's, `BENCH_HOST_ARGS`
+//! extra `waypost up` flags (`"--busy-poll 200us"`; the floor server is unchanged).
+//! Arguments that are not flags select scenarios by name (the floor always runs). Needs
+//! `wrk` on the PATH (Debian: `apt-get install wrk`).
 
 mod common;
 mod spin;
@@ -94,10 +95,12 @@ fn run() -> anyhow::Result<bool> {
     // Both are stopped when dropped, on every way out of this function.
     let floor = NativeServer::start(b"hello")?;
     let manifest = root.join("tests/benches/host-bench.toml");
+    let host_args = std::env::var("BENCH_HOST_ARGS").unwrap_or_default();
     let host = waypost_tests::Host::start(
         &manifest,
         waypost_tests::HostOptions {
             binary: Some(host_bin),
+            args: host_args.split_whitespace().map(String::from).collect(),
             ..Default::default()
         },
     )?;
@@ -201,6 +204,9 @@ fn run() -> anyhow::Result<bool> {
          wrk -t1 --latency ({}), {} cores",
         settings.wrk_version, settings.cores
     );
+    if !host_args.trim().is_empty() {
+        println!("waypost up {}", host_args.trim());
+    }
     let mut table: Vec<Vec<String>> = Vec::new();
     let find = |name: &str, server: Server, point: Point| {
         rows.iter()

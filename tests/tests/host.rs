@@ -619,13 +619,63 @@ async fn the_metrics_count_instances_started_and_alive() {
 }
 
 #[test]
-fn instance_reuse_and_thread_flags_must_be_positive() {
-    for flag in ["--max-instance-reuse-count", "--serving-threads"] {
+fn up_refuses_a_bad_flag_value_and_names_the_flag() {
+    for (flag, value) in [
+        ("--max-instance-reuse-count", "0"),
+        ("--serving-threads", "0"),
+        ("--busy-poll", "soon"),
+    ] {
         let manifest = fixture_manifest();
-        let (ok, stderr) = run_host(&["up", "-f", manifest.to_str().unwrap(), flag, "0"], &[]);
-        assert!(!ok, "{flag} 0 accepted");
+        let (ok, stderr) = run_host(&["up", "-f", manifest.to_str().unwrap(), flag, value], &[]);
+        assert!(!ok, "{flag} {value} accepted");
         assert!(stderr.contains(flag), "{stderr}");
     }
+}
+
+/// CPU seconds `pid` has used (user + system; `/proc` counts in USER_HZ, 100 on Linux).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+async fn cpu_used_over_a_second(host: &Host) -> f64 {
+    let before = cpu_seconds(host.pid());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cpu_seconds(host.pid()) - before
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn busy_polling_keeps_a_serving_thread_awake_after_a_request_then_lets_it_sleep() {
+    let host = start(HostOptions {
+        args: vec![
+            "--busy-poll".into(),
+            "3s".into(),
+            "--serving-threads".into(),
+            "1".into(),
+        ],
+        ..Default::default()
+    });
+    let asked = std::time::Instant::now();
+    assert_eq!(get(&host, "/exact").await.0, 200);
+    // Polling, the thread runs whenever the CPU lets it (about 1 s of CPU a second);
+    // asleep, it uses next to nothing (0.01 s). 0.1 s is ten times from either.
+    let polling = cpu_used_over_a_second(&host).await;
+    assert!(
+        polling >= 0.1,
+        "{polling} s of CPU in the window after a request"
+    );
+    tokio::time::sleep(Duration::from_millis(3500).saturating_sub(asked.elapsed())).await;
+    let idle = cpu_used_over_a_second(&host).await;
+    assert!(idle < 0.1, "{idle} s of CPU once the window closed");
+    assert_eq!(get(&host, "/exact").await.0, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]

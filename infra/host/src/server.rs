@@ -21,6 +21,9 @@ use waypost_core::problem::{CONTENT_TYPE, Problem};
 pub struct ServerOptions {
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
+    /// `up --busy-poll`: how long a serving thread polls after a request before it
+    /// sleeps (`crate::busy_poll`); `None`: it sleeps at once.
+    pub busy_poll: Option<Duration>,
 }
 
 /// Serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests
@@ -104,6 +107,9 @@ async fn serve_connections(
     opts: Arc<ServerOptions>,
 ) -> bool {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    if let Some(window) = opts.busy_poll {
+        crate::busy_poll::start(window);
+    }
     while let Some((stream, client)) = accepted.recv().await {
         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
             continue;
@@ -197,6 +203,7 @@ async fn handle(
     client: SocketAddr,
 ) -> Response<HostBody> {
     let started = Instant::now();
+    crate::busy_poll::request_arrived(started);
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let request_id = req
