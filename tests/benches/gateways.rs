@@ -437,7 +437,7 @@ fn run() -> anyhow::Result<bool> {
             if !processes.is_empty() && !proxies::reset_peak_rss(&processes) {
                 rss_reset_failed = true;
             }
-            let cpu_before = proxies::cpu_time_us(&processes);
+            let cpu_before = waypost_tests::cpu_time_us(&processes);
             if webhook_script {
                 load.args = vec![unique()];
             }
@@ -453,7 +453,7 @@ fn run() -> anyhow::Result<bool> {
                 )
             })?;
             let rss_kib = proxies::peak_rss_kib(&processes).filter(|_| !processes.is_empty());
-            let cpu_us_per_request = match (cpu_before, proxies::cpu_time_us(&processes)) {
+            let cpu_us_per_request = match (cpu_before, waypost_tests::cpu_time_us(&processes)) {
                 (Some(before), Some(after)) if !processes.is_empty() && m.requests > 0 => {
                     Some(after.saturating_sub(before) as f64 / m.requests as f64)
                 }

@@ -632,24 +632,11 @@ fn up_refuses_a_bad_flag_value_and_names_the_flag() {
     }
 }
 
-/// CPU seconds `pid` has used (user + system; `/proc` counts in USER_HZ, 100 on Linux).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    ticks as f64 / 100.0
-}
-
 async fn cpu_used_over_a_second(host: &Host) -> f64 {
-    let before = cpu_seconds(host.pid());
+    let cpu_us = || waypost_tests::cpu_time_us(&[host.pid()]).expect("the host's CPU time");
+    let before = cpu_us();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    cpu_seconds(host.pid()) - before
+    (cpu_us() - before) as f64 / 1e6
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -316,22 +316,3 @@ pub fn peak_rss_kib(pids: &[u32]) -> Option<u64> {
     }
     Some(total)
 }
-
-/// The processes' CPU time so far (user + system, all threads), in µs.
-pub fn cpu_time_us(pids: &[u32]) -> Option<u64> {
-    // SAFETY: sysconf has no preconditions.
-    let ticks_per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks_per_sec <= 0 {
-        return None;
-    }
-    let mut ticks = 0;
-    for pid in pids {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // Fields after the command (which may hold spaces) in parentheses; utime and
-        // stime are the 14th and 15th of the line, the 12th and 13th after it.
-        let rest = &stat[stat.rfind(')')? + 1..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        ticks += fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    }
-    Some(ticks * 1_000_000 / ticks_per_sec as u64)
-}
