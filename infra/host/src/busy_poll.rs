@@ -1,9 +1,9 @@
 //! `up --busy-poll WINDOW`: after each request a serving thread keeps polling its
 //! sockets for up to WINDOW instead of sleeping in the kernel, as HAProxy's
-//! `busy-polling` and Linux's `net.core.busy_poll` do. In a VM an idle vCPU halts, and
-//! waking it for the next request costs more than the request itself (README,
-//! Benchmarks). Off by default: while its window is open a serving thread uses a whole
-//! CPU.
+//! `busy-polling` and Linux's `net.core.busy_poll` do. A VM may halt an idle vCPU at
+//! once, and waking it for the next request can cost more than the request itself
+//! (README, Benchmarks). Off by default: while its window is open a serving thread uses
+//! a whole CPU.
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
