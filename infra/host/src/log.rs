@@ -53,12 +53,13 @@ pub fn write_line(value: serde_json::Value) {
 }
 
 /// Queues a request's access-log line for the flusher.
-pub fn access(value: serde_json::Value) {
-    queue(&line_of(&value));
+pub fn access(line: &impl serde::Serialize) {
+    queue(&line_of(line));
 }
 
-fn line_of(value: &serde_json::Value) -> Vec<u8> {
-    let mut line = value.to_string().into_bytes();
+fn line_of(value: &impl serde::Serialize) -> Vec<u8> {
+    // Serializing plain fields and strings cannot fail.
+    let mut line = serde_json::to_vec(value).unwrap_or_default();
     line.push(b'\n');
     line
 }

@@ -76,13 +76,9 @@ impl TraceParent {
 
     /// A new trace, sampled.
     pub fn random() -> TraceParent {
-        // One `getrandom` for both ids: it is a system call per request.
-        let mut ids = [0u8; 24];
-        let _ = getrandom::fill(&mut ids);
-        let (trace_id, span_id) = ids.split_at(16);
         TraceParent {
-            trace_id: nonzero(trace_id.try_into().expect("16 bytes")),
-            span_id: nonzero(span_id.try_into().expect("8 bytes")),
+            trace_id: random_id(),
+            span_id: random_id(),
             flags: 1,
         }
     }
@@ -101,9 +97,11 @@ impl TraceParent {
     }
 }
 
-fn random_span_id() -> [u8; 8] {
-    let mut id = [0u8; 8];
-    let _ = getrandom::fill(&mut id);
+/// A new trace or span id, from the thread's CSPRNG (seeded from the OS and reseeded
+/// as it goes): not a `getrandom` system call per request.
+fn random_id<const N: usize>() -> [u8; N] {
+    let mut id = [0u8; N];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut id);
     nonzero(id)
 }
 
@@ -242,7 +240,7 @@ pub fn server_trace(headers: &mut HeaderMap) -> ServerTrace {
         trace_id: context.trace_id,
         // A trace the host starts begins with this span; the caller's span is the parent.
         span_id: if caller.is_some() {
-            random_span_id()
+            random_id()
         } else {
             context.span_id
         },
@@ -289,7 +287,7 @@ impl ClientCall {
             .filter(TraceParent::sampled)?;
         let start = SpanStart {
             trace_id: context.trace_id,
-            span_id: random_span_id(),
+            span_id: random_id(),
             parent: Some(context.span_id),
             start: SystemTime::now(),
         };

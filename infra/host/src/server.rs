@@ -6,7 +6,7 @@ use crate::app::App;
 use crate::routes::RouteMatch;
 use crate::settle::Settled;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -160,23 +160,19 @@ struct RequestLine {
 
 impl RequestLine {
     /// The fields every request's line has, for `status` after `latency`.
-    fn line(&self, status: u16, latency: Duration) -> serde_json::Value {
-        let mut line = serde_json::json!({
-            "ts": crate::log::now_rfc3339(),
-            "event": "request",
-            "method": self.method.as_str(),
-            "path": self.path,
-            "status": status,
-            "latency_us": latency.as_micros() as u64,
-            "traceparent": self.traceparent,
-        });
-        if let Some(region) = self.app.variable("region") {
-            line["region"] = region.into();
+    fn line(&self, status: u16, latency: Duration) -> AccessLine<'_> {
+        AccessLine {
+            ts: crate::log::now_rfc3339(),
+            event: "request",
+            method: self.method.as_str(),
+            path: &self.path,
+            status,
+            latency_us: latency.as_micros() as u64,
+            traceparent: &self.traceparent,
+            region: self.app.variable("region"),
+            request_id: self.request_id.as_deref(),
+            ..AccessLine::default()
         }
-        if let Some(id) = &self.request_id {
-            line["request_id"] = id.as_str().into();
-        }
-        line
     }
 }
 
@@ -185,10 +181,48 @@ impl Drop for RequestLine {
         if self.answered {
             return;
         }
-        let mut line = self.line(499, self.started.elapsed());
-        line["client_closed"] = true.into();
-        crate::log::access(line);
+        let line = AccessLine {
+            client_closed: true,
+            ..self.line(499, self.started.elapsed())
+        };
+        crate::log::access(&line);
     }
+}
+
+/// One request's access-log line, serialized from its fields without building a JSON
+/// map first (it is written for every request). The fields are in alphabetical order,
+/// the order the host's other lines (`serde_json` maps) print theirs in.
+#[derive(serde::Serialize, Default)]
+struct AccessLine<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    carrier: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chain: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    client_closed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    component: Option<&'a str>,
+    event: &'static str,
+    latency_us: u64,
+    method: &'a str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    route: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    span_id: Option<String>,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<&'a str>,
+    traceparent: &'a str,
+    ts: String,
 }
 
 /// Response headers components set for the host's log and metrics only (the caller's
@@ -241,48 +275,32 @@ async fn handle(
     let carrier = take(REPORT_CARRIER);
     crate::reports::take(response.headers_mut());
     let latency = started.elapsed();
-    let mut line = request.line(status, latency);
-    if let Some(span) = &span {
-        line["span_id"] = span.span_id_hex().into();
-    }
-    if let Some(route) = &route {
-        line["route"] = route.clone().into();
-    }
-    if let Some(component) = component {
-        line["component"] = component.into();
-    }
-    if let Some(chain) = chain {
-        line["chain"] = chain.into();
-    }
-    if let Some(tenant) = &tenant {
-        line["tenant"] = tenant.clone().into();
-    }
-    if let Some(carrier) = carrier {
-        line["carrier"] = carrier.into();
-    }
-    if request.request_id.is_none()
-        && let Some(id) = response
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-    {
-        line["request_id"] = id.into();
-    }
-    if let Some(bytes) = request_bytes {
-        line["request_bytes"] = bytes.into();
-    }
-    if let Some(bytes) = response
+    let response_request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok());
+    let response_bytes = response
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        line["response_bytes"] = bytes.into();
-    }
+        .and_then(|v| v.parse::<u64>().ok());
+    let base = request.line(status, latency);
+    let line = AccessLine {
+        span_id: span.as_ref().map(|span| span.span_id_hex()),
+        route: route.as_deref(),
+        component: component.as_deref(),
+        chain: chain.as_deref(),
+        tenant: tenant.as_deref(),
+        carrier: carrier.as_deref(),
+        request_id: base.request_id.or(response_request_id),
+        request_bytes,
+        response_bytes,
+        ..base
+    };
     if let Some(span) = span {
-        crate::otlp::record(server_span(span, &request.method, &line));
+        crate::otlp::record(server_span(span, &line));
     }
-    crate::log::access(line);
+    crate::log::access(&line);
     let route = route.unwrap_or_else(|| "(none)".to_string());
     crate::metrics::record_request(&route, tenant.as_deref(), status, latency.as_secs_f64());
     if status == 429
@@ -297,37 +315,31 @@ async fn handle(
 }
 
 /// The request's SERVER span, from what its access-log line says.
-fn server_span(
-    span: crate::otlp::SpanStart,
-    method: &http::Method,
-    line: &serde_json::Value,
-) -> crate::otlp::Span {
+fn server_span(span: crate::otlp::SpanStart, line: &AccessLine) -> crate::otlp::Span {
     use crate::otlp::Value;
-    let text = |key: &str| line[key].as_str().map(str::to_string);
-    let status = line["status"].as_u64().unwrap_or(0) as u16;
     let mut attributes: Vec<(&'static str, Value)> = vec![
-        ("http.request.method", method.as_str().into()),
-        ("http.response.status_code", status.into()),
+        ("http.request.method", line.method.into()),
+        ("http.response.status_code", line.status.into()),
+        ("url.path", line.path.into()),
     ];
-    for (key, attribute) in [
-        ("path", "url.path"),
-        ("route", "http.route"),
-        ("tenant", "waypost.tenant"),
-        ("carrier", "waypost.carrier"),
-        ("region", "waypost.region"),
-        ("chain", "waypost.chain"),
-        ("component", "waypost.component"),
-        ("request_id", "waypost.request_id"),
+    for (value, attribute) in [
+        (line.route, "http.route"),
+        (line.tenant, "waypost.tenant"),
+        (line.carrier, "waypost.carrier"),
+        (line.region, "waypost.region"),
+        (line.chain, "waypost.chain"),
+        (line.component, "waypost.component"),
+        (line.request_id, "waypost.request_id"),
     ] {
-        if let Some(value) = text(key) {
+        if let Some(value) = value {
             attributes.push((attribute, value.into()));
         }
     }
-    let name = match text("route") {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_string(),
+    let name = match line.route {
+        Some(route) => format!("{} {route}", line.method),
+        None => line.method.to_string(),
     };
-    let error = (status >= 500).then(|| status.to_string());
+    let error = (line.status >= 500).then(|| line.status.to_string());
     span.end(name, crate::otlp::Kind::Server, attributes, error)
 }
 
@@ -471,29 +483,35 @@ async fn settled(response: Response<HostBody>) -> Response<HostBody> {
 
 /// The request headers Spin adds for a component.
 pub fn set_spin_headers(headers: &mut HeaderMap, m: &RouteMatch, full_url: &str, client: &str) {
-    let mut set = |name: &str, value: &str| {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
+    let mut set = |name: HeaderName, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
             headers.insert(name, value);
         }
     };
-    set("spin-full-url", full_url);
-    set("spin-path-info", &m.path_info);
-    set("spin-matched-route", &m.based_route);
-    set("spin-base-path", "/");
-    set("spin-raw-component-route", &m.raw_route);
-    set("spin-component-route", &m.component_route);
-    set("spin-client-addr", client);
+    set(HeaderName::from_static("spin-full-url"), full_url);
+    set(HeaderName::from_static("spin-path-info"), &m.path_info);
+    set(
+        HeaderName::from_static("spin-matched-route"),
+        &m.based_route,
+    );
+    set(HeaderName::from_static("spin-base-path"), "/");
+    set(
+        HeaderName::from_static("spin-raw-component-route"),
+        &m.raw_route,
+    );
+    set(
+        HeaderName::from_static("spin-component-route"),
+        &m.component_route,
+    );
+    set(HeaderName::from_static("spin-client-addr"), client);
     for (name, value) in &m.params {
-        set(
-            &format!(
-                "spin-path-match-{}",
-                name.replace('_', "-").to_ascii_lowercase()
-            ),
-            value,
+        let name = format!(
+            "spin-path-match-{}",
+            name.replace('_', "-").to_ascii_lowercase()
         );
+        if let Ok(name) = HeaderName::try_from(name) {
+            set(name, value);
+        }
     }
 }
 
