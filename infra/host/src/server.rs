@@ -248,11 +248,7 @@ async fn handle(
     let crate::otlp::ServerTrace { traceparent, span } =
         crate::otlp::server_trace(req.headers_mut());
     crate::reports::strip(req.headers_mut());
-    let request_bytes = req
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let request_bytes = content_length(req.headers());
     let mut request = RequestLine {
         answered: false,
         app: app.clone(),
@@ -279,11 +275,7 @@ async fn handle(
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok());
-    let response_bytes = response
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let response_bytes = content_length(response.headers());
     let base = request.line(status, latency);
     let line = AccessLine {
         span_id: span.as_ref().map(|span| span.span_id_hex()),
@@ -381,11 +373,7 @@ async fn dispatch(
     let route = matched.raw_route.clone();
     let component = chain.links.last().map(|l| l.component.clone());
     let chain_desc = Some(chain.describe().to_string());
-    if let Some(len) = req
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
+    if let Some(len) = content_length(req.headers())
         && len > opts.max_body_bytes as u64
     {
         return (
@@ -513,6 +501,16 @@ pub fn set_spin_headers(headers: &mut HeaderMap, m: &RouteMatch, full_url: &str,
             set(name, value);
         }
     }
+}
+
+/// The `content-length` a request or response declares, if it is a number.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 fn full(status: StatusCode, content_type: &str, body: Bytes) -> Response<HostBody> {
