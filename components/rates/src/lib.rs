@@ -21,11 +21,11 @@ use waypost_core::rates::{
     CarrierOutcome, RateRequest, answer, invalid_request_problem, parse_rate_request,
     select_carriers,
 };
-use waypost_core::routing::{Deadline, RoutingError, check_residency};
+use waypost_core::routing::{Deadline, RoutingError};
 use waypost_runtime::carrier::{
-    self, CallContext, CallFailure, Outbound, facts, header, read_body,
+    self, CallContext, CallFailure, Outbound, facts, header, read_body, tenant_records,
 };
-use waypost_runtime::config::{active_view, config_store, store_unavailable};
+use waypost_runtime::config::{config_store, store_unavailable};
 use waypost_runtime::identity::verified;
 use waypost_runtime::request::{RequestLog, header_pairs, unix_millis, unix_secs};
 use waypost_runtime::{Reply, SpinKv, problem, reply, routing_problem};
@@ -56,22 +56,14 @@ async fn shop(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply 
         return refuse(store_unavailable());
     };
     let store = config_store(&kv);
-    let view = match active_view(&store).await {
-        Ok(view) => view,
-        Err(p) => return refuse(p),
+    // Residency before the body is read: a strict tenant's body stays out.
+    let records = match tenant_records(&store, identity).await {
+        Ok(records) => records,
+        Err(reply) => return reply,
     };
-    let (Ok(Some(region)), Ok(Some(tenant)), Ok(routes)) =
-        (view.region(), view.tenant(&identity.tenant), view.routes())
-    else {
-        return refuse(store_unavailable());
-    };
-    // Residency before the body is read: a strict tenant's shipment data stays out.
-    if let Err(e) = check_residency(&region, &tenant) {
-        return routing_problem(&e, &identity.request_id);
-    }
     let headers = header_pairs(req.headers());
     let path = req.uri().path().to_string();
-    let route = route_for(&routes, "POST", &path).cloned();
+    let route = route_for(&records.routes, "POST", &path).cloned();
     let deadline = match Deadline::of_request(&headers, route.as_ref(), unix_millis() as u64) {
         Ok(deadline) => deadline,
         Err(e) => return routing_problem(&e, &identity.request_id),
@@ -85,12 +77,12 @@ async fn shop(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply 
         Err(errors) => return refuse(invalid_request_problem(&errors)),
     };
 
-    let selection = select_carriers(&tenant, request.carriers.as_deref());
+    let selection = select_carriers(&records.tenant, request.carriers.as_deref());
     let ctx = CallContext {
         kv: &kv,
-        view: &view,
-        region: &region,
-        tenant: &tenant,
+        view: &records.view,
+        region: &records.region,
+        tenant: &records.tenant,
         deadline,
         method: "POST",
         headers: &headers,

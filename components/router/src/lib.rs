@@ -15,11 +15,11 @@ use waypost_core::config::{Route, route_for};
 use waypost_core::problem::Problem;
 use waypost_core::routing::idempotency::{self, Begin};
 use waypost_core::routing::{
-    Deadline, Fingerprint, IdempotencyKey, RoutingError, StoredResponse, check_residency,
-    deprecation_headers, downstream_response_headers,
+    Deadline, Fingerprint, IdempotencyKey, RoutingError, StoredResponse, deprecation_headers,
+    downstream_response_headers,
 };
-use waypost_runtime::carrier::{self, CallContext, Outbound, facts, read_body};
-use waypost_runtime::config::{active_view, config_store, store_unavailable};
+use waypost_runtime::carrier::{self, CallContext, Outbound, facts, read_body, tenant_records};
+use waypost_runtime::config::{config_store, store_unavailable};
 use waypost_runtime::identity::verified;
 use waypost_runtime::request::{RequestLog, header_pairs, random_u64, unix_millis};
 use waypost_runtime::{Reply, SpinKv, problem, reply, routing_problem, with_headers};
@@ -53,19 +53,11 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
         return refuse(store_unavailable());
     };
     let store = config_store(&kv);
-    let view = match active_view(&store).await {
-        Ok(view) => view,
-        Err(p) => return refuse(p),
+    // Residency before the body is read: a strict tenant's body stays out.
+    let records = match tenant_records(&store, identity).await {
+        Ok(records) => records,
+        Err(reply) => return reply,
     };
-    let (Ok(Some(region)), Ok(Some(tenant)), Ok(routes)) =
-        (view.region(), view.tenant(&identity.tenant), view.routes())
-    else {
-        return refuse(store_unavailable());
-    };
-    // Residency first: a strict tenant's body is never read here.
-    if let Err(e) = check_residency(&region, &tenant) {
-        return routing_problem(&e, &identity.request_id);
-    }
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query = req
@@ -75,7 +67,7 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
         .unwrap_or_default();
     let host = req.uri().authority().map(|a| a.as_str().to_string());
     let headers = header_pairs(req.headers());
-    let route = route_for(&routes, &method, &path).cloned();
+    let route = route_for(&records.routes, &method, &path).cloned();
     let now = unix_millis() as u64;
     let deadline = match Deadline::of_request(&headers, route.as_ref(), now) {
         Ok(deadline) => deadline,
@@ -103,9 +95,9 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
 
     let ctx = CallContext {
         kv: &kv,
-        view: &view,
-        region: &region,
-        tenant: &tenant,
+        view: &records.view,
+        region: &records.region,
+        tenant: &records.tenant,
         deadline,
         method: &method,
         headers: &headers,

@@ -9,9 +9,9 @@
 //!
 //! Only this module does I/O for carrier calls; every decision is core's.
 
-use crate::SpinKv;
-use crate::config::var;
+use crate::config::{active_view, store_unavailable, var};
 use crate::request::{random_u64, unix_millis};
+use crate::{Reply, SpinKv, problem, routing_problem};
 use bytes::Bytes;
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, Request};
@@ -19,8 +19,9 @@ use spin_sdk::wasip3::http::types::ErrorCode;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use waypost_core::config::store::{ConfigView, RegionRecord};
-use waypost_core::config::{Adapter, Carrier, Tenant};
+use waypost_core::auth::Identity;
+use waypost_core::config::store::{ConfigStore, ConfigView, RegionRecord};
+use waypost_core::config::{Adapter, Carrier, Route, Tenant};
 use waypost_core::problem::Problem;
 use waypost_core::quota::{self, charge_account};
 use waypost_core::rates::adapters::RateAdapter;
@@ -33,9 +34,41 @@ use waypost_core::routing::outcome::{carrier_breaker_states, upstream_state_afte
 use waypost_core::routing::token_cache::{self, TokenLookup};
 use waypost_core::routing::{
     CallBudget, CredentialPlan, Deadline, Decision, Outcome, RequestFacts, RouteRequest, Routed,
-    RoutingError, TransportFailure, credentials_for, decide, record_outcome, retry,
-    transport_error, upstream_request_headers,
+    RoutingError, TransportFailure, check_residency, credentials_for, decide, record_outcome,
+    retry, transport_error, upstream_request_headers,
 };
+
+/// The active config and the records of it that every carrier call of a request reads.
+pub struct TenantRecords<'s, 'a> {
+    pub view: ConfigView<'s, 'a, SpinKv>,
+    pub region: RegionRecord,
+    pub tenant: Tenant,
+    pub routes: Vec<Route>,
+}
+
+/// The active config of `store` and the caller's records in it, once the tenant may
+/// be served in this region (421 naming its home region otherwise). Callers check
+/// this before reading the request's body, so a strict tenant's body is never read
+/// in a region it may not be served in.
+pub async fn tenant_records<'s, 'a>(
+    store: &'s ConfigStore<'a, SpinKv>,
+    identity: &Identity,
+) -> Result<TenantRecords<'s, 'a>, Reply> {
+    let refuse = |p: Problem| problem(&p.with_request_id(Some(&identity.request_id)));
+    let view = active_view(store).await.map_err(refuse)?;
+    let (Ok(Some(region)), Ok(Some(tenant)), Ok(routes)) =
+        (view.region(), view.tenant(&identity.tenant), view.routes())
+    else {
+        return Err(refuse(store_unavailable()));
+    };
+    check_residency(&region, &tenant).map_err(|e| routing_problem(&e, &identity.request_id))?;
+    Ok(TenantRecords {
+        view,
+        region,
+        tenant,
+        routes,
+    })
+}
 
 /// What a call is about: the tenant's request, as read once by the component.
 pub struct CallContext<'a> {
@@ -105,7 +138,7 @@ impl CallFailure {
                     .with_detail(format!("{carrier}: {detail}"))
                     .with_request_id(id)
             }
-            CallFailure::Store => crate::config::store_unavailable().with_request_id(id),
+            CallFailure::Store => store_unavailable().with_request_id(id),
             CallFailure::NotBuilt { carrier, detail } => {
                 Problem::new(400, "not-for-this-carrier", "Bad Request")
                     .with_detail(format!("{carrier}: {detail}"))
