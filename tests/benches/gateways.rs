@@ -709,8 +709,8 @@ fn print_report(
     println!();
     println!(
         "waypost gateway bench: {} s per measurement (+{} s warm-up), wrk -t1 --latency \
-         ({}), {} cores",
-        settings.seconds, settings.warmup, settings.wrk_version, settings.cores
+         ({}), {} cores, {}",
+        settings.seconds, settings.warmup, settings.wrk_version, settings.cores, settings.idle
     );
     let mut table: Vec<Vec<String>> = Vec::new();
     for r in rows {

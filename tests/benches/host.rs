@@ -15,7 +15,9 @@
 //! warm-up run of its own, it measures at 1 connection twice, `apart` (the server
 //! pinned to CPU 0, wrk to CPU 1: the client on another core) and `shared` (both on
 //! CPU 0: no CPU waits to wake up, so the latency is the work on the request's path),
-//! and at 32 connections with nothing pinned (`common::Placement` says why):
+//! and at 32 connections with nothing pinned (`common::Placement` says why). How long an
+//! idle CPU takes to wake, and so most of `apart`, is the kernel's: the title line names
+//! its cpuidle driver and, for `haltpoll`, `guest_halt_poll_ns`:
 //!
 //! | scenario  | server | request                                 | does                          |
 //! |-----------|--------|-----------------------------------------|-------------------------------|
@@ -201,8 +203,8 @@ fn run() -> anyhow::Result<bool> {
     println!();
     println!(
         "waypost host bench: {seconds} s per measurement (+{warmup} s warm-up), \
-         wrk -t1 --latency ({}), {} cores",
-        settings.wrk_version, settings.cores
+         wrk -t1 --latency ({}), {} cores, {}",
+        settings.wrk_version, settings.cores, settings.idle
     );
     if !host_args.trim().is_empty() {
         println!("waypost up {}", host_args.trim());

@@ -39,6 +39,8 @@ pub struct Settings {
     /// Arguments that are not flags: scenario filters.
     pub filters: Vec<String>,
     pub cores: usize,
+    /// How an idle CPU waits for work (`cpu_idle`), for the table's title.
+    pub idle: String,
 }
 
 impl Settings {
@@ -65,6 +67,7 @@ impl Settings {
                 .filter(|a| !a.starts_with('-'))
                 .collect(),
             cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            idle: cpu_idle(),
         })
     }
 
@@ -86,6 +89,25 @@ impl Settings {
             );
         }
         Ok(())
+    }
+}
+
+/// The kernel's cpuidle driver and, for `haltpoll` (KVM guests), how long an idle
+/// vCPU polls before it halts. Latency at one connection apart is mostly a CPU waking
+/// from idle, so a run's numbers depend on this (README, Benchmarks).
+fn cpu_idle() -> String {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    match read("/sys/devices/system/cpu/cpuidle/current_driver").as_deref() {
+        Some("haltpoll") => match read("/sys/module/haltpoll/parameters/guest_halt_poll_ns") {
+            Some(ns) => format!("cpuidle haltpoll, guest_halt_poll_ns {ns}"),
+            None => "cpuidle haltpoll".to_string(),
+        },
+        Some(driver) => format!("cpuidle {driver}"),
+        None => "cpuidle unknown".to_string(),
     }
 }
 
