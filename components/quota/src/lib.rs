@@ -16,7 +16,7 @@ use waypost_core::quota::{Decision, Subject, admit};
 use waypost_runtime::config::{active_view, config_store, store_unavailable};
 use waypost_runtime::identity::verified;
 use waypost_runtime::request::{RequestLog, unix_millis};
-use waypost_runtime::{SpinKv, problem, relay};
+use waypost_runtime::{SpinKv, problem, problem_for, relay};
 
 #[http_service]
 async fn handle(req: Request) -> Result<types::Response, ErrorCode> {
@@ -34,8 +34,7 @@ async fn handle(req: Request) -> Result<types::Response, ErrorCode> {
         }
         Err(p) => {
             log.finish(p.status);
-            let p = p.with_request_id(Some(&identity.request_id));
-            return reply(problem(&p), &[]).into_response();
+            return reply(problem_for(p, &identity.request_id), &[]).into_response();
         }
     };
     if !decision.unchecked.is_empty() {

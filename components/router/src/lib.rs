@@ -22,7 +22,7 @@ use waypost_runtime::carrier::{self, CallContext, Outbound, facts, read_body, te
 use waypost_runtime::config::{config_store, store_unavailable};
 use waypost_runtime::identity::verified;
 use waypost_runtime::request::{RequestLog, header_pairs, random_u64, unix_millis};
-use waypost_runtime::{Reply, SpinKv, problem, reply, routing_problem, with_headers};
+use waypost_runtime::{Reply, SpinKv, problem, problem_for, reply, routing_problem, with_headers};
 
 #[http_service]
 async fn handle(req: Request) -> Reply {
@@ -44,7 +44,7 @@ async fn handle(req: Request) -> Reply {
 }
 
 async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply {
-    let refuse = |p: Problem| problem(&p.with_request_id(Some(&identity.request_id)));
+    let refuse = |p: Problem| problem_for(p, &identity.request_id);
     let Some((carrier_id, rest)) = carrier_and_path(req.uri().path()) else {
         return refuse(Problem::new(404, "not-found", "Not Found"));
     };
@@ -128,12 +128,11 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
                 let _ = idempotency::release(&kv, claim);
             }
             log.set("refusal", "carrier-credentials-rejected");
-            problem(
-                &Problem::new(502, "carrier-credentials-rejected", "Bad Gateway")
-                    .with_detail(format!(
-                        "{carrier_id} refused the gateway's credentials for this account."
-                    ))
-                    .with_request_id(Some(&identity.request_id)),
+            problem_for(
+                Problem::new(502, "carrier-credentials-rejected", "Bad Gateway").with_detail(
+                    format!("{carrier_id} refused the gateway's credentials for this account."),
+                ),
+                &identity.request_id,
             )
         }
         Ok(response) => {

@@ -11,7 +11,7 @@
 
 use crate::config::{active_view, store_unavailable, var};
 use crate::request::{random_u64, unix_millis};
-use crate::{Reply, SpinKv, problem, routing_problem};
+use crate::{Reply, SpinKv, problem_for, routing_problem};
 use bytes::Bytes;
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, Request};
@@ -54,7 +54,7 @@ pub async fn tenant_records<'s, 'a>(
     store: &'s ConfigStore<'a, SpinKv>,
     identity: &Identity,
 ) -> Result<TenantRecords<'s, 'a>, Reply> {
-    let refuse = |p: Problem| problem(&p.with_request_id(Some(&identity.request_id)));
+    let refuse = |p: Problem| problem_for(p, &identity.request_id);
     let view = active_view(store).await.map_err(refuse)?;
     let (Ok(Some(region)), Ok(Some(tenant)), Ok(routes)) =
         (view.region(), view.tenant(&identity.tenant), view.routes())

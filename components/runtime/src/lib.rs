@@ -85,6 +85,11 @@ pub fn problem_body(status: u16, body: String) -> Reply {
     )
 }
 
+/// A problem response that names the request it answers.
+pub fn problem_for(p: Problem, request_id: &str) -> Reply {
+    problem(&p.with_request_id(Some(request_id)))
+}
+
 /// A routing refusal: its problem and its headers (`Retry-After`).
 pub fn routing_problem(e: &RoutingError, request_id: &str) -> Reply {
     with_headers(problem(&e.problem(Some(request_id))), &e.headers())
