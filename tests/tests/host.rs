@@ -624,6 +624,7 @@ fn up_refuses_a_bad_flag_value_and_names_the_flag() {
         ("--max-instance-reuse-count", "0"),
         ("--serving-threads", "0"),
         ("--busy-poll", "soon"),
+        ("--header-read-timeout", "soon"),
     ] {
         let manifest = fixture_manifest();
         let (ok, stderr) = run_host(&["up", "-f", manifest.to_str().unwrap(), flag, value], &[]);
@@ -727,6 +728,73 @@ fn a_request_whose_client_goes_away_is_logged_with_status_499() {
     assert_eq!(line["request_id"], "gone-1");
     // Well before the 2 s the guest would have slept.
     assert!(line["latency_us"].as_u64().unwrap() < 1_900_000, "{line}");
+}
+
+/// Whether the host closes `stream` within `within`: a read that ends (or is reset)
+/// rather than one still waiting. Whatever arrives first (a response) is skipped.
+async fn closed_by_host(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let closed = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    };
+    tokio::time::timeout(within, closed).await.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_header_read_timeout_closes_trickling_and_idle_connections_not_slow_ones() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = start(HostOptions {
+        args: vec!["--header-read-timeout".into(), "2s".into()],
+        ..Default::default()
+    });
+    let connect = || tokio::net::TcpStream::connect(&host.addr);
+    // A head never finished (slowloris).
+    let mut trickling = connect().await.unwrap();
+    trickling
+        .write_all(b"GET /exact HTTP/1.1\r\nhost: t\r\n")
+        .await
+        .unwrap();
+    // A keep-alive connection left idle after its response.
+    let mut idle = Connection::open(&host).await;
+    assert_eq!(idle.get("/exact").await.0, 200);
+    // A head sent in two parts, the second 500 ms later: within the timeout, served.
+    let mut slow = connect().await.unwrap();
+    slow.write_all(b"GET /exact HTTP/1.1\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    slow.write_all(b"host: t\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    slow.read_to_end(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    assert!(
+        closed_by_host(&mut trickling, Duration::from_secs(15)).await,
+        "a connection whose head never ends is still open"
+    );
+    let idle_closed = async {
+        while !idle.0.is_closed() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    assert!(
+        tokio::time::timeout(Duration::from_secs(15), idle_closed)
+            .await
+            .is_ok(),
+        "an idle keep-alive connection is still open"
+    );
+    // Closing them is the host's ordinary work: it keeps serving.
+    assert_eq!(get(&host, "/exact").await.0, 200);
 }
 
 fn write_manifest(dir: &Path, body: &str) -> std::path::PathBuf {

@@ -141,6 +141,12 @@ struct UpArgs {
     /// `0s`): off.
     #[arg(long = "busy-poll", value_parser = humantime::parse_duration)]
     busy_poll: Option<Duration>,
+    /// How long a client connection may take to send a request's head (`75s`),
+    /// counted from when it is accepted or its previous response was written: a
+    /// connection that trickles its headers, or sits idle, is closed after it. `0s`:
+    /// no limit.
+    #[arg(long = "header-read-timeout", default_value = "75s", value_parser = humantime::parse_duration)]
+    header_read_timeout: Duration,
 }
 
 fn parse_variable(s: &str) -> Result<(String, String), String> {
@@ -265,6 +271,8 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 max_body_bytes: args.max_request_body,
                 shutdown_grace: Duration::from_secs(args.shutdown_grace),
                 busy_poll: args.busy_poll.filter(|window| !window.is_zero()),
+                header_read_timeout: Some(args.header_read_timeout)
+                    .filter(|timeout| !timeout.is_zero()),
             },
         )
         .await;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +24,10 @@ pub struct ServerOptions {
     /// `up --busy-poll`: how long a serving thread polls after a request before it
     /// sleeps (`crate::busy_poll`); `None`: it sleeps at once.
     pub busy_poll: Option<Duration>,
+    /// `up --header-read-timeout`: how long a connection may take to send a request's
+    /// head, counted from when it is ready for one (accepted, or the previous response
+    /// written), so it also closes idle keep-alive connections. `None`: no limit.
+    pub header_read_timeout: Option<Duration>,
 }
 
 /// Serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests
@@ -114,13 +118,17 @@ async fn serve_connections(
         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
             continue;
         };
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(opts.header_read_timeout);
         let app = app.clone();
         let opts = opts.clone();
         let service = hyper::service::service_fn(move |req| {
             let (app, opts) = (app.clone(), opts.clone());
             async move { Ok::<_, std::convert::Infallible>(handle(app, &opts, req, client).await) }
         });
-        let builder = auto::Builder::new(TokioExecutor::new());
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
