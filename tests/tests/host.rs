@@ -797,6 +797,67 @@ async fn the_header_read_timeout_closes_trickling_and_idle_connections_not_slow_
     assert_eq!(get(&host, "/exact").await.0, 200);
 }
 
+/// Sets process `pid`'s soft limit on open file descriptors; its previous limits.
+fn set_open_files_limit(pid: u32, soft: u64) -> libc::rlimit {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    let got = unsafe { libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old) };
+    assert_eq!(got, 0, "{}", std::io::Error::last_os_error());
+    let new = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: old.rlim_max,
+    };
+    let set = unsafe { libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
+    assert_eq!(set, 0, "{}", std::io::Error::last_os_error());
+    old
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn out_of_file_descriptors_the_host_pauses_accepting_then_serves_who_waited() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = start(HostOptions::default());
+    assert_eq!(get(&host, "/exact").await.0, 200);
+    // The limit at the highest descriptor open: what is free below it is what the
+    // host can still accept; every connection after that waits in the backlog.
+    let open: Vec<u64> = std::fs::read_dir(format!("/proc/{}/fd", host.pid()))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let limit = open.iter().max().unwrap() + 1;
+    let free = limit as usize - open.len();
+    let old = set_open_files_limit(host.pid(), limit);
+    let mut waiting = Vec::new();
+    for _ in 0..free + 3 {
+        waiting.push(tokio::net::TcpStream::connect(&host.addr).await.unwrap());
+    }
+    assert!(host.logged("Too many open files"), "{}", host.logs());
+    let cpu = cpu_used_over_a_second(&host).await;
+    assert!(
+        cpu < 0.3,
+        "{cpu} s of CPU a second while out of descriptors"
+    );
+
+    set_open_files_limit(host.pid(), old.rlim_cur);
+    let mut last = waiting.pop().unwrap();
+    last.write_all(b"GET /exact HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), last.read_to_end(&mut answer));
+    read.await
+        .expect("the waiting connection is answered")
+        .unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let errors = host.logs().matches("accept_error").count();
+    assert!(errors < 100, "{errors} accept_error lines");
+}
+
 fn write_manifest(dir: &Path, body: &str) -> std::path::PathBuf {
     let wasm = waypost_tests::wasm(&[
         "waypost-probe",

@@ -65,15 +65,22 @@ pub async fn serve(
     }
     let mut shutdown = Box::pin(shutdown_signal());
     for next in (0..handoffs.len()).cycle() {
-        let (stream, client) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    crate::log::event("accept_error", &[("error", &e.to_string())]);
-                    continue;
-                }
-            },
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
             _ = &mut shutdown => break,
+        };
+        let (stream, client) = match accepted {
+            Ok(conn) => conn,
+            Err(e) => {
+                crate::log::event("accept_error", &[("error", &e.to_string())]);
+                if let Some(pause) = accept_backoff(&e) {
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = &mut shutdown => break,
+                    }
+                }
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         match stream.into_std() {
@@ -101,6 +108,19 @@ pub async fn serve(
         );
     }
     Ok(())
+}
+
+/// How long to stop accepting after `accept` failed for want of a file descriptor or
+/// memory, or `None` for an error of one connection's own (reset before it was
+/// accepted), after which the next is accepted at once. Out of descriptors, the
+/// pending connection stays in the backlog and `accept` fails again at once until one
+/// is closed: retrying without a pause spins a core and floods the log.
+fn accept_backoff(e: &std::io::Error) -> Option<Duration> {
+    const PAUSE: Duration = Duration::from_millis(100);
+    let exhausted = [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM];
+    e.raw_os_error()
+        .is_some_and(|code| exhausted.contains(&code))
+        .then_some(PAUSE)
 }
 
 /// One serving thread: serves the connections handed to it until the hand-off closes,
@@ -558,4 +578,29 @@ fn too_large(limit: usize) -> Response<HostBody> {
         "payload-too-large",
         &format!("The request body exceeds the limit of {limit} bytes."),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepting_pauses_when_the_host_is_out_of_descriptors_not_for_a_connections_error() {
+        let os = std::io::Error::from_raw_os_error;
+        for exhausted in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            assert!(
+                accept_backoff(&os(exhausted)).is_some(),
+                "{}",
+                os(exhausted)
+            );
+        }
+        for connection in [
+            libc::ECONNABORTED,
+            libc::EPROTO,
+            libc::EHOSTUNREACH,
+            libc::EINTR,
+        ] {
+            assert_eq!(accept_backoff(&os(connection)), None, "{}", os(connection));
+        }
+    }
 }
