@@ -858,6 +858,90 @@ async fn out_of_file_descriptors_the_host_pauses_accepting_then_serves_who_waite
     assert!(errors < 100, "{errors} accept_error lines");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn with_every_instance_slot_busy_a_request_gets_503_and_retry_after() {
+    // Room for two instances, each serving one request at a time.
+    let host = start(HostOptions {
+        env: vec![("SPIN_WASMTIME_INSTANCE_COUNT".into(), "2".into())],
+        args: vec!["--max-instance-concurrent-reuse-count".into(), "1".into()],
+        ..Default::default()
+    });
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            let url = host.url("/slow?ms=3000");
+            tokio::spawn(async move { client().get(url).send().await.unwrap().status() })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let busy = client().get(host.url("/exact")).send().await.unwrap();
+    assert_eq!(busy.status(), 503);
+    assert_eq!(busy.headers()["retry-after"], "1");
+    assert_eq!(busy.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = busy.json().await.unwrap();
+    assert_eq!(
+        problem["type"], "https://waypost.dev/problems/host/at-capacity",
+        "{problem}"
+    );
+    for request in slow {
+        assert_eq!(
+            request.await.unwrap(),
+            200,
+            "the requests holding the slots"
+        );
+    }
+    // The slots' instances are free again: the same request is served.
+    assert_eq!(get(&host, "/exact").await.0, 200);
+    let logs = host.logs();
+    assert!(logs.contains("\"event\":\"at_capacity\""), "{logs}");
+    assert!(!logs.contains("guest_error"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chain_whose_inner_link_finds_no_slot_answers_503_through_its_middleware() {
+    // `/layered` runs in three stores (its middleware are granted less than the
+    // probe): the two layers take both slots, and the probe finds none.
+    let host = start(HostOptions {
+        env: vec![("SPIN_WASMTIME_INSTANCE_COUNT".into(), "2".into())],
+        args: vec!["--serving-threads".into(), "1".into()],
+        ..Default::default()
+    });
+    let r = client()
+        .get(host.url("/layered/exact"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let logs = host.logs();
+    assert!(
+        logs.contains("\"component\":\"probe\",\"event\":\"at_capacity\""),
+        "{logs}"
+    );
+}
+
+#[test]
+fn up_refuses_a_pool_size_that_is_not_a_number_and_names_the_variable() {
+    fixture_components();
+    let started = Host::start(
+        &fixture_manifest(),
+        HostOptions {
+            env: vec![
+                (SECRET.0.into(), SECRET.1.into()),
+                ("SPIN_WASMTIME_INSTANCE_COUNT".into(), "lots".into()),
+            ],
+            ..Default::default()
+        },
+    );
+    let Err(e) = started else {
+        panic!("started with SPIN_WASMTIME_INSTANCE_COUNT=lots");
+    };
+    assert!(
+        e.to_string()
+            .contains("SPIN_WASMTIME_INSTANCE_COUNT=lots: expected a number"),
+        "{e}"
+    );
+}
+
 fn write_manifest(dir: &Path, body: &str) -> std::path::PathBuf {
     let wasm = waypost_tests::wasm(&[
         "waypost-probe",

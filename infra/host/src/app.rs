@@ -19,8 +19,9 @@ use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use wasmtime::Engine;
+use wasmtime::PoolConcurrencyLimitError;
 use wasmtime::component::{Accessor, Component, Linker, Resource};
-use wasmtime_wasi_http::handler::{ProxyHandler, TrapOrPanicError};
+use wasmtime_wasi_http::handler::{InstantiationError, ProxyHandler, TrapOrPanicError};
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::{Error as HttpError, WasiBody, WasiHttpView};
@@ -264,6 +265,10 @@ impl App {
                     return error_from_code(code.clone());
                 }
                 let component = &workers.state().component;
+                if out_of_instance_slots(&e) {
+                    crate::log::event("at_capacity", &[("component", component)]);
+                    return HttpError::ConnectionLimitReached;
+                }
                 // A trap is logged when its worker is dropped (`workers::Worker`).
                 if !e.is::<TrapOrPanicError>() {
                     crate::log::event(
@@ -541,8 +546,19 @@ impl HandlerShape {
     }
 }
 
+/// Whether `e` is a new instance failing for want of a free slot in the pooling
+/// allocator (`SPIN_WASMTIME_INSTANCE_COUNT`), which frees up as instances retire.
+fn out_of_instance_slots(e: &wasmtime::Error) -> bool {
+    e.downcast_ref::<InstantiationError<()>>()
+        .is_some_and(|i| i.error.is::<PoolConcurrencyLimitError>())
+}
+
 fn error_from_code(code: ErrorCode) -> HttpError {
-    HttpError::InternalError(Some(format!("handler returned error: {code:?}")))
+    match code {
+        // The next link of a chain out of instance slots, passed back by a middleware.
+        ErrorCode::ConnectionLimitReached => HttpError::ConnectionLimitReached,
+        code => HttpError::InternalError(Some(format!("handler returned error: {code:?}"))),
+    }
 }
 
 fn error_to_code(e: &HttpError) -> ErrorCode {
@@ -552,6 +568,7 @@ fn error_to_code(e: &HttpError) -> ErrorCode {
         HttpError::ConnectionRefused => ErrorCode::ConnectionRefused,
         HttpError::ConnectionReadTimeout => ErrorCode::ConnectionReadTimeout,
         HttpError::HttpProtocolError => ErrorCode::HttpProtocolError,
+        HttpError::ConnectionLimitReached => ErrorCode::ConnectionLimitReached,
         HttpError::InternalError(m) => ErrorCode::InternalError(m.clone()),
         other => ErrorCode::InternalError(Some(other.to_string())),
     }

@@ -9,8 +9,26 @@ use std::path::Path;
 use wasmtime::component::Component;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// Concurrent component instances the pooling allocator reserves room for.
-pub const MAX_INSTANCES: u32 = 1000;
+/// Concurrent component instances the pooling allocator reserves room for, unless
+/// `SPIN_WASMTIME_INSTANCE_COUNT` says otherwise (Spin's variable and default).
+const DEFAULT_INSTANCES: u32 = 1000;
+const INSTANCES_VAR: &str = "SPIN_WASMTIME_INSTANCE_COUNT";
+/// Each slot reserves address space for two memories of about 4.3 GB each (Wasmtime's
+/// reservation and guard): 10,000 slots take 86 TB of x86-64's 128 TiB, 14,000 do not fit.
+const MAX_INSTANCES: u32 = 10_000;
+
+/// The pool's size: `SPIN_WASMTIME_INSTANCE_COUNT`, or the default.
+fn instance_count(value: Option<&str>) -> anyhow::Result<u32> {
+    let Some(value) = value else {
+        return Ok(DEFAULT_INSTANCES);
+    };
+    match value.trim().parse::<u32>() {
+        Ok(n @ 1..=MAX_INSTANCES) => Ok(n),
+        _ => anyhow::bail!(
+            "{INSTANCES_VAR}={value}: expected a number of instances from 1 to {MAX_INSTANCES}"
+        ),
+    }
+}
 
 /// Bytes of each pooled memory and table kept mapped between instances. With
 /// `PAGEMAP_SCAN` (Linux 6.7+) only the pages an instance dirtied are reset, so a
@@ -20,22 +38,23 @@ const MEMORY_KEEP_RESIDENT: usize = 8 << 20;
 const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 
 pub fn new_engine() -> anyhow::Result<Engine> {
+    let instances = instance_count(std::env::var(INSTANCES_VAR).ok().as_deref())?;
     let mut config = Config::new();
     config.wasm_component_model_async(true);
     config.concurrency_support(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     let mut pooling = PoolingAllocationConfig::default();
     pooling
-        .total_component_instances(MAX_INSTANCES)
-        .total_core_instances(MAX_INSTANCES * 4)
-        .total_memories(MAX_INSTANCES * 2)
-        .total_tables(MAX_INSTANCES * 4)
+        .total_component_instances(instances)
+        .total_core_instances(instances * 4)
+        .total_memories(instances * 2)
+        .total_tables(instances * 4)
         .max_memory_size(256 << 20)
         .max_component_instance_size(1 << 20)
         .max_core_instances_per_component(16)
         .max_memories_per_component(4)
         .max_tables_per_component(16)
-        .total_stacks(MAX_INSTANCES)
+        .total_stacks(instances)
         // Reusing a slot resets the pages the last instance dirtied in place instead
         // of returning them to the kernel (madvise), which cost a page fault per
         // touched page and a TLB-shootdown IPI per instance.
@@ -49,7 +68,9 @@ pub fn new_engine() -> anyhow::Result<Engine> {
     if std::env::var_os("WAYPOST_PROFILE").is_some_and(|v| v == "perfmap") {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
-    Ok(Engine::new(&config)?)
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("creating the engine with room for {instances} instances"))
 }
 
 /// Loads `path`, reusing `<cache_dir>/<hash>.cwasm` when this engine compiled it before.
@@ -81,4 +102,22 @@ pub fn load_component(engine: &Engine, path: &Path, cache_dir: &Path) -> anyhow:
     std::fs::write(&tmp, component.serialize()?)?;
     std::fs::rename(&tmp, &cached)?;
     Ok(component)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_size_comes_from_spins_variable_or_defaults_to_a_thousand() {
+        assert_eq!(instance_count(None).unwrap(), 1000);
+        assert_eq!(instance_count(Some("64")).unwrap(), 64);
+        for bad in ["0", "-3", "many", "10001", ""] {
+            let e = instance_count(Some(bad)).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("SPIN_WASMTIME_INSTANCE_COUNT={bad}:")),
+                "{e}"
+            );
+        }
+    }
 }

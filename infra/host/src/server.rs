@@ -458,6 +458,7 @@ async fn dispatch(
         Ok(response) if head => response,
         Ok(response) => settled(response).await,
         Err(HttpError::HttpRequestBodySize(_)) => too_large(limit),
+        Err(HttpError::ConnectionLimitReached) => at_capacity(),
         Err(e) => {
             crate::log::event(
                 "request_failed",
@@ -578,6 +579,20 @@ fn too_large(limit: usize) -> Response<HostBody> {
         "payload-too-large",
         &format!("The request body exceeds the limit of {limit} bytes."),
     )
+}
+
+/// Every instance slot of the pooling allocator is in use (`crate::app::App::run`):
+/// the request never reached a component, so the client may send it again.
+fn at_capacity() -> Response<HostBody> {
+    let mut response = problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "at-capacity",
+        "Every component instance is busy; retry shortly.",
+    );
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 #[cfg(test)]
