@@ -581,8 +581,9 @@ fn too_large(limit: usize) -> Response<HostBody> {
     )
 }
 
-/// Every instance slot of the pooling allocator is in use (`crate::app::App::run`):
-/// the request never reached a component, so the client may send it again.
+/// Every instance slot of the pooling allocator is in use (`crate::app::App::run`).
+/// When the chain's first store found no slot, no component has seen the request and
+/// the client may send it again.
 fn at_capacity() -> Response<HostBody> {
     let mut response = problem(
         StatusCode::SERVICE_UNAVAILABLE,
