@@ -134,15 +134,16 @@ async fn serve_connections(
     if let Some(window) = opts.busy_poll {
         crate::busy_poll::start(window);
     }
+    // Configured once per thread; each connection takes a copy (`into_owned`).
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(opts.header_read_timeout);
     while let Some((stream, client)) = accepted.recv().await {
         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
             continue;
         };
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(opts.header_read_timeout);
         let app = app.clone();
         let opts = opts.clone();
         let service = hyper::service::service_fn(move |req| {
