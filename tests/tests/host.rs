@@ -730,6 +730,16 @@ fn a_request_whose_client_goes_away_is_logged_with_status_499() {
     assert!(line["latency_us"].as_u64().unwrap() < 1_900_000, "{line}");
 }
 
+/// What the host answers on `stream` until it closes it (the request asked for
+/// `connection: close`), within 10 s.
+async fn answer_until_close(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer));
+    read.await.expect("answered within 10 s").unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 /// Whether the host closes `stream` within `within`: a read that ends (or is reset)
 /// rather than one still waiting. Whatever arrives first (a response) is skipped.
 async fn closed_by_host(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
@@ -748,7 +758,7 @@ async fn closed_by_host(stream: &mut tokio::net::TcpStream, within: Duration) ->
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_header_read_timeout_closes_trickling_and_idle_connections_not_slow_ones() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let host = start(HostOptions {
         args: vec!["--header-read-timeout".into(), "2s".into()],
         ..Default::default()
@@ -770,13 +780,8 @@ async fn the_header_read_timeout_closes_trickling_and_idle_connections_not_slow_
     slow.write_all(b"host: t\r\nconnection: close\r\n\r\n")
         .await
         .unwrap();
-    let mut answer = Vec::new();
-    slow.read_to_end(&mut answer).await.unwrap();
-    assert!(
-        answer.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&answer)
-    );
+    let answer = answer_until_close(&mut slow).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
     assert!(
         closed_by_host(&mut trickling, Duration::from_secs(15)).await,
@@ -816,7 +821,7 @@ fn set_open_files_limit(pid: u32, soft: u64) -> libc::rlimit {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn out_of_file_descriptors_the_host_pauses_accepting_then_serves_who_waited() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let host = start(HostOptions::default());
     assert_eq!(get(&host, "/exact").await.0, 200);
     // The limit at the highest descriptor open: what is free below it is what the
@@ -844,16 +849,8 @@ async fn out_of_file_descriptors_the_host_pauses_accepting_then_serves_who_waite
     last.write_all(b"GET /exact HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
         .await
         .unwrap();
-    let mut answer = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), last.read_to_end(&mut answer));
-    read.await
-        .expect("the waiting connection is answered")
-        .unwrap();
-    assert!(
-        answer.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&answer)
-    );
+    let answer = answer_until_close(&mut last).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let errors = host.logs().matches("accept_error").count();
     assert!(errors < 100, "{errors} accept_error lines");
 }
