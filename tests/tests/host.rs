@@ -625,6 +625,7 @@ fn up_refuses_a_bad_flag_value_and_names_the_flag() {
         ("--serving-threads", "0"),
         ("--busy-poll", "soon"),
         ("--header-read-timeout", "soon"),
+        ("--body-read-timeout", "soon"),
     ] {
         let manifest = fixture_manifest();
         let (ok, stderr) = run_host(&["up", "-f", manifest.to_str().unwrap(), flag, value], &[]);
@@ -675,6 +676,52 @@ async fn a_body_over_the_limit_is_refused_with_413() {
     let r = post(&host, "/kv/set?store=default&key=big", vec![b'x'; 4096]).await;
     assert_eq!(r.status(), 413);
     assert_eq!(get(&host, "/kv/get?store=default&key=big").await.0, 404);
+
+    // Sent chunked, with no length to refuse it by, the body is cut at the limit
+    // while the component reads it. The component only sees a failed read: `kv/set`
+    // refuses it (400) and `echo` takes it for an empty body (200). The client gets
+    // the host's 413 either way, and nothing is stored.
+    for path in ["/kv/set?store=default&key=big", "/echo"] {
+        let answer = send_raw(&host, &chunked_post(path, &[b'x'; 4096])).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{path}: {answer}");
+        assert!(
+            answer.contains("host/payload-too-large"),
+            "{path}: {answer}"
+        );
+    }
+    assert_eq!(get(&host, "/kv/get?store=default&key=big").await.0, 404);
+    // Under the limit, a chunked body arrives whole.
+    let answer = send_raw(
+        &host,
+        &chunked_post("/kv/set?store=default&key=small", b"small"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    assert_eq!(
+        get(&host, "/kv/get?store=default&key=small").await,
+        (200, "small".to_string())
+    );
+}
+
+/// A `connection: close` POST of `body` to `path` in one chunk.
+fn chunked_post(path: &str, body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\
+         transfer-encoding: chunked\r\n\r\n{:x}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request.extend_from_slice(b"\r\n0\r\n\r\n");
+    request
+}
+
+/// Sends `request` on a new connection; what the host answers before it closes it.
+async fn send_raw(host: &Host, request: &[u8]) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(&host.addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    answer_until_close(&mut stream).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -759,15 +806,28 @@ async fn closed_by_host(stream: &mut tokio::net::TcpStream, within: Duration) ->
 #[tokio::test(flavor = "multi_thread")]
 async fn the_header_read_timeout_closes_trickling_and_idle_connections_not_slow_ones() {
     use tokio::io::AsyncWriteExt;
+    let port = free_port();
     let host = start(HostOptions {
-        args: vec!["--header-read-timeout".into(), "2s".into()],
+        args: vec![
+            "--header-read-timeout".into(),
+            "2s".into(),
+            "--metrics-listen".into(),
+            format!("127.0.0.1:{port}"),
+        ],
         ..Default::default()
     });
     let connect = || tokio::net::TcpStream::connect(&host.addr);
-    // A head never finished (slowloris).
+    // A head never finished (slowloris), to the app and to the metrics listener.
     let mut trickling = connect().await.unwrap();
     trickling
         .write_all(b"GET /exact HTTP/1.1\r\nhost: t\r\n")
+        .await
+        .unwrap();
+    let mut trickling_metrics = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    trickling_metrics
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: t\r\n")
         .await
         .unwrap();
     // A keep-alive connection left idle after its response.
@@ -787,6 +847,10 @@ async fn the_header_read_timeout_closes_trickling_and_idle_connections_not_slow_
         closed_by_host(&mut trickling, Duration::from_secs(15)).await,
         "a connection whose head never ends is still open"
     );
+    assert!(
+        closed_by_host(&mut trickling_metrics, Duration::from_secs(15)).await,
+        "a metrics connection whose head never ends is still open"
+    );
     let idle_closed = async {
         while !idle.0.is_closed() {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -800,6 +864,57 @@ async fn the_header_read_timeout_closes_trickling_and_idle_connections_not_slow_
     );
     // Closing them is the host's ordinary work: it keeps serving.
     assert_eq!(get(&host, "/exact").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_body_that_stalls_gets_408_and_changes_nothing() {
+    use tokio::io::AsyncWriteExt;
+    let host = start(HostOptions {
+        args: vec!["--body-read-timeout".into(), "2s".into()],
+        ..Default::default()
+    });
+    let head =
+        |path: &str| format!("POST {path} HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\n");
+    // Four of ten bytes, then nothing: straight to the component, and through a
+    // chain, whose middleware passes the body on to the same component.
+    for path in [
+        "/kv/set?store=default&key=stalled",
+        "/layered/kv/set?store=default&key=stalled",
+    ] {
+        let mut stalled = tokio::net::TcpStream::connect(&host.addr).await.unwrap();
+        stalled.write_all(head(path).as_bytes()).await.unwrap();
+        stalled.write_all(b"abcd").await.unwrap();
+        // The host answers and closes the connection: what the client sends next
+        // could not be told apart from the rest of this body.
+        let answer = answer_until_close(&mut stalled).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(
+            answer.contains("application/problem+json") && answer.contains("host/request-timeout"),
+            "{path}: {answer}"
+        );
+        assert!(answer.contains("connection: close"), "{path}: {answer}");
+    }
+    assert_eq!(get(&host, "/kv/get?store=default&key=stalled").await.0, 404);
+
+    // The timeout is between reads, not for the whole body: ten bytes in three parts
+    // 1.5 s apart, 3 s in all, are stored whole.
+    let mut slow = tokio::net::TcpStream::connect(&host.addr).await.unwrap();
+    let path = "/kv/set?store=default&key=slow";
+    let head = head(path).replace("\r\n\r\n", "\r\nconnection: close\r\n\r\n");
+    slow.write_all(format!("{head}abcde").as_bytes())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    slow.write_all(b"fgh").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    slow.write_all(b"ij").await.unwrap();
+    let answer = answer_until_close(&mut slow).await;
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    assert_eq!(
+        get(&host, "/kv/get?store=default&key=slow").await,
+        (200, "abcdefghij".to_string())
+    );
+    assert!(host.logged("\"status\":408"), "{}", host.logs());
 }
 
 /// Sets process `pid`'s soft limit on open file descriptors; its previous limits.
@@ -858,9 +973,15 @@ async fn out_of_file_descriptors_the_host_pauses_accepting_then_serves_who_waite
 #[tokio::test(flavor = "multi_thread")]
 async fn with_every_instance_slot_busy_a_request_gets_503_and_retry_after() {
     // Room for two instances, each serving one request at a time.
+    let port = free_port();
     let host = start(HostOptions {
         env: vec![("SPIN_WASMTIME_INSTANCE_COUNT".into(), "2".into())],
-        args: vec!["--max-instance-concurrent-reuse-count".into(), "1".into()],
+        args: vec![
+            "--max-instance-concurrent-reuse-count".into(),
+            "1".into(),
+            "--metrics-listen".into(),
+            format!("127.0.0.1:{port}"),
+        ],
         ..Default::default()
     });
     let slow: Vec<_> = (0..2)
@@ -891,6 +1012,9 @@ async fn with_every_instance_slot_busy_a_request_gets_503_and_retry_after() {
     let logs = host.logs();
     assert!(logs.contains("\"event\":\"at_capacity\""), "{logs}");
     assert!(!logs.contains("guest_error"), "{logs}");
+    let text = metrics(port).await;
+    let refused = "waypost_at_capacity_total{component=\"probe\"}";
+    assert_eq!(sample(&text, refused), Some(1.0), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -267,6 +267,7 @@ impl App {
                 let component = &workers.state().component;
                 if out_of_instance_slots(&e) {
                     crate::log::event("at_capacity", &[("component", component)]);
+                    crate::metrics::record_at_capacity(component);
                     return HttpError::ConnectionLimitReached;
                 }
                 // A trap is logged when its worker is dropped (`workers::Worker`).

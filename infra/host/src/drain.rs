@@ -2,8 +2,10 @@
 //! (a 413, a component that answered without reading it) is read and discarded in the
 //! background, up to `DRAIN_BYTES` or `DRAIN_TIME`. A client still sending then gets to
 //! read the answer; without it, the connection closes under the client's writes and it
-//! sees a broken pipe instead of the 413.
+//! sees a broken pipe instead of the 413. A body that stalled (408) is not drained:
+//! its client is not sending.
 
+use crate::request_body::{Cut, CutShort};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
@@ -15,11 +17,17 @@ use std::time::Duration;
 const DRAIN_BYTES: usize = 8 << 20;
 const DRAIN_TIME: Duration = Duration::from_secs(5);
 
-pub struct DrainOnDrop(Option<Incoming>);
+pub struct DrainOnDrop {
+    body: Option<Incoming>,
+    cut: CutShort,
+}
 
 impl DrainOnDrop {
-    pub fn new(body: Incoming) -> Self {
-        Self(Some(body))
+    pub fn new(body: Incoming, cut: CutShort) -> Self {
+        Self {
+            body: Some(body),
+            cut,
+        }
     }
 }
 
@@ -31,27 +39,27 @@ impl Body for DrainOnDrop {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.0.as_mut() {
+        match self.body.as_mut() {
             Some(body) => Pin::new(body).poll_frame(cx),
             None => Poll::Ready(None),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.0.as_ref().is_none_or(Body::is_end_stream)
+        self.body.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.0.as_ref().map(Body::size_hint).unwrap_or_default()
+        self.body.as_ref().map(Body::size_hint).unwrap_or_default()
     }
 }
 
 impl Drop for DrainOnDrop {
     fn drop(&mut self) {
-        let Some(mut body) = self.0.take() else {
+        let Some(mut body) = self.body.take() else {
             return;
         };
-        if body.is_end_stream() {
+        if body.is_end_stream() || matches!(self.cut.get(), Some(Cut::Stalled(_))) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {

@@ -16,6 +16,7 @@ mod metrics;
 mod otlp;
 mod outbound;
 mod reports;
+mod request_body;
 mod routes;
 mod runtime_config;
 mod server;
@@ -147,6 +148,10 @@ struct UpArgs {
     /// no limit.
     #[arg(long = "header-read-timeout", default_value = "75s", value_parser = humantime::parse_duration)]
     header_read_timeout: Duration,
+    /// How long a request body may keep the host waiting for its next bytes (`60s`)
+    /// while a component reads it; then the host answers 408. `0s`: no limit.
+    #[arg(long = "body-read-timeout", default_value = "60s", value_parser = humantime::parse_duration)]
+    body_read_timeout: Duration,
 }
 
 fn parse_variable(s: &str) -> Result<(String, String), String> {
@@ -229,8 +234,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         if args.max_request_body == 0 {
             bail!("--max-request-body must be positive");
         }
+        let header_read_timeout = unless_zero(args.header_read_timeout);
         if let Some(metrics_addr) = args.metrics_listen {
-            let bound = metrics::serve(metrics_addr)
+            let bound = metrics::serve(metrics_addr, header_read_timeout)
                 .await
                 .with_context(|| format!("cannot listen on {metrics_addr} for metrics"))?;
             eprintln!("Metrics on http://{bound}/metrics");
@@ -268,17 +274,24 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             app,
             listener,
             server::ServerOptions {
-                max_body_bytes: args.max_request_body,
+                body: request_body::Bounds {
+                    max_bytes: args.max_request_body,
+                    read_timeout: unless_zero(args.body_read_timeout),
+                },
                 shutdown_grace: Duration::from_secs(args.shutdown_grace),
-                busy_poll: args.busy_poll.filter(|window| !window.is_zero()),
-                header_read_timeout: Some(args.header_read_timeout)
-                    .filter(|timeout| !timeout.is_zero()),
+                busy_poll: args.busy_poll.and_then(unless_zero),
+                header_read_timeout,
             },
         )
         .await;
         otlp::flush().await;
         served
     })
+}
+
+/// A duration flag where `0s` means none (no limit, off).
+fn unless_zero(d: Duration) -> Option<Duration> {
+    Some(d).filter(|d| !d.is_zero())
 }
 
 /// The export is OTLP/HTTP with JSON; a configured gRPC or protobuf protocol is not

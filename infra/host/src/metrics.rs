@@ -18,6 +18,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
+use std::time::Duration;
 use waypost_core::report::DeliveryReport;
 use waypost_core::routing::breaker::BreakerState;
 
@@ -72,6 +73,7 @@ struct Metrics {
     otlp_dropped: Counter,
     instances_started: Family<InstanceLabels, Counter>,
     instances: Family<InstanceLabels, Gauge>,
+    at_capacity: Family<InstanceLabels, Counter>,
 }
 
 fn metrics() -> &'static Metrics {
@@ -173,6 +175,12 @@ fn metrics() -> &'static Metrics {
             "Component instances alive (serving or idle, kept for reuse), by component",
             instances.clone(),
         );
+        let at_capacity = Family::<InstanceLabels, Counter>::default();
+        registry.register(
+            "at_capacity",
+            "Instances not started for want of a free slot (SPIN_WASMTIME_INSTANCE_COUNT), by component: each a 503",
+            at_capacity.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -190,6 +198,7 @@ fn metrics() -> &'static Metrics {
             otlp_dropped,
             instances_started,
             instances,
+            at_capacity,
         }
     })
 }
@@ -301,6 +310,16 @@ pub fn record_instance_dropped(component: &str) {
         .dec();
 }
 
+/// An instance of `component` could not start: every slot of the pool was in use.
+pub fn record_at_capacity(component: &str) {
+    metrics()
+        .at_capacity
+        .get_or_create(&InstanceLabels {
+            component: component.to_string(),
+        })
+        .inc();
+}
+
 /// The exposition text.
 pub fn render() -> String {
     let mut text = String::new();
@@ -309,14 +328,25 @@ pub fn render() -> String {
     text
 }
 
-/// Serves `GET /metrics` on `addr` until the process ends.
-pub async fn serve(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+/// Serves `GET /metrics` on `addr` until the process ends. Its connections have the
+/// app's `--header-read-timeout`, and accepting pauses as the app's listener's does
+/// when the process is out of descriptors (`crate::server::accept_backoff`).
+pub async fn serve(
+    addr: SocketAddr,
+    header_read_timeout: Option<Duration>,
+) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    if let Some(pause) = crate::server::accept_backoff(&e) {
+                        tokio::time::sleep(pause).await;
+                    }
+                    continue;
+                }
             };
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(
@@ -338,6 +368,8 @@ pub async fn serve(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
                 );
                 let io = hyper_util::rt::TokioIo::new(stream);
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(header_read_timeout)
                     .serve_connection(io, service)
                     .await;
             });

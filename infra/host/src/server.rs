@@ -3,11 +3,12 @@
 //! problem+json, logs one line per request, and shuts down gracefully.
 
 use crate::app::App;
+use crate::request_body::Cut;
 use crate::routes::RouteMatch;
 use crate::settle::Settled;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -15,11 +16,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use wasmtime_wasi_http::{Error as HttpError, WasiBody};
+use wasmtime_wasi_http::Error as HttpError;
 use waypost_core::problem::{CONTENT_TYPE, Problem};
 
 pub struct ServerOptions {
-    pub max_body_bytes: usize,
+    /// What a request body may be (`crate::request_body`).
+    pub body: crate::request_body::Bounds,
     pub shutdown_grace: Duration,
     /// `up --busy-poll`: how long a serving thread polls after a request before it
     /// sleeps (`crate::busy_poll`); `None`: it sleeps at once.
@@ -115,7 +117,7 @@ pub async fn serve(
 /// accepted), after which the next is accepted at once. Out of descriptors, the
 /// pending connection stays in the backlog and `accept` fails again at once until one
 /// is closed: retrying without a pause spins a core and floods the log.
-fn accept_backoff(e: &std::io::Error) -> Option<Duration> {
+pub fn accept_backoff(e: &std::io::Error) -> Option<Duration> {
     const PAUSE: Duration = Duration::from_millis(100);
     let exhausted = [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM];
     e.raw_os_error()
@@ -403,10 +405,10 @@ async fn dispatch(
     let component = chain.links.last().map(|l| l.component.clone());
     let chain_desc = Some(chain.describe().to_string());
     if let Some(len) = content_length(req.headers())
-        && len > opts.max_body_bytes as u64
+        && len > opts.body.max_bytes as u64
     {
         return (
-            too_large(opts.max_body_bytes),
+            too_large(opts.body.max_bytes),
             Some(route),
             component,
             chain_desc,
@@ -444,23 +446,17 @@ async fn dispatch(
     };
     parts.headers.remove(http::header::CONNECTION);
     set_spin_headers(&mut parts.headers, &matched, &full_url, &client.to_string());
-    let limit = opts.max_body_bytes;
-    let body: WasiBody = Limited::new(crate::drain::DrainOnDrop::new(body), limit)
-        .map_err(move |e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                HttpError::HttpRequestBodySize(Some(limit as u64))
-            } else {
-                HttpError::HttpProtocolError
-            }
-        })
-        .boxed_unsync();
+    let (body, cut) = crate::request_body::bounded(body, &opts.body);
     let request = Request::from_parts(parts, body);
-    let response = match app.run(chain, 0, request).await {
-        Ok(response) if head => response,
-        Ok(response) => settled(response).await,
-        Err(HttpError::HttpRequestBodySize(_)) => too_large(limit),
-        Err(HttpError::ConnectionLimitReached) => at_capacity(),
-        Err(e) => {
+    let outcome = app.run(chain, 0, request).await;
+    let response = match (cut.and_then(|cut| cut.get()), outcome) {
+        // The host cut the body short; what the component made of that is moot.
+        (Some(Cut::TooLarge), _) => too_large(opts.body.max_bytes),
+        (Some(Cut::Stalled(waited)), _) => body_stalled(waited),
+        (None, Ok(response)) if head => response,
+        (None, Ok(response)) => settled(response).await,
+        (None, Err(HttpError::ConnectionLimitReached)) => at_capacity(),
+        (None, Err(e)) => {
             crate::log::event(
                 "request_failed",
                 &[("route", &route), ("error", &e.to_string())],
@@ -580,6 +576,24 @@ fn too_large(limit: usize) -> Response<HostBody> {
         "payload-too-large",
         &format!("The request body exceeds the limit of {limit} bytes."),
     )
+}
+
+/// The client left a request body unfinished for `waited` while a component waited
+/// to read it. The connection is closed after this answer: where the body stopped,
+/// what the client sends next cannot be read as a new request.
+fn body_stalled(waited: Duration) -> Response<HostBody> {
+    let mut response = problem(
+        StatusCode::REQUEST_TIMEOUT,
+        "request-timeout",
+        &format!(
+            "No more of the request body arrived in {}.",
+            humantime::format_duration(waited)
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Every instance slot of the pooling allocator is in use (`crate::app::App::run`).

@@ -9,14 +9,15 @@
 //!
 //! | path                               | response                                              |
 //! |------------------------------------|-------------------------------------------------------|
-//! | `/echo`                            | 200 JSON `{method, path, headers, body}`              |
+//! | `/echo`                            | 200 JSON `{method, path, headers, body}`; a body that |
+//! |                                    | fails to arrive reads as empty                        |
 //! | `/kv/get?store=L&key=K`            | 200 raw value, 404 `no-such-key`                      |
-//! | `/kv/set?store=L&key=K` (body)     | 204                                                   |
+//! | `/kv/set?store=L&key=K` (body)     | 204, 400 `unreadable-body` (nothing written)          |
 //! | `/kv/keys?store=L`                 | 200 JSON array of keys, sorted                        |
 //! | `/kv/incr?store=L&key=K&delta=N`   | 200 new value (wasi:keyvalue atomics), delta default 1|
 //! | `/kv/bench?store=L&key=K`          | 200 counter after get + set + increment of K (below)  |
 //! | `/kv/cas-conflict?store=L&key=K`   | 409 `cas-failed` / 200 `swapped`                      |
-//! | `/kv/cas?store=L&key=K` (body)     | 200 `swapped` / 409 `cas-failed`                      |
+//! | `/kv/cas?store=L&key=K` (body)     | 200 `swapped` / 409 `cas-failed`, 400 as `set`        |
 //! | `/var/NAME`                        | 200 value, 404 Debug of the error                     |
 //! | `/outbound?url=URL`                | 200 upstream body + `x-upstream-status`, 502 Debug    |
 //! | `/trap`                            | traps (panic)                                         |
@@ -79,7 +80,10 @@ async fn handle(req: Request) -> Reply {
     match (segments[at], args.as_str()) {
         ("echo", _) => echo(req).await,
         ("kv", "get") => kv_get(&param("store"), &param("key")).await,
-        ("kv", "set") => kv_set(&param("store"), &param("key"), body(req).await).await,
+        ("kv", "set") => match written_body(req).await {
+            Ok(value) => kv_set(&param("store"), &param("key"), value).await,
+            Err(refused) => refused,
+        },
         ("kv", "keys") => kv_keys(&param("store")).await,
         ("kv", "incr") => {
             let delta = param("delta").parse().unwrap_or(1);
@@ -87,7 +91,10 @@ async fn handle(req: Request) -> Reply {
         }
         ("kv", "bench") => kv_bench(&param("store"), &param("key")).await,
         ("kv", "cas-conflict") => kv_cas(&param("store"), &param("key"), None),
-        ("kv", "cas") => kv_cas(&param("store"), &param("key"), Some(body(req).await)),
+        ("kv", "cas") => match written_body(req).await {
+            Ok(value) => kv_cas(&param("store"), &param("key"), Some(value)),
+            Err(refused) => refused,
+        },
         ("var", name) => match variables::get(percent_decode(name)).await {
             Ok(value) => reply(200, value),
             Err(e @ (variables::Error::Undefined(_) | variables::Error::InvalidName(_))) => {
@@ -277,9 +284,19 @@ fn wasi_kv_error(e: wasi_kv::Error) -> Reply {
     }
 }
 
-/// The whole request body; a body that fails to arrive reads as empty.
+/// The whole request body; a body that fails to arrive reads as empty (as a careless
+/// component would take it).
 async fn body(req: Request) -> Bytes {
     req.into_body().bytes().await.unwrap_or_default()
+}
+
+/// The whole request body, for a value to store; one that fails to arrive is refused
+/// with 400 `unreadable-body` and nothing is written, as the app's components do.
+async fn written_body(req: Request) -> Result<Bytes, Reply> {
+    req.into_body()
+        .bytes()
+        .await
+        .map_err(|_| reply(400, "unreadable-body"))
 }
 
 fn reply(status: u16, body: impl Into<Bytes>) -> Reply {
