@@ -148,11 +148,9 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
             if let Some(claim) = &claim {
                 let _ = idempotency::release(&kv, claim);
             }
-            log.set("refusal", failure.problem(&identity.request_id).type_uri);
-            with_headers(
-                problem(&failure.problem(&identity.request_id)),
-                &failure.headers(),
-            )
+            let refusal = failure.problem(&identity.request_id);
+            log.set("refusal", refusal.type_uri.clone());
+            with_headers(problem(&refusal), &failure.headers())
         }
     };
     // Breaker states and retries, for the host's metrics (it removes the headers).
