@@ -626,6 +626,7 @@ fn up_refuses_a_bad_flag_value_and_names_the_flag() {
         ("--busy-poll", "soon"),
         ("--header-read-timeout", "soon"),
         ("--body-read-timeout", "soon"),
+        ("--response-write-timeout", "soon"),
     ] {
         let manifest = fixture_manifest();
         let (ok, stderr) = run_host(&["up", "-f", manifest.to_str().unwrap(), flag, value], &[]);
@@ -912,6 +913,74 @@ async fn a_request_body_that_stalls_gets_408_and_changes_nothing() {
         (200, "abcdefghij".to_string())
     );
     assert!(host.logged("\"status\":408"), "{}", host.logs());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_stops_reading_its_response_is_cut_off_and_its_instance_let_go() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port = free_port();
+    let host = start(HostOptions {
+        args: vec![
+            "--response-write-timeout".into(),
+            "2s".into(),
+            "--metrics-listen".into(),
+            format!("127.0.0.1:{port}"),
+        ],
+        ..Default::default()
+    });
+    // Far more than the socket buffers between the host and the client hold.
+    const LONG: usize = 64 << 20;
+    let request = format!("GET /bytes?n={LONG} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n");
+    let chunked_end = b"\r\n0\r\n\r\n";
+    let body_len = |answer: &[u8]| {
+        let head = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        answer[head..].iter().filter(|b| **b == b'x').count()
+    };
+
+    let instances = "waypost_instances{component=\"probe\"}";
+    let mut stalled = tokio::net::TcpStream::connect(&host.addr).await.unwrap();
+    stalled.write_all(request.as_bytes()).await.unwrap();
+    // Past the idle timeout (1 s) the instance is still there: its response is not done.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sample(&metrics(port).await, instances), Some(1.0));
+    // Past the write timeout and then the idle timeout, it is gone.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(sample(&metrics(port).await, instances), Some(0.0));
+    // What the host wrote before it gave up, then the end of the connection.
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut answer));
+    read.await.expect("closed within 10 s").unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+    assert!(body_len(&answer) < LONG, "{} bytes", body_len(&answer));
+    assert!(!answer.ends_with(chunked_end));
+    assert!(
+        host.logged("\"event\":\"response_write_timeout\""),
+        "{}",
+        host.logs()
+    );
+    let text = metrics(port).await;
+    let closed = "waypost_response_write_timeouts_total";
+    assert_eq!(sample(&text, closed), Some(1.0), "{text}");
+
+    // The timeout is between writes, not for the whole response: a client reading
+    // at most 1 MiB every 50 ms (at least 3.2 s for all of it) keeps the host waiting
+    // for each write far less than 2 s, and gets the whole response.
+    let mut steady = tokio::net::TcpStream::connect(&host.addr).await.unwrap();
+    steady.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = steady.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let start = String::from_utf8_lossy(&answer[..answer.len().min(300)]);
+    assert_eq!(body_len(&answer), LONG, "{start}");
+    assert!(answer.ends_with(chunked_end));
+    assert_eq!(sample(&metrics(port).await, closed), Some(1.0));
 }
 
 /// Sets process `pid`'s soft limit on open file descriptors; its previous limits.

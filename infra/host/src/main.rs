@@ -152,6 +152,11 @@ struct UpArgs {
     /// while a component reads it; then the host answers 408. `0s`: no limit.
     #[arg(long = "body-read-timeout", default_value = "60s", value_parser = humantime::parse_duration)]
     body_read_timeout: Duration,
+    /// How long a response may keep the host waiting to write its next bytes to a
+    /// client that is not reading them (`60s`); then the connection is closed. `0s`:
+    /// no limit.
+    #[arg(long = "response-write-timeout", default_value = "60s", value_parser = humantime::parse_duration)]
+    response_write_timeout: Duration,
 }
 
 fn parse_variable(s: &str) -> Result<(String, String), String> {
@@ -281,6 +286,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 shutdown_grace: Duration::from_secs(args.shutdown_grace),
                 busy_poll: args.busy_poll.and_then(unless_zero),
                 header_read_timeout,
+                response_write_timeout: unless_zero(args.response_write_timeout),
             },
         )
         .await;

@@ -74,6 +74,7 @@ struct Metrics {
     instances_started: Family<InstanceLabels, Counter>,
     instances: Family<InstanceLabels, Gauge>,
     at_capacity: Family<InstanceLabels, Counter>,
+    response_write_timeouts: Counter,
 }
 
 fn metrics() -> &'static Metrics {
@@ -181,6 +182,12 @@ fn metrics() -> &'static Metrics {
             "Instances not started for want of a free slot (SPIN_WASMTIME_INSTANCE_COUNT), by component: each a 503",
             at_capacity.clone(),
         );
+        let response_write_timeouts = Counter::default();
+        registry.register(
+            "response_write_timeouts",
+            "Connections closed because the client read nothing for --response-write-timeout while a response waited to be written",
+            response_write_timeouts.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -199,6 +206,7 @@ fn metrics() -> &'static Metrics {
             instances_started,
             instances,
             at_capacity,
+            response_write_timeouts,
         }
     })
 }
@@ -318,6 +326,11 @@ pub fn record_at_capacity(component: &str) {
             component: component.to_string(),
         })
         .inc();
+}
+
+/// A connection was closed: its client read nothing for the response write timeout.
+pub fn record_response_write_timeout() {
+    metrics().response_write_timeouts.inc();
 }
 
 /// The exposition text.

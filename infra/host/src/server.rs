@@ -30,6 +30,10 @@ pub struct ServerOptions {
     /// head, counted from when it is ready for one (accepted, or the previous response
     /// written), so it also closes idle keep-alive connections. `None`: no limit.
     pub header_read_timeout: Option<Duration>,
+    /// `up --response-write-timeout`: how long a write to a client may wait for the
+    /// client to read (between writes, not for the whole response); then the
+    /// connection is closed. `None`: no limit.
+    pub response_write_timeout: Option<Duration>,
 }
 
 /// Serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests
@@ -146,22 +150,39 @@ async fn serve_connections(
         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
             continue;
         };
+        let mut stream = tokio_io_timeout::TimeoutWriter::new(stream);
+        stream.set_timeout(opts.response_write_timeout);
+        let io = TokioIo::new(Box::pin(stream));
         let app = app.clone();
         let opts = opts.clone();
         let service = hyper::service::service_fn(move |req| {
             let (app, opts) = (app.clone(), opts.clone());
             async move { Ok::<_, std::convert::Infallible>(handle(app, &opts, req, client).await) }
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let conn = builder.serve_connection_with_upgrades(io, service);
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
-            let _ = conn.await;
+            if let Err(e) = conn.await
+                && write_timed_out(&*e)
+            {
+                crate::metrics::record_response_write_timeout();
+                crate::log::event("response_write_timeout", &[("client", &client.to_string())]);
+            }
         });
     }
     tokio::select! {
         _ = graceful.shutdown() => true,
         _ = tokio::time::sleep(opts.shutdown_grace) => false,
     }
+}
+
+/// Whether a connection ended because a write to its client timed out
+/// (`--response-write-timeout`), as opposed to any other failure of the connection.
+fn write_timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(e), |e| e.source()).any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+    })
 }
 
 async fn shutdown_signal() {

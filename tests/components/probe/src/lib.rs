@@ -3,7 +3,7 @@
 //! Routing: the operation is taken from the request's URI path (not `spin-path-info`),
 //! so the component works under any route prefix. The path is split into segments and
 //! the FIRST segment that names an operation (`echo`, `kv`, `var`, `outbound`, `trap`,
-//! `slow`, `stream`, `files`, `files-write`, `instance`) selects it; the segments after it are its arguments.
+//! `slow`, `stream`, `bytes`, `files`, `files-write`, `instance`) selects it; the segments after it are its arguments.
 //! So `/probe/kv/get?store=s&key=k` and `/kv/get?...` are the same operation. Route
 //! prefixes must therefore not contain one of those words as a whole segment.
 //!
@@ -23,6 +23,8 @@
 //! | `/trap`                            | traps (panic)                                         |
 //! | `/slow?ms=N`                       | 200 `slept N` after N ms                              |
 //! | `/stream?first=TEXT`               | 200, body TEXT at once, `late` only 120 s later       |
+//! | `/bytes?n=N`                       | 200, N bytes of `x`, streamed in 16 KiB writes that   |
+//! |                                    | wait once 1,024 are ahead of what the host has taken  |
 //! | `/files/REL`                       | 200 contents of `/REL`, 404 io error text             |
 //! | `/files-write/REL`                 | 200 `written`, 403 io error text                      |
 //! | `/instance`                        | 200 `served N`: requests this instance has served     |
@@ -38,6 +40,7 @@
 //! otherwise 500 with the error's Debug text.
 
 use bytes::Bytes;
+use futures::SinkExt;
 use spin_sdk::experimental::wasi::keyvalue::{atomics, store as wasi_kv};
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{BoxBody, FullBody, Request, Response, StatusCode, box_body};
@@ -59,6 +62,7 @@ const OPS: &[&str] = &[
     "trap",
     "slow",
     "stream",
+    "bytes",
     "files",
     "files-write",
     "instance",
@@ -110,6 +114,7 @@ async fn handle(req: Request) -> Reply {
             reply(200, format!("slept {ms}"))
         }
         ("stream", _) => stream(param("first")),
+        ("bytes", _) => bytes(param("n").parse().unwrap_or(0)),
         ("files", rel) => match std::fs::read_to_string(format!("/{}", percent_decode(rel))) {
             Ok(contents) => reply(200, contents),
             Err(e) => reply(404, e.to_string()),
@@ -246,6 +251,21 @@ fn stream(first: String) -> Reply {
         let _ = chunks.try_send(first);
         spin_sdk::time::sleep(Duration::from_secs(120)).await;
         let _ = chunks.try_send("late".to_string());
+    });
+    Reply::new(box_body(body))
+}
+
+fn bytes(n: usize) -> Reply {
+    let (mut chunks, body) = spin_sdk::http::body::stream::<Vec<u8>>();
+    spin_sdk::wasip3::spawn(async move {
+        let mut left = n;
+        while left > 0 {
+            let len = left.min(16 * 1024);
+            if chunks.send(vec![b'x'; len]).await.is_err() {
+                break;
+            }
+            left -= len;
+        }
     });
     Reply::new(box_body(body))
 }
