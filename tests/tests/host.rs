@@ -1084,6 +1084,42 @@ async fn with_every_instance_slot_busy_a_request_gets_503_and_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_idle_instance_gives_its_slot_up_to_a_request_that_finds_none_free() {
+    // One slot, two components, and two serving threads that new connections go to
+    // in turn (each `get` is a new connection): every request needs the slot that the
+    // instance before it sits idle in, kept for reuse on the other thread or by the
+    // other component.
+    let port = free_port();
+    let host = start(HostOptions {
+        env: vec![("SPIN_WASMTIME_INSTANCE_COUNT".into(), "1".into())],
+        args: vec![
+            "--serving-threads".into(),
+            "2".into(),
+            "--metrics-listen".into(),
+            format!("127.0.0.1:{port}"),
+        ],
+        ..Default::default()
+    });
+    for path in [
+        "/exact",
+        "/exact",
+        "/exact",
+        "/kvless/x",
+        "/exact",
+        "/kvless/x",
+    ] {
+        assert_eq!(get(&host, path).await.0, 200, "{path}: {}", host.logs());
+    }
+    let text = metrics(port).await;
+    for component in ["probe", "kvless"] {
+        let started = format!("waypost_instances_started_total{{component=\"{component}\"}}");
+        assert!(sample(&text, &started).is_some(), "{text}");
+        let refused = format!("waypost_at_capacity_total{{component=\"{component}\"}}");
+        assert_eq!(sample(&text, &refused), None, "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_chain_whose_inner_link_finds_no_slot_answers_503_through_its_middleware() {
     // `/layered` runs in three stores (its middleware are granted less than the
     // probe): the two layers take both slots, and the probe finds none.

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use wasmtime::Engine;
 use wasmtime::PoolConcurrencyLimitError;
 use wasmtime::component::{Accessor, Component, Linker, Resource};
@@ -260,7 +261,11 @@ impl App {
             })
             .clone();
         Box::pin(async move {
-            workers.handle((), request).await.map_err(|e| {
+            let answer = match workers.handle((), request).await {
+                Err(e) if out_of_instance_slots(&e) => retry_with_a_freed_slot(&workers, e).await,
+                answer => answer,
+            };
+            answer.map_err(|e| {
                 if let Some(code) = e.downcast_ref::<ErrorCode>() {
                     return error_from_code(code.clone());
                 }
@@ -545,6 +550,28 @@ impl HandlerShape {
             exports: ty.exports(engine).any(|(name, _)| name == HANDLER),
         }
     }
+}
+
+/// How long a request that found no free instance slot waits for an idle instance to
+/// give its slot up before it is refused.
+const SLOT_PATIENCE: Duration = Duration::from_millis(100);
+
+/// Runs a request refused for want of an instance slot once more, after an idle
+/// instance gave one up (`workers::reclaim_idle_slot`); `refused` as it was when none
+/// did within `SLOT_PATIENCE`.
+async fn retry_with_a_freed_slot(
+    workers: &ProxyHandler<LinkWorkers>,
+    refused: wasmtime::Error,
+) -> wasmtime::Result<http::Response<WasiBody>> {
+    let refused = refused.downcast::<InstantiationError<()>>()?;
+    if !crate::workers::reclaim_idle_slot(SLOT_PATIENCE).await {
+        return Err(wasmtime::Error::new(refused));
+    }
+    let request = refused
+        .request
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    workers.handle((), request).await
 }
 
 /// Whether `e` is a new instance failing for want of a free slot in the pooling

@@ -6,10 +6,13 @@
 
 use crate::app::{App, Chain};
 use crate::instance::InstanceState;
+use futures::task::AtomicWaker;
 use std::pin::Pin;
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 use wasmtime::component::GuestTaskId;
 use wasmtime::{Store, StoreContextMut};
 use wasmtime_wasi_http::WasiHttpView;
@@ -126,6 +129,7 @@ impl WorkerState for Worker {
 
     fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
         drop(store);
+        SLOT_FREED.notify_waiters();
         crate::metrics::record_instance_dropped(&self.component);
         // Wasmtime reports a worker whose task was dropped as "worker panicked", also
         // when nothing panicked: the serving thread's runtime dropping its idle
@@ -150,17 +154,84 @@ impl WorkerState for Worker {
     }
 }
 
-/// Retires a worker that has been idle for `idle_timeout`.
+/// Rounds of asking idle instances for their pool slots (`reclaim_idle_slot`).
+static RECLAIM_ROUND: AtomicU64 = AtomicU64::new(0);
+/// Every instance's idle flag and waker, for a round to find and wake the idle ones.
+static INSTANCES: Mutex<Vec<Weak<Presence>>> = Mutex::new(Vec::new());
+/// Wakes whoever waits for a pool slot: an instance was dropped.
+static SLOT_FREED: Notify = Notify::const_new();
+
+/// A request found every slot of the instance pool taken: asks every idle instance,
+/// of any component and on any serving thread, to retire, and waits up to `patience`
+/// for an instance to be dropped. Whether one was (its slot may yet be taken by
+/// another request first); `false` at once when no instance is idle.
+///
+/// Idle instances are kept only to be reused by their own component on their own
+/// thread; without this, one idle on the other thread or of another component held
+/// its slot for `idle_timeout` while the request was refused.
+pub async fn reclaim_idle_slot(patience: Duration) -> bool {
+    let idle: Vec<Arc<Presence>> = {
+        let mut instances = INSTANCES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        instances.retain(|presence| presence.strong_count() > 0);
+        instances
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|presence| presence.idle.load(Ordering::SeqCst))
+            .collect()
+    };
+    if idle.is_empty() {
+        return false;
+    }
+    // Registered before the round starts, so a drop right after it is not missed.
+    let freed = SLOT_FREED.notified();
+    RECLAIM_ROUND.fetch_add(1, Ordering::SeqCst);
+    for presence in idle {
+        presence.waker.wake();
+    }
+    tokio::time::timeout(patience, freed).await.is_ok()
+}
+
+/// Whether an instance is idle, and how to wake its worker: what a reclaim round
+/// reads. Written only by the thread the worker runs on, as its expiry is polled.
+#[derive(Default)]
+struct Presence {
+    idle: AtomicBool,
+    waker: AtomicWaker,
+}
+
+/// Retires a worker that has been idle for `idle_timeout`, or that is idle when a
+/// request needs its slot (`reclaim_idle_slot`).
 pub struct IdleExpiry {
     idle_timeout: Duration,
     sleep: Pin<Box<tokio::time::Sleep>>,
+    /// The reclaim round when the worker was last seen busy: a round since then
+    /// asks for its slot.
+    round: u64,
+    presence: Arc<Presence>,
 }
 
 impl IdleExpiry {
     fn new(idle_timeout: Duration) -> Self {
+        let presence = Arc::new(Presence::default());
+        let mut instances = INSTANCES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Dropped instances' entries go when the list would grow; it grows only to
+        // twice the instances alive, so this costs O(1) per instance.
+        if instances.len() == instances.capacity() {
+            instances.retain(|presence| presence.strong_count() > 0);
+            let alive = instances.len();
+            instances.reserve(alive);
+        }
+        instances.push(Arc::downgrade(&presence));
+        drop(instances);
         Self {
             idle_timeout,
             sleep: Box::pin(tokio::time::sleep(idle_timeout)),
+            round: RECLAIM_ROUND.load(Ordering::SeqCst),
+            presence,
         }
     }
 }
@@ -173,7 +244,16 @@ impl WorkerExpiration for IdleExpiry {
         start: Instant,
     ) -> Poll<()> {
         if status != WorkerStatus::Idle {
+            self.presence.idle.store(false, Ordering::SeqCst);
+            self.round = RECLAIM_ROUND.load(Ordering::SeqCst);
             return Poll::Pending;
+        }
+        // Waker and flag first, then the round: a round that starts after the check
+        // finds the flag set and wakes this worker to check again.
+        self.presence.waker.register(cx.waker());
+        self.presence.idle.store(true, Ordering::SeqCst);
+        if RECLAIM_ROUND.load(Ordering::SeqCst) != self.round {
+            return Poll::Ready(());
         }
         let deadline = tokio::time::Instant::from_std(start + self.idle_timeout);
         if self.sleep.deadline() != deadline {
@@ -216,6 +296,70 @@ mod tests {
         };
         assert_eq!(verdict(&reuse, 0, 0), "yes");
         assert_eq!(verdict(&reuse, 0, 1), "never");
+    }
+
+    /// Whether a worker's task was woken.
+    #[derive(Default)]
+    struct Woken(AtomicBool);
+
+    impl std::task::Wake for Woken {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// What `expiry` says when polled with `status`, by a task `woken` records.
+    fn expired_for(
+        expiry: &mut Pin<Box<IdleExpiry>>,
+        status: WorkerStatus,
+        woken: &Arc<Woken>,
+    ) -> bool {
+        let waker = std::task::Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        expiry
+            .as_mut()
+            .poll(&mut cx, status, Instant::now())
+            .is_ready()
+    }
+
+    fn expired(expiry: &mut Pin<Box<IdleExpiry>>, status: WorkerStatus) -> bool {
+        expired_for(expiry, status, &Arc::default())
+    }
+
+    #[tokio::test]
+    async fn a_reclaim_round_retires_the_workers_idle_then_and_no_busy_one() {
+        let expiry = || Box::pin(IdleExpiry::new(Duration::from_secs(3600)));
+        let (mut idle, mut busy, mut finishing) = (expiry(), expiry(), expiry());
+        let idle_task = Arc::new(Woken::default());
+        assert!(!expired_for(&mut idle, WorkerStatus::Idle, &idle_task));
+        assert!(!expired(&mut busy, WorkerStatus::Requests));
+        assert!(!expired(&mut finishing, WorkerStatus::Requests));
+
+        // Nothing drops an instance here: the round ends when its patience does.
+        assert!(!reclaim_idle_slot(Duration::from_millis(10)).await);
+        assert!(
+            idle_task.0.load(Ordering::SeqCst),
+            "the idle worker is woken"
+        );
+        assert!(expired(&mut idle, WorkerStatus::Idle), "idle at the round");
+        assert!(
+            expired(&mut finishing, WorkerStatus::Idle),
+            "busy until the round, idle when next seen"
+        );
+        assert!(!expired(&mut busy, WorkerStatus::Requests));
+        assert!(
+            !expired(&mut busy, WorkerStatus::Idle),
+            "seen busy after the round: its idle time is its own"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_list_of_instances_keeps_no_entry_long_after_its_instance_is_gone() {
+        for _ in 0..10_000 {
+            drop(IdleExpiry::new(Duration::from_secs(1)));
+        }
+        let entries = INSTANCES.lock().unwrap().len();
+        assert!(entries < 100, "{entries} entries");
     }
 
     #[test]
