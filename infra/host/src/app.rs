@@ -552,13 +552,13 @@ impl HandlerShape {
     }
 }
 
-/// How long a request that found no free instance slot waits for an idle instance to
-/// give its slot up before it is refused.
+/// How long a request that found no free instance slot waits for an instance to give
+/// its slot up before it is refused.
 const SLOT_PATIENCE: Duration = Duration::from_millis(100);
 
-/// Runs a request refused for want of an instance slot once more, after an idle
-/// instance gave one up (`workers::reclaim_idle_slot`); `refused` as it was when none
-/// did within `SLOT_PATIENCE`.
+/// Runs a request refused for want of an instance slot once more, after an instance
+/// gave one up (`workers::reclaim_idle_slot`); `refused` as it was when none did
+/// within `SLOT_PATIENCE`.
 async fn retry_with_a_freed_slot(
     workers: &ProxyHandler<LinkWorkers>,
     refused: wasmtime::Error,

@@ -161,15 +161,21 @@ static INSTANCES: Mutex<Vec<Weak<Presence>>> = Mutex::new(Vec::new());
 /// Wakes whoever waits for a pool slot: an instance was dropped.
 static SLOT_FREED: Notify = Notify::const_new();
 
-/// A request found every slot of the instance pool taken: asks every idle instance,
-/// of any component and on any serving thread, to retire, and waits up to `patience`
-/// for an instance to be dropped. Whether one was (its slot may yet be taken by
-/// another request first); `false` at once when no instance is idle.
+/// A request found every slot of the instance pool taken: asks every instance idle
+/// now, of any component and on any serving thread, to retire, and every instance
+/// that finishes its requests before it is next seen busy to retire instead of
+/// waiting idle; then waits up to `patience` for an instance to be dropped. Whether
+/// one was (its slot may yet be taken by another request first).
 ///
 /// Idle instances are kept only to be reused by their own component on their own
 /// thread; without this, one idle on the other thread or of another component held
-/// its slot for `idle_timeout` while the request was refused.
+/// its slot for `idle_timeout` while the request was refused. Those finishing count
+/// too, as the instance that has just answered may not have been seen idle yet when
+/// its client's next request comes in on the other thread.
 pub async fn reclaim_idle_slot(patience: Duration) -> bool {
+    // Registered before the round starts, so a drop right after it is not missed.
+    let freed = SLOT_FREED.notified();
+    RECLAIM_ROUND.fetch_add(1, Ordering::SeqCst);
     let idle: Vec<Arc<Presence>> = {
         let mut instances = INSTANCES
             .lock()
@@ -181,12 +187,6 @@ pub async fn reclaim_idle_slot(patience: Duration) -> bool {
             .filter(|presence| presence.idle.load(Ordering::SeqCst))
             .collect()
     };
-    if idle.is_empty() {
-        return false;
-    }
-    // Registered before the round starts, so a drop right after it is not missed.
-    let freed = SLOT_FREED.notified();
-    RECLAIM_ROUND.fetch_add(1, Ordering::SeqCst);
     for presence in idle {
         presence.waker.wake();
     }
