@@ -478,7 +478,6 @@ impl Drop for RedisServer {
     }
 }
 
-/// A TCP port free on 127.0.0.1 right now.
 /// Runs `serve` (a local test server's accept loop) on its own thread and Tokio
 /// runtime, so a test blocking on the host (start, terminate) never stalls it.
 pub fn serve_on_own_thread<F, Fut>(
@@ -502,6 +501,43 @@ where
             serve(listener).await
         });
     })
+}
+
+/// A port on 127.0.0.1 where no connection is ever made, as an upstream behind a
+/// firewall that drops packets looks: its listener never accepts and its accept queue
+/// (one place) is full, so the kernel drops every further SYN. Closed when dropped.
+pub struct Unconnectable {
+    pub port: u16,
+    _listener: std::net::TcpListener,
+    _queued: Vec<std::net::TcpStream>,
+}
+
+impl Unconnectable {
+    pub fn new() -> Self {
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
+        // SAFETY: `listener` is a listening socket; listening again sets its backlog.
+        assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+        let addr = listener.local_addr().expect("its address");
+        let mut queued = Vec::new();
+        while let Ok(stream) =
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+        {
+            queued.push(stream);
+            assert!(queued.len() < 8, "the accept queue never filled");
+        }
+        Unconnectable {
+            port: addr.port(),
+            _listener: listener,
+            _queued: queued,
+        }
+    }
+}
+
+impl Default for Unconnectable {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The Prometheus text a host started with `--metrics-listen 127.0.0.1:<port>` serves.
@@ -542,6 +578,7 @@ pub fn cpu_time_us(pids: &[u32]) -> Option<u64> {
     Some(ticks * 1_000_000 / ticks_per_sec as u64)
 }
 
+/// A TCP port free on 127.0.0.1 right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -433,6 +433,68 @@ async fn outbound_http_reaches_allowed_hosts_only() {
     assert!(host.logged("outbound_denied"));
 }
 
+/// An upstream that answers `/late` 700 ms after the request and, to `/stalled`,
+/// sends a head and half its body and then nothing more for 30 s.
+fn slow_upstream() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { break };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let n = s.read(&mut buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                if head.starts_with("GET /late ") {
+                    std::thread::sleep(Duration::from_millis(700));
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nlate");
+                } else {
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf.");
+                    std::thread::sleep(Duration::from_secs(30));
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outbound_request_waits_for_its_answer_as_long_as_its_options_say() {
+    let port = slow_upstream();
+    let host = start(HostOptions {
+        args: vec!["--variable".into(), format!("upstream_port={port}")],
+        ..Default::default()
+    });
+    let late = format!("/outbound?url=http%3A%2F%2F127.0.0.1%3A{port}%2Flate");
+    // A connect timeout bounds connecting only, not the wait for the answer.
+    assert_eq!(
+        get(&host, &format!("{late}&connect_ms=200")).await,
+        (200, "late".into())
+    );
+    let (status, body) = get(&host, &format!("{late}&first_byte_ms=200")).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("ConnectionReadTimeout"), "{body}");
+
+    let stalled = format!("/outbound?url=http%3A%2F%2F127.0.0.1%3A{port}%2Fstalled");
+    let (status, body) = get(&host, &format!("{stalled}&between_bytes_ms=200")).await;
+    assert_eq!(status, 502, "the body failed after its head: {body}");
+    assert!(body.contains("ConnectionReadTimeout"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outbound_connection_not_made_in_its_connect_timeout_fails_as_one() {
+    let unconnectable = waypost_tests::Unconnectable::new();
+    let port = unconnectable.port;
+    let host = start(HostOptions {
+        args: vec!["--variable".into(), format!("upstream_port={port}")],
+        ..Default::default()
+    });
+    let path = format!("/outbound?url=http%3A%2F%2F127.0.0.1%3A{port}%2F&connect_ms=300");
+    let (status, body) = get(&host, &path).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("ConnectionTimeout"), "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn service_chaining_reaches_a_private_component_in_process() {
     let host = start(HostOptions::default());

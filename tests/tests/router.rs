@@ -826,6 +826,44 @@ fn ups_rate_request() -> serde_json::Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_carrier_not_connected_within_its_connect_timeout_is_unreachable() {
+    let unconnectable = waypost_tests::Unconnectable::new();
+    let origin = format!("http://127.0.0.1:{}", unconnectable.port);
+    let host = waypost_tests::start_app(HostOptions {
+        env: vec![
+            ("SPIN_VARIABLE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
+            ("SPIN_VARIABLE_CARRIER_EXTRA_ORIGIN".into(), origin.clone()),
+        ],
+        ..Default::default()
+    });
+    let dhl = "upstreams = [\n  { id = \"sandbox-eu\", region = \"eu\", url = \"http://sandbox.spin.internal/dhl\" },\n  { id = \"sandbox-us\", region = \"us\", url = \"http://sandbox.spin.internal/dhl\" },\n]";
+    let doc = replaced(
+        &demo(),
+        dhl,
+        &format!(
+            "connect_timeout_ms = 300\ntimeout_ms = 20000\nupstreams = [\n  {{ id = \"eu\", region = \"eu\", url = \"{origin}\" }},\n  {{ id = \"us\", region = \"us\", url = \"{origin}\" }},\n]"
+        ),
+    );
+    push(&host, &doc).await;
+    let started = Instant::now();
+    let r = call(
+        &host,
+        reqwest::Method::GET,
+        NORDLICHT,
+        "/v1/carriers/dhl/track/shipments",
+    )
+    .send()
+    .await
+    .unwrap();
+    let elapsed = started.elapsed();
+    // 502, not the 504 of the call's 20 s timeout running out.
+    let (_, p) = expect_problem(r, 502, "upstream-unreachable").await;
+    assert!(p["detail"].as_str().unwrap().contains("dhl"), "{p}");
+    // A hang guard, not a timing check: the call's own timeout is 20 s.
+    assert!(elapsed < Duration::from_secs(15), "{elapsed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_deprecated_carrier_api_version_carries_deprecation_and_sunset() {
     let host = start();
     let r = call(

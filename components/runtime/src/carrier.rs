@@ -15,7 +15,8 @@ use crate::{Reply, SpinKv, problem_for, routing_problem};
 use bytes::Bytes;
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, Request};
-use spin_sdk::wasip3::http::types::ErrorCode;
+use spin_sdk::wasip3::http::types::{ErrorCode, RequestOptions};
+use spin_sdk::wasip3::http_compat::RequestOptionsExtension;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -486,7 +487,7 @@ async fn fetch_token(
     let Some(outgoing) = outgoing("POST", &request.url, &headers, request.body.into()) else {
         return Err(refused("the token URL is not a valid URI".into()));
     };
-    let (status, headers, body) = match timed(outgoing, budget.timeout_ms).await {
+    let (status, headers, body) = match timed(outgoing, &budget).await {
         Ok(answer) => answer,
         Err(failure) => return Err(transport_error(&carrier.id, failure).into()),
     };
@@ -521,7 +522,7 @@ async fn send(
     }
     let request = outgoing(&outbound.method, &url, &headers, outbound.body.clone())
         .ok_or(TransportFailure::Connect)?;
-    let (status, headers, body) = timed(request, budget.timeout_ms).await?;
+    let (status, headers, body) = timed(request, budget).await?;
     Ok(CarrierResponse {
         carrier: routed.carrier.id.clone(),
         adapter: routed.carrier.adapter,
@@ -549,14 +550,19 @@ fn outgoing(
 
 type Answer = (u16, Vec<(String, String)>, Bytes);
 
-/// Sends `request` and reads the whole answer, within `timeout_ms`; past it, the call
-/// is abandoned.
+/// Sends `request` and reads the whole answer within the budget's `timeout_ms`, the
+/// host connecting within its `connect_timeout_ms`; past either, the call is abandoned.
 async fn timed(
-    request: http::Request<FullBody<Bytes>>,
-    timeout_ms: u64,
+    mut request: http::Request<FullBody<Bytes>>,
+    budget: &CallBudget,
 ) -> Result<Answer, TransportFailure> {
+    request
+        .extensions_mut()
+        .insert(connect_timeout(budget.connect_timeout_ms));
     let exchange = async {
-        let response = spin_sdk::http::send(request).await.map_err(classify)?;
+        let response = spin_sdk::http::send(request)
+            .await
+            .map_err(|e| classify(e, budget))?;
         let status = response.status().as_u16();
         let headers = crate::request::header_pairs(response.headers());
         let body = response
@@ -566,7 +572,7 @@ async fn timed(
             .map_err(|_| TransportFailure::Connect)?;
         Ok((status, headers, body))
     };
-    let timeout = spin_sdk::time::sleep(Duration::from_millis(timeout_ms));
+    let timeout = spin_sdk::time::sleep(Duration::from_millis(budget.timeout_ms));
     futures::pin_mut!(exchange, timeout);
     match futures::future::select(exchange, timeout).await {
         futures::future::Either::Left((answer, _)) => answer,
@@ -574,10 +580,18 @@ async fn timed(
     }
 }
 
-fn classify(e: ErrorCode) -> TransportFailure {
+/// `request-options` that ask the host to connect within `ms`.
+fn connect_timeout(ms: u64) -> RequestOptionsExtension {
+    let options = RequestOptions::new();
+    // Refused only by a host whose options are immutable; the call's timeout holds.
+    let _ = options.set_connect_timeout(Some(ms.saturating_mul(1_000_000)));
+    RequestOptionsExtension(options)
+}
+
+fn classify(e: ErrorCode, budget: &CallBudget) -> TransportFailure {
     match e {
-        ErrorCode::ConnectionTimeout
-        | ErrorCode::ConnectionReadTimeout
+        ErrorCode::ConnectionTimeout => budget.connect_timed_out(),
+        ErrorCode::ConnectionReadTimeout
         | ErrorCode::ConnectionWriteTimeout
         | ErrorCode::HttpResponseTimeout => TransportFailure::Timeout,
         _ => TransportFailure::Connect,

@@ -23,6 +23,7 @@ mod server;
 mod serving;
 mod settle;
 mod tick;
+mod upstream_timeouts;
 mod variables;
 mod wit;
 mod workers;

@@ -1,6 +1,7 @@
 //! Outbound HTTP capability: `allowed_outbound_hosts` parsing and matching, the pooled
 //! client, and service chaining to `http://<component>.spin.internal` in-process.
 
+use crate::upstream_timeouts::{self, TimedConnector, Timeouts, with_connect_timeout};
 use anyhow::{Context, bail};
 use http::uri::Scheme;
 use http_body_util::BodyExt;
@@ -182,7 +183,7 @@ pub trait InProcess: Send + Sync {
     ) -> Option<ResponseFuture>;
 }
 
-type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
+type HttpsConnector = TimedConnector<hyper_rustls::HttpsConnector<HttpConnector>>;
 
 /// The pooled, keep-alive client shared by every instance.
 #[derive(Clone)]
@@ -192,41 +193,42 @@ pub struct OutboundClient {
 
 impl OutboundClient {
     pub fn new() -> anyhow::Result<Self> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_webpki_roots()
             .https_or_http()
             .enable_http1()
-            .wrap_connector(http);
+            .wrap_connector(upstream_timeouts::tcp_connector());
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256)
-            .build(https);
+            .build(TimedConnector(https));
         Ok(Self { client })
     }
 
+    /// Sends `request` within its `options`' timeouts (`upstream_timeouts`).
     async fn send(
         &self,
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
-        let first_byte = options
-            .and_then(|o| o.first_byte_timeout.or(o.connect_timeout))
-            .unwrap_or(Duration::from_secs(600));
-        let response = tokio::time::timeout(first_byte, self.client.request(request))
+        let timeouts = Timeouts::of(options);
+        let sending = with_connect_timeout(timeouts.connect, self.client.request(request));
+        let response = tokio::time::timeout(timeouts.first_byte, sending)
             .await
             .map_err(|_| HttpError::ConnectionReadTimeout)?
             .map_err(|e| {
-                if e.is_connect() {
+                if upstream_timeouts::is_connect_timeout(&e) {
+                    HttpError::ConnectionTimeout
+                } else if e.is_connect() {
                     HttpError::ConnectionRefused
                 } else {
                     HttpError::HttpProtocolError
                 }
             })?;
-        Ok(response.map(|body| body.map_err(HttpError::from).boxed_unsync()))
+        Ok(response.map(|body| {
+            let body = body.map_err(HttpError::from).boxed_unsync();
+            upstream_timeouts::between_bytes(body, timeouts.between_bytes)
+        }))
     }
 }
 

@@ -10,9 +10,11 @@
 //! Each carrier call gets the carrier's `timeout_ms` and `connect_timeout_ms`, capped by
 //! what remains of the deadline minus a reserve the gateway keeps to answer (5 % of
 //! what remains, 1 to 100 ms), and forwards that budget upstream as
-//! `x-waypost-deadline`, so every subcall has less than what remains. When nothing
-//! remains the call is not made and the request gets 504 `upstream-timeout`; a call
-//! whose connection fails gets 502 `upstream-unreachable`.
+//! `x-waypost-deadline`, so every subcall has less than what remains. The connect
+//! timeout goes on the request, for the host to apply. When nothing remains the call
+//! is not made and the request gets 504 `upstream-timeout`; a call whose connection
+//! fails (refused, or not made within the connect timeout) gets 502
+//! `upstream-unreachable`.
 
 use super::errors::RoutingError;
 use super::outcome::{Outcome, TransportFailure};
@@ -105,6 +107,17 @@ fn parse_budget(value: &str) -> Result<u64, RoutingError> {
 }
 
 impl CallBudget {
+    /// What a call whose connection was not made within `connect_timeout_ms` failed
+    /// of: the carrier was not reached, unless the connect timeout was the call's whole
+    /// timeout (the deadline cut both), which then ran out.
+    pub fn connect_timed_out(&self) -> TransportFailure {
+        if self.connect_timeout_ms < self.timeout_ms {
+            TransportFailure::Connect
+        } else {
+            TransportFailure::Timeout
+        }
+    }
+
     /// What a failed call means for the carrier's breaker: a connection failure is the
     /// carrier's; a timeout is the carrier's only when its own `timeout_ms` ran out,
     /// not when the request's shorter deadline did.
@@ -204,6 +217,7 @@ mod tests {
         let call = d.call(&ups(10_000, 2_000), 0).unwrap();
         assert_eq!(call.timeout_ms, 10_000);
         assert_eq!(call.connect_timeout_ms, 2_000);
+        assert_eq!(call.connect_timed_out(), TransportFailure::Connect);
         assert_eq!(call.forward_deadline, "10000");
         assert!(!call.capped_by_deadline);
         assert_eq!(
@@ -219,6 +233,8 @@ mod tests {
         let call = d.call(&ups(10_000, 2_000), 9_000).unwrap();
         assert_eq!(call.timeout_ms, 950);
         assert_eq!(call.connect_timeout_ms, 950);
+        // Not connected by then, the call's own time ran out: not the carrier's fault.
+        assert_eq!(call.connect_timed_out(), TransportFailure::Timeout);
         assert_eq!(call.forward_deadline, "950");
         assert!(call.capped_by_deadline);
         assert_eq!(

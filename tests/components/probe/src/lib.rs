@@ -20,6 +20,8 @@
 //! | `/kv/cas?store=L&key=K` (body)     | 200 `swapped` / 409 `cas-failed`, 400 as `set`        |
 //! | `/var/NAME`                        | 200 value, 404 Debug of the error                     |
 //! | `/outbound?url=URL`                | 200 upstream body + `x-upstream-status`, 502 Debug    |
+//! |   `&connect_ms=&first_byte_ms=`    | of the error; the request's `request-options`         |
+//! |   `&between_bytes_ms=` (optional)  | timeouts, in ms                                       |
 //! | `/trap`                            | traps (panic)                                         |
 //! | `/slow?ms=N`                       | 200 `slept N` after N ms                              |
 //! | `/stream?first=TEXT`               | 200, body TEXT at once, `late` only 120 s later       |
@@ -106,7 +108,15 @@ async fn handle(req: Request) -> Reply {
             }
             Err(e) => reply(500, format!("{e:?}")),
         },
-        ("outbound", _) => outbound(&param("url")).await,
+        ("outbound", _) => {
+            let ms = |name: &str| param(name).parse::<u64>().ok();
+            let timeouts = [
+                ms("connect_ms"),
+                ms("first_byte_ms"),
+                ms("between_bytes_ms"),
+            ];
+            outbound(&param("url"), timeouts).await
+        }
         ("trap", _) => panic!("probe asked to trap"),
         ("slow", _) => {
             let ms: u64 = param("ms").parse().unwrap_or(0);
@@ -270,9 +280,29 @@ fn bytes(n: usize) -> Reply {
     Reply::new(box_body(body))
 }
 
-async fn outbound(url: &str) -> Reply {
-    // `http::get` is `http::send` of a GET request with an empty body.
-    match spin_sdk::http::get(url).await {
+/// A GET of `url` with these `request-options` timeouts in ms (connect, first byte,
+/// between bytes), each the host's default when `None`.
+async fn outbound(url: &str, [connect, first_byte, between_bytes]: [Option<u64>; 3]) -> Reply {
+    use spin_sdk::wasip3::http::types::RequestOptions;
+    use spin_sdk::wasip3::http_compat::RequestOptionsExtension;
+    let options = RequestOptions::new();
+    let ns = |ms: Option<u64>| ms.map(|ms| ms * 1_000_000);
+    let set = [
+        options.set_connect_timeout(ns(connect)),
+        options.set_first_byte_timeout(ns(first_byte)),
+        options.set_between_bytes_timeout(ns(between_bytes)),
+    ];
+    if set.iter().any(Result::is_err) {
+        return reply(500, "request-options refused a timeout");
+    }
+    let request = Request::<()>::builder()
+        .uri(url)
+        .extension(RequestOptionsExtension(options))
+        .body(FullBody::new(Bytes::new()));
+    let Ok(request) = request else {
+        return reply(400, "invalid url");
+    };
+    match spin_sdk::http::send(request).await {
         Ok(upstream) => {
             let status = upstream.status().as_u16();
             let body = match upstream.into_body().bytes().await {
