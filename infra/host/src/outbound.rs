@@ -226,8 +226,7 @@ impl OutboundClient {
                 }
             })?;
         Ok(response.map(|body| {
-            let body = body.map_err(HttpError::from).boxed_unsync();
-            upstream_timeouts::between_bytes(body, timeouts.between_bytes)
+            upstream_timeouts::between_bytes(body.map_err(HttpError::from), timeouts.between_bytes)
         }))
     }
 }

@@ -118,7 +118,10 @@ pub fn tcp_connector() -> HttpConnector {
 
 /// `body`, failing with `connection-read-timeout` when its next piece takes longer
 /// than `between_bytes` to come.
-pub fn between_bytes(body: WasiBody, between_bytes: Duration) -> WasiBody {
+pub fn between_bytes<B>(body: B, between_bytes: Duration) -> WasiBody
+where
+    B: http_body::Body<Data = bytes::Bytes, Error = HttpError> + Send + 'static,
+{
     TimeoutBody::new(between_bytes, body)
         .map_err(|e| {
             if e.is::<TimeoutError>() {
