@@ -495,6 +495,63 @@ async fn an_outbound_connection_not_made_in_its_connect_timeout_fails_as_one() {
     assert!(body.contains("ConnectionTimeout"), "{body}");
 }
 
+/// The fixture with `[outbound_networking] block_networks = [<block>]` in its runtime
+/// config, and the probe allowed to call any host on `port`.
+fn start_blocking(block: &str, port: u16) -> (Host, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime_config = dir.path().join("runtime-config.toml");
+    std::fs::write(
+        &runtime_config,
+        format!("[outbound_networking]\nblock_networks = [{block}]\n"),
+    )
+    .unwrap();
+    let host = start(HostOptions {
+        args: vec![
+            "--variable".into(),
+            format!("upstream_port={port}"),
+            "--runtime-config-file".into(),
+            runtime_config.to_str().unwrap().into(),
+        ],
+        ..Default::default()
+    });
+    (host, dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_http_never_connects_to_a_blocked_network() {
+    let port = upstream("internal service");
+    let (host, _dir) = start_blocking(r#""private""#, port);
+    // By IP, by a name that resolves to it, and by the IPv4 address written as IPv6.
+    for target in ["127.0.0.1", "localhost", "%5B%3A%3Affff%3A127.0.0.1%5D"] {
+        let path = format!("/outbound?url=http%3A%2F%2F{target}%3A{port}%2F");
+        let (status, body) = get(&host, &path).await;
+        assert_eq!(status, 502, "{target}: {body}");
+        assert!(body.contains("DestinationIpProhibited"), "{target}: {body}");
+    }
+    assert!(host.logged("outbound_prohibited"));
+
+    // A blocked network elsewhere leaves the upstream reachable.
+    let (host, _dir) = start_blocking(r#""10.0.0.0/8""#, port);
+    let (status, body) = get(
+        &host,
+        &format!("/outbound?url=http%3A%2F%2Flocalhost%3A{port}%2F"),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "internal service"));
+    assert!(!host.logs().contains("outbound_prohibited"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outbound_host_whose_name_does_not_resolve_is_a_dns_error() {
+    let host = start(HostOptions::default());
+    // A label longer than 63 bytes: the resolver library refuses it itself, so this
+    // fails the same way on a machine with or without DNS.
+    let name = format!("{}.example", "a".repeat(64));
+    let (status, body) = get(&host, &format!("/outbound?url=http%3A%2F%2F{name}%3A1%2F")).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("DnsError"), "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn service_chaining_reaches_a_private_component_in_process() {
     let host = start(HostOptions::default());

@@ -76,14 +76,20 @@ fn str_at<'a>(doc: &'a Json, pointer: &str) -> &'a str {
 // ------------------------------------------------------------------- runtime configs
 
 #[test]
-fn region_runtime_configs_use_the_regions_own_redis_and_no_literal_secrets() {
+fn region_runtime_configs_use_the_regions_own_redis_no_literal_secrets_and_block_internal_networks()
+{
     let mut urls = BTreeSet::new();
     for region in REGIONS {
         let rel = format!("infra/regions/{region}/runtime-config.toml");
         let config = toml_file(&rel);
         for key in config.keys() {
             assert!(
-                ["key_value_store", "variables_provider"].contains(&key.as_str()),
+                [
+                    "key_value_store",
+                    "variables_provider",
+                    "outbound_networking"
+                ]
+                .contains(&key.as_str()),
                 "{rel}: unexpected [{key}]"
             );
         }
@@ -113,6 +119,13 @@ fn region_runtime_configs_use_the_regions_own_redis_and_no_literal_secrets() {
             types,
             ["env"],
             "{rel}: variables only from the environment, no literals"
+        );
+        assert_eq!(
+            config["outbound_networking"]["block_networks"]
+                .as_array()
+                .map(Vec::as_slice),
+            Some(&["private".into()][..]),
+            "{rel}: outbound HTTP must not reach the region's internal networks"
         );
     }
     assert_eq!(urls.len(), REGIONS.len(), "regions share a Redis: {urls:?}");

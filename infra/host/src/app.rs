@@ -4,6 +4,7 @@
 //! each instance has exactly the capabilities its grants say; a store serves several
 //! requests in turn (`workers`).
 
+use crate::blocked_networks::BlockedNetworks;
 use crate::engine;
 use crate::instance::{Grants, InstanceState, Mount, Next};
 use crate::kv::StoreManager;
@@ -222,7 +223,9 @@ impl App {
             app_values: app_values.clone(),
             chains,
             by_component,
-            client: OutboundClient::new()?,
+            client: OutboundClient::new(BlockedNetworks::new(
+                &runtime.config.outbound_networking.block_networks,
+            ))?,
             routes_desc,
             reuse: opts.reuse,
         }))

@@ -1,6 +1,7 @@
 //! `waypost`: a Spin-compatible Wasmtime host for the Waypost gateway.
 
 mod app;
+mod blocked_networks;
 mod builder;
 mod busy_poll;
 mod config_cmd;

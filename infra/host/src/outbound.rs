@@ -1,6 +1,7 @@
 //! Outbound HTTP capability: `allowed_outbound_hosts` parsing and matching, the pooled
 //! client, and service chaining to `http://<component>.spin.internal` in-process.
 
+use crate::blocked_networks::{AddressRefused, BlockedNetworks, GuardedResolver};
 use crate::upstream_timeouts::{self, TimedConnector, Timeouts, with_connect_timeout};
 use anyhow::{Context, bail};
 use http::uri::Scheme;
@@ -183,26 +184,30 @@ pub trait InProcess: Send + Sync {
     ) -> Option<ResponseFuture>;
 }
 
-type HttpsConnector = TimedConnector<hyper_rustls::HttpsConnector<HttpConnector>>;
+type HttpsConnector = TimedConnector<hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>>;
 
 /// The pooled, keep-alive client shared by every instance.
 #[derive(Clone)]
 pub struct OutboundClient {
     client: Client<HttpsConnector, WasiBody>,
+    blocked: Arc<BlockedNetworks>,
 }
 
 impl OutboundClient {
-    pub fn new() -> anyhow::Result<Self> {
+    /// A client that connects to no address in `blocked`.
+    pub fn new(blocked: BlockedNetworks) -> anyhow::Result<Self> {
+        let blocked = Arc::new(blocked);
+        let tcp = upstream_timeouts::tcp_connector(GuardedResolver::new(blocked.clone()));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_webpki_roots()
             .https_or_http()
             .enable_http1()
-            .wrap_connector(upstream_timeouts::tcp_connector());
+            .wrap_connector(tcp);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256)
             .build(TimedConnector(https));
-        Ok(Self { client })
+        Ok(Self { client, blocked })
     }
 
     /// Sends `request` within its `options`' timeouts (`upstream_timeouts`).
@@ -211,6 +216,9 @@ impl OutboundClient {
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
+        if self.blocked.blocks_literal(request.uri()) {
+            return Err(HttpError::DestinationIpProhibited);
+        }
         let timeouts = Timeouts::of(options);
         let sending = with_connect_timeout(timeouts.connect, self.client.request(request));
         let response = tokio::time::timeout(timeouts.first_byte, sending)
@@ -219,6 +227,8 @@ impl OutboundClient {
             .map_err(|e| {
                 if upstream_timeouts::is_connect_timeout(&e) {
                     HttpError::ConnectionTimeout
+                } else if let Some(refused) = AddressRefused::find(&e) {
+                    refused.error_code()
                 } else if e.is_connect() {
                     HttpError::ConnectionRefused
                 } else {
@@ -283,8 +293,20 @@ impl WasiHttpHooks for OutboundHooks {
             });
         }
         let client = self.client.clone();
+        let component = self.component.clone();
         Box::new(async move {
+            let uri = request.uri().clone();
             let result = client.send(request, options).await;
+            if let Err(HttpError::DestinationIpProhibited) = result {
+                crate::log::event(
+                    "outbound_prohibited",
+                    &[
+                        ("component", &component),
+                        ("uri", &redact_uri(&uri)),
+                        ("detail", "every address of the host is in block_networks"),
+                    ],
+                );
+            }
             if let Some(call) = traced {
                 call.end(&result);
             }

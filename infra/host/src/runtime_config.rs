@@ -1,7 +1,9 @@
 //! The runtime config file (`--runtime-config-file`), in Spin's format: key-value
-//! store backends by label and variables providers. Relative paths resolve from the
+//! store backends by label, variables providers, and the networks outbound HTTP may
+//! not reach. Relative paths resolve from the
 //! file's directory, as in Spin.
 
+use crate::blocked_networks::BlockedNetwork;
 use crate::kv::{self, StoreManager};
 use anyhow::Context;
 use serde::Deserialize;
@@ -18,6 +20,16 @@ pub struct RuntimeConfig {
     pub variables_provider: Vec<VariablesProvider>,
     #[serde(default)]
     pub state_dir: Option<String>,
+    #[serde(default)]
+    pub outbound_networking: OutboundNetworking,
+}
+
+/// `[outbound_networking]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundNetworking {
+    #[serde(default)]
+    pub block_networks: Vec<BlockedNetwork>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,6 +166,45 @@ mod tests {
         assert_eq!(cfg.key_value_store.len(), 2);
         assert!(toml::from_str::<RuntimeConfig>("[sqlite_database.x]\ntype='spin'").is_err());
         assert!(toml::from_str::<RuntimeConfig>("[key_value_store.x]\ntype='mongo'").is_err());
+    }
+
+    #[test]
+    fn block_networks_take_cidrs_and_private_and_name_a_bad_entry() {
+        let cfg: RuntimeConfig = toml::from_str(
+            "[outbound_networking]\nblock_networks = [\"private\", \"100.64.0.0/10\"]",
+        )
+        .unwrap();
+        assert_eq!(cfg.outbound_networking.block_networks.len(), 2);
+
+        let path =
+            std::env::temp_dir().join(format!("waypost-rc-block-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "[outbound_networking]\nblock_networks = [\"10.0.0.0/33\"]\n",
+        )
+        .unwrap();
+        let error = format!("{:#}", LoadedRuntimeConfig::read(&path).unwrap_err());
+        std::fs::remove_file(&path).ok();
+        for part in [path.to_str().unwrap(), "block_networks", "`10.0.0.0/33`"] {
+            assert!(error.contains(part), "{part} in {error}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_runtime_configs_parse() {
+        for (file, text) in [
+            (
+                "local",
+                include_str!("../../regions/local/runtime-config.toml"),
+            ),
+            ("eu", include_str!("../../regions/eu/runtime-config.toml")),
+            ("us", include_str!("../../regions/us/runtime-config.toml")),
+        ] {
+            let config: RuntimeConfig =
+                toml::from_str(text).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let blocks = !config.outbound_networking.block_networks.is_empty();
+            assert_eq!(blocks, file != "local", "{file}");
+        }
     }
 
     #[test]

@@ -109,8 +109,8 @@ where
 }
 
 /// The plain TCP connector the TLS one wraps: no timeout of its own.
-pub fn tcp_connector() -> HttpConnector {
-    let mut http = HttpConnector::new();
+pub fn tcp_connector<R>(resolver: R) -> HttpConnector<R> {
+    let mut http = HttpConnector::new_with_resolver(resolver);
     http.enforce_http(false);
     http.set_nodelay(true);
     http
