@@ -8,6 +8,8 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use waypost_tests::{
     Host, HostOptions, client, fixture_components, fixture_manifest, free_port, metrics, run_host,
@@ -495,16 +497,12 @@ async fn an_outbound_connection_not_made_in_its_connect_timeout_fails_as_one() {
     assert!(body.contains("ConnectionTimeout"), "{body}");
 }
 
-/// The fixture with `[outbound_networking] block_networks = [<block>]` in its runtime
-/// config, and the probe allowed to call any host on `port`.
-fn start_blocking(block: &str, port: u16) -> (Host, tempfile::TempDir) {
+/// The fixture with `runtime_config` as its runtime config, and the probe allowed to
+/// call any host on `port`.
+fn start_configured(runtime_config_text: &str, port: u16) -> (Host, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let runtime_config = dir.path().join("runtime-config.toml");
-    std::fs::write(
-        &runtime_config,
-        format!("[outbound_networking]\nblock_networks = [{block}]\n"),
-    )
-    .unwrap();
+    std::fs::write(&runtime_config, runtime_config_text).unwrap();
     let host = start(HostOptions {
         args: vec![
             "--variable".into(),
@@ -517,10 +515,12 @@ fn start_blocking(block: &str, port: u16) -> (Host, tempfile::TempDir) {
     (host, dir)
 }
 
+const BLOCK_PRIVATE: &str = "[outbound_networking]\nblock_networks = [\"private\"]";
+
 #[tokio::test(flavor = "multi_thread")]
 async fn outbound_http_never_connects_to_a_blocked_network() {
     let port = upstream("internal service");
-    let (host, _dir) = start_blocking(r#""private""#, port);
+    let (host, _dir) = start_configured(BLOCK_PRIVATE, port);
     // By IP, by a name that resolves to it, and by the IPv4 address written as IPv6.
     for target in ["127.0.0.1", "localhost", "%5B%3A%3Affff%3A127.0.0.1%5D"] {
         let path = format!("/outbound?url=http%3A%2F%2F{target}%3A{port}%2F");
@@ -531,7 +531,10 @@ async fn outbound_http_never_connects_to_a_blocked_network() {
     assert!(host.logged("outbound_prohibited"));
 
     // A blocked network elsewhere leaves the upstream reachable.
-    let (host, _dir) = start_blocking(r#""10.0.0.0/8""#, port);
+    let (host, _dir) = start_configured(
+        "[outbound_networking]\nblock_networks = [\"10.0.0.0/8\"]",
+        port,
+    );
     let (status, body) = get(
         &host,
         &format!("/outbound?url=http%3A%2F%2Flocalhost%3A{port}%2F"),
@@ -539,6 +542,44 @@ async fn outbound_http_never_connects_to_a_blocked_network() {
     .await;
     assert_eq!((status, body.as_str()), (200, "internal service"));
     assert!(!host.logs().contains("outbound_prohibited"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_connections_beyond_max_connections_wait_within_their_connect_timeout() {
+    let port = slow_upstream();
+    let (host, _dir) = start_configured("[outbound_http]\nmax_connections = 1", port);
+    let url = |path: &str| format!("/outbound?url=http%3A%2F%2F127.0.0.1%3A{port}%2F{path}");
+    assert_eq!(get(&host, "/plain/x").await.0, 200, "the probe is ready");
+
+    // The one connection: its body stalls until its between-bytes timeout, 3 s.
+    let holding = {
+        let path = url("stalled&between_bytes_ms=3000");
+        let host_url = host.url(&path);
+        tokio::spawn(async move { client().get(host_url).send().await.unwrap().status() })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (status, body) = get(&host, &format!("{}&connect_ms=500", url("late"))).await;
+    assert_eq!(status, 502, "no connection to be had within 500 ms: {body}");
+    assert!(body.contains("ConnectionTimeout"), "{body}");
+
+    // Once the stalled call gives its connection up, the next call gets one.
+    holding.await.unwrap();
+    assert_eq!(
+        get(&host, &format!("{}&connect_ms=5000", url("late"))).await,
+        (200, "late".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_connections_are_not_pooled_when_the_runtime_config_says_so() {
+    let (port, accepted) = keep_alive_upstream();
+    let (host, _dir) = start_configured("[outbound_http]\nconnection_pooling = false", port);
+    let path = format!("/outbound?url=http%3A%2F%2F127.0.0.1%3A{port}%2F");
+    let mut conn = Connection::open(&host).await;
+    for _ in 0..3 {
+        assert_eq!(conn.get(&path).await, (200, "ok".into()));
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 3, "a connection per call");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1468,31 +1509,35 @@ values = { region = "eu" }
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn outbound_connections_to_an_upstream_are_kept_alive_and_reused() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+/// An upstream answering `ok` to every request, keeping connections open; with the
+/// count of connections it accepted.
+fn keep_alive_upstream() -> (u16, Arc<AtomicUsize>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
-    {
-        let accepted = accepted.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut s) = stream else { break };
-                accepted.fetch_add(1, Ordering::SeqCst);
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 4096];
-                    // One response per request read, on the same connection.
-                    while let Ok(n) = s.read(&mut buf) {
-                        if n == 0 {
-                            break;
-                        }
-                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counted = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { break };
+            counted.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                // One response per request read, on the same connection.
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        break;
                     }
-                });
-            }
-        });
-    }
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+                }
+            });
+        }
+    });
+    (port, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_connections_to_an_upstream_are_kept_alive_and_reused() {
+    let (port, accepted) = keep_alive_upstream();
     let host = start(HostOptions {
         args: vec!["--variable".into(), format!("upstream_port={port}")],
         ..Default::default()

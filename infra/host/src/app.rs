@@ -4,7 +4,6 @@
 //! each instance has exactly the capabilities its grants say; a store serves several
 //! requests in turn (`workers`).
 
-use crate::blocked_networks::BlockedNetworks;
 use crate::engine;
 use crate::instance::{Grants, InstanceState, Mount, Next};
 use crate::kv::StoreManager;
@@ -223,9 +222,7 @@ impl App {
             app_values: app_values.clone(),
             chains,
             by_component,
-            client: OutboundClient::new(BlockedNetworks::new(
-                &runtime.config.outbound_networking.block_networks,
-            ))?,
+            client: OutboundClient::new(runtime.outbound()?)?,
             routes_desc,
             reuse: opts.reuse,
         }))

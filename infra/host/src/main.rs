@@ -5,6 +5,7 @@ mod blocked_networks;
 mod builder;
 mod busy_poll;
 mod config_cmd;
+mod connection_cap;
 mod drain;
 mod engine;
 mod files;

@@ -2,6 +2,8 @@
 //! client, and service chaining to `http://<component>.spin.internal` in-process.
 
 use crate::blocked_networks::{AddressRefused, BlockedNetworks, GuardedResolver};
+use crate::connection_cap::CappedConnector;
+use crate::runtime_config::OutboundSettings;
 use crate::upstream_timeouts::{self, TimedConnector, Timeouts, with_connect_timeout};
 use anyhow::{Context, bail};
 use http::uri::Scheme;
@@ -184,7 +186,8 @@ pub trait InProcess: Send + Sync {
     ) -> Option<ResponseFuture>;
 }
 
-type HttpsConnector = TimedConnector<hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>>;
+type HttpsConnector =
+    TimedConnector<CappedConnector<hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>>>;
 
 /// The pooled, keep-alive client shared by every instance.
 #[derive(Clone)]
@@ -194,19 +197,22 @@ pub struct OutboundClient {
 }
 
 impl OutboundClient {
-    /// A client that connects to no address in `blocked`.
-    pub fn new(blocked: BlockedNetworks) -> anyhow::Result<Self> {
-        let blocked = Arc::new(blocked);
+    /// A client that connects to no address in `settings.blocked`, keeps at most
+    /// `settings.max_connections` open, and pools them unless told not to.
+    pub fn new(settings: OutboundSettings) -> anyhow::Result<Self> {
+        let blocked = Arc::new(settings.blocked);
         let tcp = upstream_timeouts::tcp_connector(GuardedResolver::new(blocked.clone()));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_webpki_roots()
             .https_or_http()
             .enable_http1()
             .wrap_connector(tcp);
+        let capped = CappedConnector::new(https, settings.max_connections);
+        let idle_per_host = if settings.pooling { 256 } else { 0 };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(256)
-            .build(TimedConnector(https));
+            .pool_max_idle_per_host(idle_per_host)
+            .build(TimedConnector(capped));
         Ok(Self { client, blocked })
     }
 

@@ -3,7 +3,7 @@
 //! not reach. Relative paths resolve from the
 //! file's directory, as in Spin.
 
-use crate::blocked_networks::BlockedNetwork;
+use crate::blocked_networks::{BlockedNetwork, BlockedNetworks};
 use crate::kv::{self, StoreManager};
 use anyhow::Context;
 use serde::Deserialize;
@@ -22,6 +22,8 @@ pub struct RuntimeConfig {
     pub state_dir: Option<String>,
     #[serde(default)]
     pub outbound_networking: OutboundNetworking,
+    #[serde(default)]
+    pub outbound_http: OutboundHttp,
 }
 
 /// `[outbound_networking]`.
@@ -30,6 +32,65 @@ pub struct RuntimeConfig {
 pub struct OutboundNetworking {
     #[serde(default)]
     pub block_networks: Vec<BlockedNetwork>,
+    /// Outbound connections of every kind; components have only HTTP ones here.
+    #[serde(default)]
+    pub max_total_connections: Option<usize>,
+    /// `wasi:sockets` connections: accepted, and without effect, since the host lets
+    /// components connect a socket to no address.
+    #[serde(default)]
+    pub max_socket_connections: Option<usize>,
+}
+
+/// `[outbound_http]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundHttp {
+    /// Spin's documented default; Spin 4.1's parser defaults it to `false` when the
+    /// table is present without it.
+    #[serde(default = "pooling_by_default")]
+    pub connection_pooling: bool,
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Deprecated in Spin for `max_connections`; `n` allows `n + 1` connections.
+    #[serde(default)]
+    pub max_concurrent_requests: Option<usize>,
+}
+
+fn pooling_by_default() -> bool {
+    true
+}
+
+impl Default for OutboundHttp {
+    fn default() -> Self {
+        Self {
+            connection_pooling: pooling_by_default(),
+            max_connections: None,
+            max_concurrent_requests: None,
+        }
+    }
+}
+
+impl OutboundHttp {
+    /// The connection cap, from `max_connections` or the deprecated
+    /// `max_concurrent_requests` (as Spin reads it); not both.
+    pub fn max_connections(&self) -> anyhow::Result<Option<usize>> {
+        match (self.max_connections, self.max_concurrent_requests) {
+            (Some(_), Some(_)) => anyhow::bail!(
+                "cannot set both `max_connections` and `max_concurrent_requests`; \
+                 use `max_connections` only"
+            ),
+            (None, Some(n)) => Ok(Some(n.saturating_add(1))),
+            (cap, None) => Ok(cap),
+        }
+    }
+}
+
+/// How the outbound HTTP client may connect, from the runtime config.
+#[derive(Debug, Clone, Default)]
+pub struct OutboundSettings {
+    pub blocked: BlockedNetworks,
+    pub pooling: bool,
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,9 +130,50 @@ impl LoadedRuntimeConfig {
             .with_context(|| format!("cannot read runtime config {}", path.display()))?;
         let config: RuntimeConfig =
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        config
+            .outbound_http
+            .max_connections()
+            .with_context(|| format!("{}: [outbound_http]", path.display()))?;
         Ok(Self {
             config,
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        })
+    }
+
+    /// The outbound HTTP client's settings. The connection cap is the smaller of
+    /// `[outbound_http]`'s and `[outbound_networking] max_total_connections`.
+    pub fn outbound(&self) -> anyhow::Result<OutboundSettings> {
+        let http = &self.config.outbound_http;
+        let networking = &self.config.outbound_networking;
+        if networking.max_socket_connections.is_some() {
+            crate::log::event(
+                "ignored_setting",
+                &[
+                    ("setting", "outbound_networking.max_socket_connections"),
+                    ("detail", "this host denies components every socket address"),
+                ],
+            );
+        }
+        if http.max_concurrent_requests.is_some() {
+            crate::log::event(
+                "deprecated_setting",
+                &[
+                    ("setting", "outbound_http.max_concurrent_requests"),
+                    (
+                        "detail",
+                        "use max_connections: max_concurrent_requests = n allows n + 1 connections",
+                    ),
+                ],
+            );
+        }
+        let max_connections = match (http.max_connections()?, networking.max_total_connections) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(OutboundSettings {
+            blocked: BlockedNetworks::new(&networking.block_networks),
+            pooling: http.connection_pooling,
+            max_connections,
         })
     }
 
@@ -176,18 +278,65 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.outbound_networking.block_networks.len(), 2);
 
-        let path =
-            std::env::temp_dir().join(format!("waypost-rc-block-{}.toml", std::process::id()));
-        std::fs::write(
-            &path,
+        refused_naming(
             "[outbound_networking]\nblock_networks = [\"10.0.0.0/33\"]\n",
-        )
-        .unwrap();
+            &["block_networks", "`10.0.0.0/33`"],
+        );
+    }
+
+    /// Reading `text` from a file fails with an error naming the file and `parts`.
+    fn refused_naming(text: &str, parts: &[&str]) {
+        let path = std::env::temp_dir().join(format!("waypost-rc-{}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
         let error = format!("{:#}", LoadedRuntimeConfig::read(&path).unwrap_err());
         std::fs::remove_file(&path).ok();
-        for part in [path.to_str().unwrap(), "block_networks", "`10.0.0.0/33`"] {
+        for part in [path.to_str().unwrap()].iter().chain(parts) {
             assert!(error.contains(part), "{part} in {error}");
         }
+    }
+
+    fn outbound(text: &str) -> OutboundSettings {
+        let config = LoadedRuntimeConfig {
+            config: toml::from_str(text).unwrap(),
+            dir: PathBuf::new(),
+        };
+        config.outbound().unwrap()
+    }
+
+    #[test]
+    fn outbound_http_pools_unless_told_and_caps_connections_at_the_smaller_limit() {
+        let none = outbound("");
+        assert!(none.pooling && none.max_connections.is_none() && none.blocked.is_empty());
+        // Pooling is on when the table leaves it out (Spin's documented default).
+        assert!(outbound("[outbound_http]\nmax_connections = 4").pooling);
+        assert!(!outbound("[outbound_http]\nconnection_pooling = false").pooling);
+        assert_eq!(
+            outbound("[outbound_http]\nmax_connections = 4").max_connections,
+            Some(4)
+        );
+        let both = "[outbound_http]\nmax_connections = 4\n[outbound_networking]\nmax_total_connections = 2";
+        assert_eq!(outbound(both).max_connections, Some(2));
+        assert_eq!(
+            outbound("[outbound_networking]\nmax_total_connections = 3").max_connections,
+            Some(3)
+        );
+        // The deprecated spelling allows one more, as Spin reads it.
+        assert_eq!(
+            outbound("[outbound_http]\nmax_concurrent_requests = 0").max_connections,
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn a_connection_cap_given_twice_stops_reading_naming_both() {
+        refused_naming(
+            "[outbound_http]\nmax_connections = 1\nmax_concurrent_requests = 1\n",
+            &[
+                "[outbound_http]",
+                "`max_connections`",
+                "`max_concurrent_requests`",
+            ],
+        );
     }
 
     #[test]
