@@ -4,6 +4,7 @@
 //! each instance has exactly the capabilities its grants say; a store serves several
 //! requests in turn (`workers`).
 
+use crate::client_tls::ClientTls;
 use crate::engine;
 use crate::instance::{Grants, InstanceState, Mount, Next};
 use crate::kv::StoreManager;
@@ -156,6 +157,12 @@ impl App {
             None => LoadedRuntimeConfig::default(),
         };
         manifest.validate(&runtime.store_labels())?;
+        if let Some(path) = &opts.runtime_config {
+            runtime
+                .client_tls
+                .check_components(|id| manifest.manifest.component.contains_key(id))
+                .with_context(|| path.display().to_string())?;
+        }
         let file = manifest.path.display().to_string();
         let state_dir = opts
             .state_dir
@@ -186,6 +193,7 @@ impl App {
             &manifest,
             &app_values,
             &stores,
+            &runtime.client_tls,
             &state_dir,
             &engine,
             &cache_dir,
@@ -222,7 +230,7 @@ impl App {
             app_values: app_values.clone(),
             chains,
             by_component,
-            client: OutboundClient::new(runtime.outbound()?)?,
+            client: OutboundClient::new(runtime.outbound()?, &runtime.client_tls)?,
             routes_desc,
             reuse: opts.reuse,
         }))
@@ -331,6 +339,7 @@ fn prepare_components(
     manifest: &LoadedManifest,
     app_values: &HashMap<String, String>,
     stores: &StoreManager,
+    tls: &ClientTls,
     state_dir: &Path,
     engine: &Engine,
     cache_dir: &Path,
@@ -369,7 +378,7 @@ fn prepare_components(
         }
         let pre = pre_instantiate(&linker, &component)
             .with_context(|| format!("{file}: component.{id}"))?;
-        let grants = component_grants(manifest, id, app_values, stores, state_dir)
+        let grants = component_grants(manifest, id, app_values, stores, tls, state_dir)
             .with_context(|| format!("{file}: component.{id}"))?;
         let imports = component
             .component_type()
@@ -680,6 +689,7 @@ fn component_grants(
     id: &str,
     app_values: &HashMap<String, String>,
     stores: &StoreManager,
+    tls: &ClientTls,
     state_dir: &Path,
 ) -> anyhow::Result<Grants> {
     let c = &manifest.manifest.component[id];
@@ -713,6 +723,7 @@ fn component_grants(
         kv: stores.view_for(&c.key_value_stores),
         variables: ComponentVariables(Arc::new(vars)),
         outbound: Arc::new(AllowedHosts::parse_all(&hosts)?),
+        tls: Arc::new(tls.for_component(id)),
         environment: c.environment.clone().into_iter().collect(),
         mounts,
     })
@@ -732,8 +743,14 @@ fn middleware_grants(primary: &Grants, id: &str, inherits: impl Fn(&str) -> bool
         } else {
             ComponentVariables::default()
         },
+        // The hosts it may call come with the TLS of those calls.
         outbound: if inherits("allowed_outbound_hosts") {
             primary.outbound.clone()
+        } else {
+            Arc::default()
+        },
+        tls: if inherits("allowed_outbound_hosts") {
+            primary.tls.clone()
         } else {
             Arc::default()
         },

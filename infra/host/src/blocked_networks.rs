@@ -139,11 +139,6 @@ impl AddressRefused {
             Self::Prohibited(_) => HttpError::DestinationIpProhibited,
         }
     }
-
-    /// The refusal in `error` (a pooled client's error, with its sources), if any.
-    pub fn find<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e Self> {
-        std::iter::successors(Some(error), |e| e.source()).find_map(|e| e.downcast_ref())
-    }
 }
 
 /// The connector's resolver: the system's (`getaddrinfo`, on a blocking thread, as

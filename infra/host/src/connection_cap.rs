@@ -3,7 +3,8 @@
 //! connections open at once. A connection holds its permit for as long as it is open,
 //! idle in the pool included. A request that needs a new connection waits for a permit
 //! within its connect timeout (the connector that times connecting wraps this one), so
-//! past it the guest gets `connection-timeout`; `0` allows no connection at all.
+//! past it the guest gets `connection-timeout`; `0` allows no connection at all. One
+//! cap counts the connections of every pool (`[[client_tls]]` entries have their own).
 
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use std::future::Future;
@@ -15,19 +16,27 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// At most so many connections open at once, across the connectors given it.
+#[derive(Clone, Default)]
+pub struct ConnectionCap(Option<Arc<Semaphore>>);
+
+impl ConnectionCap {
+    /// No limit with `None`.
+    pub fn new(max_connections: Option<usize>) -> Self {
+        Self(max_connections.map(|n| Arc::new(Semaphore::new(n))))
+    }
+}
+
 /// A connector whose connections each hold a permit of a shared cap; no cap, no permit.
 #[derive(Clone)]
 pub struct CappedConnector<C> {
     inner: C,
-    permits: Option<Arc<Semaphore>>,
+    cap: ConnectionCap,
 }
 
 impl<C> CappedConnector<C> {
-    pub fn new(inner: C, max_connections: Option<usize>) -> Self {
-        Self {
-            inner,
-            permits: max_connections.map(|n| Arc::new(Semaphore::new(n))),
-        }
+    pub fn new(inner: C, cap: ConnectionCap) -> Self {
+        Self { inner, cap }
     }
 }
 
@@ -49,7 +58,7 @@ where
         // The connector made ready is the one called, after the wait for a permit.
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
-        let permits = self.permits.clone();
+        let permits = self.cap.0.clone();
         Box::pin(async move {
             let permit = match permits {
                 Some(permits) => Some(permits.acquire_owned().await?),
@@ -149,7 +158,7 @@ mod tests {
     #[tokio::test]
     async fn a_connection_waits_until_an_open_one_is_dropped() {
         let connected = Counting::default();
-        let mut capped = CappedConnector::new(connected.clone(), Some(1));
+        let mut capped = CappedConnector::new(connected.clone(), ConnectionCap::new(Some(1)));
         let first = capped.call(uri()).await.unwrap();
         let second = capped.call(uri());
         let waited = tokio::time::timeout(Duration::from_millis(50), second).await;
@@ -163,14 +172,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn connectors_sharing_a_cap_count_together() {
+        let cap = ConnectionCap::new(Some(1));
+        let mut one = CappedConnector::new(Counting::default(), cap.clone());
+        let mut other = CappedConnector::new(Counting::default(), cap);
+        let held = one.call(uri()).await.unwrap();
+        let waited = tokio::time::timeout(Duration::from_millis(50), other.call(uri())).await;
+        assert!(
+            waited.is_err(),
+            "the other connector waits for the one permit"
+        );
+        drop(held);
+        let other = tokio::time::timeout(Duration::from_secs(5), other.call(uri())).await;
+        assert!(other.unwrap().is_ok());
+    }
+
+    #[tokio::test]
     async fn without_a_cap_connections_hold_no_permit() {
-        let mut open = CappedConnector::new(Counting::default(), None);
+        let mut open = CappedConnector::new(Counting::default(), ConnectionCap::default());
         let held: Vec<_> = futures::future::try_join_all((0..3).map(|_| open.call(uri())))
             .await
             .unwrap();
         assert!(held.iter().all(|c| c._permit.is_none()));
 
-        let mut none = CappedConnector::new(Counting::default(), Some(0));
+        let mut none = CappedConnector::new(Counting::default(), ConnectionCap::new(Some(0)));
         let waited = tokio::time::timeout(Duration::from_millis(50), none.call(uri())).await;
         assert!(waited.is_err(), "0 allows no connection");
     }

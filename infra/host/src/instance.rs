@@ -1,6 +1,7 @@
 //! Per-instance state: what one component instance may do (its grants) and the
 //! WASI / wasi:http / Spin contexts built from them for one request.
 
+use crate::client_tls::ComponentTls;
 use crate::kv::{KvCtx, KvView};
 use crate::outbound::{AllowedHosts, OutboundClient, OutboundHooks};
 use crate::variables::ComponentVariables;
@@ -26,6 +27,8 @@ pub struct Grants {
     pub kv: KvView,
     pub variables: ComponentVariables,
     pub outbound: Arc<AllowedHosts>,
+    /// Which `[[client_tls]]` entry governs its HTTPS calls to each host.
+    pub tls: Arc<ComponentTls>,
     pub environment: Vec<(String, String)>,
     pub mounts: Vec<Mount>,
 }
@@ -76,7 +79,7 @@ impl Grants {
                 "fermyon:spin/config",
                 "wasi:config/",
             ]);
-        let outbound = self.outbound == primary.outbound
+        let outbound = (self.outbound == primary.outbound && self.tls == primary.tls)
             || !imports_any(&[
                 "wasi:http/client",
                 "wasi:http/outgoing-handler",
@@ -112,6 +115,7 @@ impl InstanceState {
             hooks: OutboundHooks {
                 component: grants.component.clone(),
                 allowed: grants.outbound.clone(),
+                tls: grants.tls.clone(),
                 client: client.clone(),
                 app: app.clone(),
             },
@@ -215,6 +219,14 @@ mod tests {
             ..no_kv.clone()
         };
         assert!(!no_outbound.same_as_primary_for(&primary, &imports(&["wasi:http/client@0.3.0"])));
+        // The same hosts, called with another `[[client_tls]]` entry's certificate.
+        let other_tls = Grants {
+            tls: Arc::new(ComponentTls::one("api.ups.com", 1)),
+            ..primary.clone()
+        };
+        let client = imports(&["wasi:http/client@0.3.0"]);
+        assert!(!other_tls.same_as_primary_for(&primary, &client));
+        assert!(other_tls.same_as_primary_for(&primary, &imports(&["wasi:http/types@0.3.0"])));
         let no_variables = Grants {
             variables: ComponentVariables::default(),
             ..primary.clone()

@@ -2,7 +2,8 @@
 //! client, and service chaining to `http://<component>.spin.internal` in-process.
 
 use crate::blocked_networks::{AddressRefused, BlockedNetworks, GuardedResolver};
-use crate::connection_cap::CappedConnector;
+use crate::client_tls::{ClientTls, ComponentTls};
+use crate::connection_cap::{CappedConnector, ConnectionCap};
 use crate::runtime_config::OutboundSettings;
 use crate::upstream_timeouts::{self, TimedConnector, Timeouts, with_connect_timeout};
 use anyhow::{Context, bail};
@@ -189,52 +190,55 @@ pub trait InProcess: Send + Sync {
 type HttpsConnector =
     TimedConnector<CappedConnector<hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>>>;
 
+type Pool = Client<HttpsConnector, WasiBody>;
+
 /// The pooled, keep-alive client shared by every instance.
 #[derive(Clone)]
 pub struct OutboundClient {
-    client: Client<HttpsConnector, WasiBody>,
+    /// Pool 0 for plain HTTP and for HTTPS no `[[client_tls]]` entry governs; pool
+    /// `i + 1` for entry `i`'s, so no connection crosses from one TLS identity to another.
+    pools: Arc<[Pool]>,
     blocked: Arc<BlockedNetworks>,
 }
 
 impl OutboundClient {
     /// A client that connects to no address in `settings.blocked`, keeps at most
-    /// `settings.max_connections` open, and pools them unless told not to.
-    pub fn new(settings: OutboundSettings) -> anyhow::Result<Self> {
+    /// `settings.max_connections` open across its pools, pools them unless told not
+    /// to, and speaks TLS as `tls` says.
+    pub fn new(settings: OutboundSettings, tls: &ClientTls) -> anyhow::Result<Self> {
         let blocked = Arc::new(settings.blocked);
-        let tcp = upstream_timeouts::tcp_connector(GuardedResolver::new(blocked.clone()));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
-        let capped = CappedConnector::new(https, settings.max_connections);
-        let idle_per_host = if settings.pooling { 256 } else { 0 };
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(idle_per_host)
-            .build(TimedConnector(capped));
-        Ok(Self { client, blocked })
+        let cap = ConnectionCap::new(settings.max_connections);
+        let pools = std::iter::once(crate::client_tls::default_config()?)
+            .chain(tls.configs())
+            .map(|config| pool(&config, &blocked, cap.clone(), settings.pooling))
+            .collect();
+        Ok(Self { pools, blocked })
     }
 
-    /// Sends `request` within its `options`' timeouts (`upstream_timeouts`).
+    /// Sends `request` through the pool `tls` gives it, within its `options`'
+    /// timeouts (`upstream_timeouts`).
     async fn send(
         &self,
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
+        tls: &ComponentTls,
     ) -> Result<http::Response<WasiBody>, HttpError> {
         if self.blocked.blocks_literal(request.uri()) {
             return Err(HttpError::DestinationIpProhibited);
         }
         let timeouts = Timeouts::of(options);
-        let sending = with_connect_timeout(timeouts.connect, self.client.request(request));
+        let pool = &self.pools[tls.pool_for(request.uri())];
+        let sending = with_connect_timeout(timeouts.connect, pool.request(request));
         let response = tokio::time::timeout(timeouts.first_byte, sending)
             .await
             .map_err(|_| HttpError::ConnectionReadTimeout)?
             .map_err(|e| {
                 if upstream_timeouts::is_connect_timeout(&e) {
                     HttpError::ConnectionTimeout
-                } else if let Some(refused) = AddressRefused::find(&e) {
+                } else if let Some(refused) = crate::error_chain::find::<AddressRefused>(&e) {
                     refused.error_code()
+                } else if let Some(tls) = crate::error_chain::find::<rustls::Error>(&e) {
+                    tls_error_code(tls)
                 } else if e.is_connect() {
                     HttpError::ConnectionRefused
                 } else {
@@ -247,11 +251,45 @@ impl OutboundClient {
     }
 }
 
-/// The `wasi:http` hooks of one instance: its allow-list, the shared client, and the
-/// app for service chaining.
+fn pool(
+    tls: &rustls::ClientConfig,
+    blocked: &Arc<BlockedNetworks>,
+    cap: ConnectionCap,
+    pooling: bool,
+) -> Pool {
+    let tcp = upstream_timeouts::tcp_connector(GuardedResolver::new(blocked.clone()));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls.clone())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp);
+    let idle_per_host = if pooling { 256 } else { 0 };
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(idle_per_host)
+        .build(TimedConnector(CappedConnector::new(https, cap)))
+}
+
+/// What the guest learns of a failed TLS handshake: a certificate it could not
+/// verify, the server's alert (a client certificate it wanted or refused), or else a
+/// protocol error, as Spin says of every TLS failure.
+fn tls_error_code(error: &rustls::Error) -> HttpError {
+    match error {
+        rustls::Error::InvalidCertificate(_) => HttpError::TlsCertificateError,
+        rustls::Error::AlertReceived(alert) => HttpError::TlsAlertReceived {
+            alert_id: Some(u8::from(*alert)),
+            alert_message: Some(format!("{alert:?}")),
+        },
+        _ => HttpError::TlsProtocolError,
+    }
+}
+
+/// The `wasi:http` hooks of one instance: its allow-list, its TLS per host, the
+/// shared client, and the app for service chaining.
 pub struct OutboundHooks {
     pub component: Arc<str>,
     pub allowed: Arc<AllowedHosts>,
+    pub tls: Arc<ComponentTls>,
     pub client: OutboundClient,
     pub app: Arc<dyn InProcess>,
 }
@@ -300,9 +338,10 @@ impl WasiHttpHooks for OutboundHooks {
         }
         let client = self.client.clone();
         let component = self.component.clone();
+        let tls = self.tls.clone();
         Box::new(async move {
             let uri = request.uri().clone();
-            let result = client.send(request, options).await;
+            let result = client.send(request, options, &tls).await;
             if let Err(HttpError::DestinationIpProhibited) = result {
                 crate::log::event(
                     "outbound_prohibited",

@@ -1,9 +1,10 @@
 //! The runtime config file (`--runtime-config-file`), in Spin's format: key-value
-//! store backends by label, variables providers, and the networks outbound HTTP may
-//! not reach. Relative paths resolve from the
-//! file's directory, as in Spin.
+//! store backends by label, variables providers, the networks outbound HTTP may not
+//! reach, its connection limits and its TLS per component and host. Relative paths
+//! resolve from the file's directory, as in Spin.
 
 use crate::blocked_networks::{BlockedNetwork, BlockedNetworks};
+use crate::client_tls::{ClientTls, ClientTlsToml};
 use crate::kv::{self, StoreManager};
 use anyhow::Context;
 use serde::Deserialize;
@@ -24,6 +25,8 @@ pub struct RuntimeConfig {
     pub outbound_networking: OutboundNetworking,
     #[serde(default)]
     pub outbound_http: OutboundHttp,
+    #[serde(default)]
+    pub client_tls: Vec<ClientTlsToml>,
 }
 
 /// `[outbound_networking]`.
@@ -117,11 +120,13 @@ pub enum VariablesProvider {
     },
 }
 
-/// A runtime config read from disk, with its directory.
+/// A runtime config read from disk, with its directory and the files its
+/// `[[client_tls]]` entries name.
 #[derive(Debug, Default)]
 pub struct LoadedRuntimeConfig {
     pub config: RuntimeConfig,
     pub dir: PathBuf,
+    pub client_tls: ClientTls,
 }
 
 impl LoadedRuntimeConfig {
@@ -134,9 +139,13 @@ impl LoadedRuntimeConfig {
             .outbound_http
             .max_connections()
             .with_context(|| format!("{}: [outbound_http]", path.display()))?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let client_tls = ClientTls::load(&config.client_tls, &dir)
+            .with_context(|| path.display().to_string())?;
         Ok(Self {
             config,
-            dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            dir,
+            client_tls,
         })
     }
 
@@ -268,6 +277,16 @@ mod tests {
         assert_eq!(cfg.key_value_store.len(), 2);
         assert!(toml::from_str::<RuntimeConfig>("[sqlite_database.x]\ntype='spin'").is_err());
         assert!(toml::from_str::<RuntimeConfig>("[key_value_store.x]\ntype='mongo'").is_err());
+        let tls = "[[client_tls]]\ncomponent_ids = ['router']\nhosts = ['api.ups.com']";
+        assert_eq!(
+            toml::from_str::<RuntimeConfig>(tls)
+                .unwrap()
+                .client_tls
+                .len(),
+            1
+        );
+        let misspelt = format!("{tls}\nca_root_file = 'ca.pem'");
+        assert!(toml::from_str::<RuntimeConfig>(&misspelt).is_err());
     }
 
     #[test]
@@ -298,7 +317,7 @@ mod tests {
     fn outbound(text: &str) -> OutboundSettings {
         let config = LoadedRuntimeConfig {
             config: toml::from_str(text).unwrap(),
-            dir: PathBuf::new(),
+            ..Default::default()
         };
         config.outbound().unwrap()
     }
@@ -324,6 +343,14 @@ mod tests {
         assert_eq!(
             outbound("[outbound_http]\nmax_concurrent_requests = 0").max_connections,
             Some(1)
+        );
+    }
+
+    #[test]
+    fn a_bad_client_tls_entry_stops_reading_naming_it() {
+        refused_naming(
+            "[[client_tls]]\ncomponent_ids = ['router']\nhosts = ['api.ups.com:443']\n",
+            &["[[client_tls]] 1", "hosts[0]", "`api.ups.com:443`"],
         );
     }
 

@@ -179,7 +179,7 @@ async fn serve_connections(
 /// Whether a connection ended because a write to its client timed out
 /// (`--response-write-timeout`), as opposed to any other failure of the connection.
 fn write_timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
-    std::iter::successors(Some(e), |e| e.source()).any(|e| {
+    crate::error_chain::causes(e).any(|e| {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
     })

@@ -68,7 +68,7 @@ impl std::error::Error for ConnectTimedOut {}
 
 /// Whether `error` (a pooled client's error, with its sources) is a connect timeout.
 pub fn is_connect_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
-    std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<ConnectTimedOut>())
+    crate::error_chain::find::<ConnectTimedOut>(error).is_some()
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,0 +1,248 @@
+//! `[[client_tls]]` of the runtime config: the fixture's probe (and `kvless`, the
+//! same component under another id) call an HTTPS upstream whose certificate a test
+//! CA signed, and which may require a client certificate that CA signed. Every
+//! certificate is made by the test, in its own directory.
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use waypost_tests::{Host, HostOptions, client, fixture_components, fixture_manifest};
+
+const SECRET: (&str, &str) = ("SPIN_VARIABLE_SECRET_TOKEN", "s3cret-from-env");
+const BODY: &str = "hello over tls";
+
+/// A test CA and the files it issued, in a directory a runtime config can sit in.
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: Issuer<'static, KeyPair>,
+    ca_der: CertificateDer<'static>,
+}
+
+impl Pki {
+    /// A new CA, written to `ca.pem`.
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "Waypost test CA");
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), cert.pem()).unwrap();
+        Self {
+            dir,
+            ca: Issuer::new(params, key),
+            ca_der: cert.der().clone(),
+        }
+    }
+
+    /// A certificate for `name` the CA signed, written to `<file>.pem` with its key
+    /// in `<file>-key.pem`.
+    fn issue(&self, name: &str, file: &str) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+        let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        let dir = self.dir.path();
+        std::fs::write(dir.join(format!("{file}.pem")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{file}-key.pem")), key.serialize_pem()).unwrap();
+        let key = PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        (cert.der().clone(), key)
+    }
+
+    fn path(&self, file: &str) -> std::path::PathBuf {
+        self.dir.path().join(file)
+    }
+}
+
+/// An HTTPS upstream on 127.0.0.1 with a certificate for `localhost`, answering every
+/// request with [`BODY`] on kept-alive connections. With `require_client_cert`, a
+/// handshake without a client certificate the CA signed fails.
+async fn tls_upstream(pki: &Pki, require_client_cert: bool) -> u16 {
+    let (cert, key) = pki.issue("localhost", "server");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = if require_client_cert {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(pki.ca_der.clone()).unwrap();
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let config = builder.with_single_cert(vec![cert], key).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                match acceptor.accept(tcp).into_fallible().await {
+                    Ok(tls) => {
+                        let answer = hyper::service::service_fn(|_| async {
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                                Bytes::from_static(BODY.as_bytes()),
+                            )))
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(tls), answer)
+                            .await;
+                    }
+                    // The alert is sent; reading what the client sent meanwhile until it
+                    // closes keeps the close from being a reset that could overtake it.
+                    Err((_, mut tcp)) => {
+                        let mut sink = [0u8; 4096];
+                        let drain =
+                            async { while tcp.read(&mut sink).await.is_ok_and(|n| n > 0) {} };
+                        let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+fn start(pki: &Pki, runtime_config: &str, upstream_port: u16) -> Host {
+    try_start(pki, runtime_config, upstream_port).expect("host starts")
+}
+
+/// Writes `runtime_config` next to the PKI's files and serves the fixture with it.
+fn try_start(pki: &Pki, runtime_config: &str, upstream_port: u16) -> anyhow::Result<Host> {
+    fixture_components();
+    let path = pki.path("runtime-config.toml");
+    std::fs::write(&path, runtime_config).unwrap();
+    Host::start(
+        &fixture_manifest(),
+        HostOptions {
+            env: vec![(SECRET.0.into(), SECRET.1.into())],
+            args: vec![
+                "--variable".into(),
+                format!("upstream_port={upstream_port}"),
+                "--runtime-config-file".into(),
+                path.to_str().unwrap().into(),
+            ],
+            ..Default::default()
+        },
+    )
+}
+
+/// The component under `prefix` GETs `https://localhost:<port>/`.
+async fn call(host: &Host, prefix: &str, port: u16) -> (u16, String) {
+    let path = format!("{prefix}/outbound?url=https%3A%2F%2Flocalhost%3A{port}%2F");
+    let r = client().get(host.url(&path)).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+const PROBE_TRUSTS_THE_CA: &str = r#"
+[[client_tls]]
+component_ids = ["probe"]
+hosts = ["LocalHost"]
+ca_roots_file = "ca.pem"
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_https_upstream_is_checked_against_the_roots_the_component_is_given() {
+    let pki = Pki::new();
+    let port = tls_upstream(&pki, false).await;
+
+    // With no entry, the platform's and webpki's roots, which do not know the test CA.
+    let host = start(&pki, "", port);
+    let (status, body) = call(&host, "", port).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("TlsCertificateError"), "{body}");
+    drop(host);
+
+    let host = start(&pki, PROBE_TRUSTS_THE_CA, port);
+    assert_eq!(call(&host, "", port).await, (200, BODY.into()));
+    // The entry is the probe's: the same upstream is unknown to another component.
+    let (status, body) = call(&host, "/kvless", port).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("TlsCertificateError"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_certificate_is_presented_only_for_the_component_its_entry_names() {
+    let pki = Pki::new();
+    pki.issue("probe.client.test", "probe-client");
+    let port = tls_upstream(&pki, true).await;
+    let host = start(
+        &pki,
+        &format!(
+            "{PROBE_TRUSTS_THE_CA}client_cert_file = \"probe-client.pem\"\n\
+             client_private_key_file = \"probe-client-key.pem\"\n\
+             [[client_tls]]\ncomponent_ids = [\"kvless\"]\nhosts = [\"localhost\"]\n\
+             ca_roots_file = \"ca.pem\"\n"
+        ),
+        port,
+    );
+    assert_eq!(call(&host, "", port).await, (200, BODY.into()));
+    // The probe's connection now waits in its pool, kept alive. The other component's
+    // call does not get it: it connects with no certificate, and the upstream refuses.
+    let (status, body) = call(&host, "/kvless", port).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body.contains("TlsAlertReceived") && body.contains("CertificateRequired"),
+        "{body}"
+    );
+    assert_eq!(call(&host, "", port).await, (200, BODY.into()));
+}
+
+/// `up` with `runtime_config` stops before serving; what it printed.
+fn refused(pki: &Pki, runtime_config: &str) -> String {
+    let path = pki.path("runtime-config.toml");
+    let Err(error) = try_start(pki, runtime_config, 1) else {
+        panic!("up served with {runtime_config}");
+    };
+    let error = error.to_string();
+    assert!(error.contains(path.to_str().unwrap()), "{error}");
+    error
+}
+
+#[test]
+fn a_client_tls_entry_up_cannot_use_stops_it_naming_the_entry() {
+    let pki = Pki::new();
+    pki.issue("probe.client.test", "probe-client");
+    pki.issue("other.client.test", "other-client");
+    let entry = "[[client_tls]]\nhosts = [\"localhost\"]\nca_roots_file = \"ca.pem\"\n";
+
+    let misspelt = refused(&pki, &format!("{entry}component_ids = [\"prober\"]\n"));
+    assert!(misspelt.contains("[[client_tls]] 1"), "{misspelt}");
+    assert!(misspelt.contains("`prober`"), "{misspelt}");
+
+    let mismatched = refused(
+        &pki,
+        &format!(
+            "{entry}component_ids = [\"probe\"]\nclient_cert_file = \"probe-client.pem\"\n\
+             client_private_key_file = \"other-client-key.pem\"\n"
+        ),
+    );
+    assert!(mismatched.contains("do not make a pair"), "{mismatched}");
+
+    let missing = refused(
+        &pki,
+        "[[client_tls]]\ncomponent_ids = [\"probe\"]\nhosts = [\"localhost\"]\n\
+         ca_roots_file = \"no-such-ca.pem\"\n",
+    );
+    let file = pki.path("no-such-ca.pem").display().to_string();
+    assert!(missing.contains(&file), "{missing}");
+}
