@@ -31,13 +31,23 @@ pub struct ClientTlsToml {
     client_private_key_file: Option<PathBuf>,
 }
 
-/// An entry with its files read and its TLS configuration built.
-#[derive(Debug, Clone)]
+/// An entry with its files read and its TLS configuration built. Its `Debug` leaves
+/// the configuration out: it holds the client's private key.
+#[derive(Clone)]
 struct Entry {
     components: Vec<String>,
     /// Lowercase, without port.
     hosts: Vec<String>,
     config: Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("components", &self.components)
+            .field("hosts", &self.hosts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientTlsToml {
