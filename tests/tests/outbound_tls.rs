@@ -4,12 +4,14 @@
 //! certificate is made by the test, in its own directory.
 
 use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use hyper::Request;
+use hyper::body::{Bytes, Incoming};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
 };
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio_rustls::rustls;
@@ -17,7 +19,8 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use waypost_tests::{Host, HostOptions, client, fixture_components, fixture_manifest};
 
 const SECRET: (&str, &str) = ("SPIN_VARIABLE_SECRET_TOKEN", "s3cret-from-env");
-const BODY: &str = "hello over tls";
+/// What the upstream answers over HTTP/2, which it offers by ALPN unless told not to.
+const BODY: &str = "hello over HTTP/2.0";
 
 /// A test CA and the files it issued, in a directory a runtime config can sit in.
 struct Pki {
@@ -68,10 +71,16 @@ impl Pki {
     }
 }
 
-/// An HTTPS upstream on 127.0.0.1 with a certificate for `localhost`, answering every
-/// request with [`BODY`] on kept-alive connections. With `require_client_cert`, a
-/// handshake without a client certificate the CA signed fails.
-async fn tls_upstream(pki: &Pki, require_client_cert: bool) -> u16 {
+/// An HTTPS upstream on 127.0.0.1 with a certificate for `localhost`, offering HTTP/2
+/// and HTTP/1.1 by ALPN (HTTP/1.1 only without `http2`), answering every request with
+/// `hello over <its HTTP version>` on kept-alive connections, `/slow` after 300 ms.
+/// With `require_client_cert`, a handshake without a client certificate the CA signed
+/// fails. Counts the handshakes that succeed.
+async fn tls_upstream(
+    pki: &Pki,
+    require_client_cert: bool,
+    http2: bool,
+) -> (u16, Arc<AtomicUsize>) {
     let (cert, key) = pki.issue("localhost", "server");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -88,22 +97,36 @@ async fn tls_upstream(pki: &Pki, require_client_cert: bool) -> u16 {
     } else {
         builder.with_no_client_auth()
     };
-    let config = builder.with_single_cert(vec![cert], key).unwrap();
+    let mut config = builder.with_single_cert(vec![cert], key).unwrap();
+    config.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    let handshakes = Arc::new(AtomicUsize::new(0));
+    let counted = handshakes.clone();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
+            let counted = counted.clone();
             tokio::spawn(async move {
                 match acceptor.accept(tcp).into_fallible().await {
                     Ok(tls) => {
-                        let answer = hyper::service::service_fn(|_| async {
-                            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
-                                Bytes::from_static(BODY.as_bytes()),
-                            )))
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        let answer =
+                            hyper::service::service_fn(|req: Request<Incoming>| async move {
+                                if req.uri().path() == "/slow" {
+                                    tokio::time::sleep(Duration::from_millis(300)).await;
+                                }
+                                let body = format!("hello over {:?}", req.version());
+                                Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                                    Bytes::from(body),
+                                )))
+                            });
+                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                             .serve_connection(TokioIo::new(tls), answer)
                             .await;
                     }
@@ -119,7 +142,7 @@ async fn tls_upstream(pki: &Pki, require_client_cert: bool) -> u16 {
             });
         }
     });
-    port
+    (port, handshakes)
 }
 
 fn start(pki: &Pki, runtime_config: &str, upstream_port: u16) -> Host {
@@ -148,7 +171,12 @@ fn try_start(pki: &Pki, runtime_config: &str, upstream_port: u16) -> anyhow::Res
 
 /// The component under `prefix` GETs `https://localhost:<port>/`.
 async fn call(host: &Host, prefix: &str, port: u16) -> (u16, String) {
-    let path = format!("{prefix}/outbound?url=https%3A%2F%2Flocalhost%3A{port}%2F");
+    get(host, prefix, port, "").await
+}
+
+/// The component under `prefix` GETs `https://localhost:<port>/<path>`.
+async fn get(host: &Host, prefix: &str, port: u16, path: &str) -> (u16, String) {
+    let path = format!("{prefix}/outbound?url=https%3A%2F%2Flocalhost%3A{port}%2F{path}");
     let r = client().get(host.url(&path)).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
@@ -163,7 +191,7 @@ ca_roots_file = "ca.pem"
 #[tokio::test(flavor = "multi_thread")]
 async fn an_https_upstream_is_checked_against_the_roots_the_component_is_given() {
     let pki = Pki::new();
-    let port = tls_upstream(&pki, false).await;
+    let (port, _) = tls_upstream(&pki, false, true).await;
 
     // With no entry, the platform's and webpki's roots, which do not know the test CA.
     let host = start(&pki, "", port);
@@ -184,7 +212,7 @@ async fn an_https_upstream_is_checked_against_the_roots_the_component_is_given()
 async fn a_client_certificate_is_presented_only_for_the_component_its_entry_names() {
     let pki = Pki::new();
     pki.issue("probe.client.test", "probe-client");
-    let port = tls_upstream(&pki, true).await;
+    let (port, _) = tls_upstream(&pki, true, true).await;
     let host = start(
         &pki,
         &format!(
@@ -205,6 +233,30 @@ async fn a_client_certificate_is_presented_only_for_the_component_its_entry_name
         "{body}"
     );
     assert_eq!(call(&host, "", port).await, (200, BODY.into()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_offering_http2_gets_it_and_concurrent_calls_share_its_connection() {
+    let pki = Pki::new();
+    let (port, handshakes) = tls_upstream(&pki, false, true).await;
+    let host = start(&pki, PROBE_TRUSTS_THE_CA, port);
+    assert_eq!(call(&host, "", port).await, (200, BODY.into()));
+    // Eight calls at once, each answered after 300 ms: over HTTP/1.1 each would need
+    // a connection of its own.
+    let calls = (0..8).map(|_| get(&host, "", port, "slow"));
+    for answer in futures::future::join_all(calls).await {
+        assert_eq!(answer, (200, BODY.into()));
+    }
+    assert_eq!(handshakes.load(Ordering::SeqCst), 1);
+    drop(host);
+
+    // An upstream that offers HTTP/1.1 only is called with it.
+    let (http1_only, _) = tls_upstream(&pki, false, false).await;
+    let host = start(&pki, PROBE_TRUSTS_THE_CA, http1_only);
+    assert_eq!(
+        call(&host, "", http1_only).await,
+        (200, "hello over HTTP/1.1".into())
+    );
 }
 
 /// `up` with `runtime_config` stops before serving; what it printed.

@@ -239,6 +239,8 @@ impl OutboundClient {
                     refused.error_code()
                 } else if let Some(tls) = crate::error_chain::find::<rustls::Error>(&e) {
                     tls_error_code(tls)
+                } else if let Some(alert) = tls_alert_by_text(&e) {
+                    alert
                 } else if e.is_connect() {
                     HttpError::ConnectionRefused
                 } else {
@@ -261,7 +263,7 @@ fn pool(
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls.clone())
         .https_or_http()
-        .enable_http1()
+        .enable_all_versions()
         .wrap_connector(tcp);
     let idle_per_host = if pooling { 256 } else { 0 };
     Client::builder(TokioExecutor::new())
@@ -282,6 +284,22 @@ fn tls_error_code(error: &rustls::Error) -> HttpError {
         },
         _ => HttpError::TlsProtocolError,
     }
+}
+
+/// An alert that ended an HTTP/2 connection after its handshake (under TLS 1.3, a
+/// server that wants a client certificate says so then). HTTP/2 hands each call the
+/// connection's I/O error again by its text alone, so it is known by rustls's wording.
+fn tls_alert_by_text(error: &(dyn std::error::Error + 'static)) -> Option<HttpError> {
+    crate::error_chain::causes(error).find_map(|e| {
+        let name = e
+            .to_string()
+            .strip_prefix("received fatal alert: ")?
+            .to_string();
+        Some(HttpError::TlsAlertReceived {
+            alert_id: None,
+            alert_message: Some(name),
+        })
+    })
 }
 
 /// The `wasi:http` hooks of one instance: its allow-list, its TLS per host, the
@@ -377,6 +395,39 @@ pub fn redact_uri(uri: &http::Uri) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tls_alert_is_known_as_one_whether_it_comes_whole_or_as_text() {
+        // `Error` has no `PartialEq`; its `Debug` says everything it holds.
+        let code = |e: Option<HttpError>| format!("{e:?}");
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
+        assert_eq!(
+            code(Some(tls_error_code(&alert))),
+            code(Some(HttpError::TlsAlertReceived {
+                alert_id: Some(116),
+                alert_message: Some("CertificateRequired".into()),
+            }))
+        );
+        // As HTTP/2 passes it on: an I/O error with rustls's wording only.
+        let text = std::io::Error::new(std::io::ErrorKind::InvalidData, alert.to_string());
+        assert_eq!(
+            code(tls_alert_by_text(&text)),
+            code(Some(HttpError::TlsAlertReceived {
+                alert_id: None,
+                alert_message: Some("CertificateRequired".into()),
+            }))
+        );
+        assert!(tls_alert_by_text(&std::io::Error::other("connection reset")).is_none());
+        let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
+        assert_eq!(
+            code(Some(tls_error_code(&expired))),
+            code(Some(HttpError::TlsCertificateError))
+        );
+        assert_eq!(
+            code(Some(tls_error_code(&rustls::Error::HandshakeNotComplete))),
+            code(Some(HttpError::TlsProtocolError))
+        );
+    }
 
     fn allows(entries: &[&str], uri: &str) -> bool {
         let entries: Vec<String> = entries.iter().map(|s| s.to_string()).collect();
