@@ -38,7 +38,7 @@ struct Entry {
     components: Vec<String>,
     /// Lowercase, without port.
     hosts: Vec<String>,
-    config: Arc<rustls::ClientConfig>,
+    config: rustls::ClientConfig,
 }
 
 impl std::fmt::Debug for Entry {
@@ -93,7 +93,7 @@ impl ClientTlsToml {
         Ok(Entry {
             components: self.component_ids.clone(),
             hosts,
-            config: Arc::new(client_config(roots(platform, webpki, files)?, identity)?),
+            config: client_config(roots(platform, webpki, files)?, identity)?,
         })
     }
 }
@@ -185,11 +185,8 @@ fn client_config(
 }
 
 /// The configuration of calls no entry governs: the platform's roots and webpki's.
-pub fn default_config() -> anyhow::Result<Arc<rustls::ClientConfig>> {
-    Ok(Arc::new(client_config(
-        roots(true, true, Vec::new())?,
-        None,
-    )?))
+pub fn default_config() -> anyhow::Result<rustls::ClientConfig> {
+    client_config(roots(true, true, Vec::new())?, None)
 }
 
 /// Every `[[client_tls]]` entry, loaded, in the file's order.
@@ -228,8 +225,8 @@ impl ClientTls {
 
     /// The entries' configurations, in order: the outbound client's pools after the
     /// default one.
-    pub fn configs(&self) -> impl Iterator<Item = Arc<rustls::ClientConfig>> + '_ {
-        self.entries.iter().map(|e| e.config.clone())
+    pub fn configs(&self) -> impl Iterator<Item = &rustls::ClientConfig> {
+        self.entries.iter().map(|e| &e.config)
     }
 
     /// Which pool serves `component`'s HTTPS call to each host an entry names for it.

@@ -208,9 +208,10 @@ impl OutboundClient {
     pub fn new(settings: OutboundSettings, tls: &ClientTls) -> anyhow::Result<Self> {
         let blocked = Arc::new(settings.blocked);
         let cap = ConnectionCap::new(settings.max_connections);
-        let pools = std::iter::once(crate::client_tls::default_config()?)
+        let default = crate::client_tls::default_config()?;
+        let pools = std::iter::once(&default)
             .chain(tls.configs())
-            .map(|config| pool(&config, &blocked, cap.clone(), settings.pooling))
+            .map(|config| pool(config, &blocked, cap.clone(), settings.pooling))
             .collect();
         Ok(Self { pools, blocked })
     }
