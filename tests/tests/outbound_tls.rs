@@ -1,7 +1,8 @@
 //! `[[client_tls]]` of the runtime config: the fixture's probe (and `kvless`, the
 //! same component under another id) call an HTTPS upstream whose certificate a test
-//! CA signed, and which may require a client certificate that CA signed. Every
-//! certificate is made by the test, in its own directory.
+//! CA signed, and which may require a client certificate that CA signed. The same
+//! upstream stands for the gateway `config push` calls and for an OTLP collector.
+//! Every certificate is made by the test, in its own directory.
 
 use http_body_util::Full;
 use hyper::Request;
@@ -10,15 +11,19 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
 };
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use waypost_tests::{Host, HostOptions, client, fixture_components, fixture_manifest};
+use waypost_tests::{
+    Host, HostOptions, client, fixture_components, fixture_manifest, workspace_root,
+};
 
 const SECRET: (&str, &str) = ("SPIN_VARIABLE_SECRET_TOKEN", "s3cret-from-env");
+/// A sampled trace context: the host exports its span.
+const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 /// What the upstream answers over HTTP/2, which it offers by ALPN unless told not to.
 const BODY: &str = "hello over HTTP/2.0";
 
@@ -71,16 +76,21 @@ impl Pki {
     }
 }
 
+/// A running `tls_upstream`.
+struct Upstream {
+    port: u16,
+    /// The handshakes that succeeded.
+    handshakes: Arc<AtomicUsize>,
+    /// The method and path of every request, in order.
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
 /// An HTTPS upstream on 127.0.0.1 with a certificate for `localhost`, offering HTTP/2
 /// and HTTP/1.1 by ALPN (HTTP/1.1 only without `http2`), answering every request with
 /// `hello over <its HTTP version>` on kept-alive connections, `/slow` after 300 ms.
 /// With `require_client_cert`, a handshake without a client certificate the CA signed
-/// fails. Counts the handshakes that succeed.
-async fn tls_upstream(
-    pki: &Pki,
-    require_client_cert: bool,
-    http2: bool,
-) -> (u16, Arc<AtomicUsize>) {
+/// fails.
+async fn tls_upstream(pki: &Pki, require_client_cert: bool, http2: bool) -> Upstream {
     let (cert, key) = pki.issue("localhost", "server");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -105,6 +115,8 @@ async fn tls_upstream(
     };
     let handshakes = Arc::new(AtomicUsize::new(0));
     let counted = handshakes.clone();
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let recorded = requests.clone();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -112,12 +124,15 @@ async fn tls_upstream(
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             let counted = counted.clone();
+            let recorded = recorded.clone();
             tokio::spawn(async move {
                 match acceptor.accept(tcp).into_fallible().await {
                     Ok(tls) => {
                         counted.fetch_add(1, Ordering::SeqCst);
-                        let answer =
-                            hyper::service::service_fn(|req: Request<Incoming>| async move {
+                        let answer = hyper::service::service_fn(|req: Request<Incoming>| {
+                            let line = format!("{} {}", req.method(), req.uri().path());
+                            recorded.lock().unwrap().push(line);
+                            async move {
                                 if req.uri().path() == "/slow" {
                                     tokio::time::sleep(Duration::from_millis(300)).await;
                                 }
@@ -125,7 +140,8 @@ async fn tls_upstream(
                                 Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
                                     Bytes::from(body),
                                 )))
-                            });
+                            }
+                        });
                         let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                             .serve_connection(TokioIo::new(tls), answer)
                             .await;
@@ -142,7 +158,11 @@ async fn tls_upstream(
             });
         }
     });
-    (port, handshakes)
+    Upstream {
+        port,
+        handshakes,
+        requests,
+    }
 }
 
 fn start(pki: &Pki, runtime_config: &str, upstream_port: u16) -> Host {
@@ -151,19 +171,33 @@ fn start(pki: &Pki, runtime_config: &str, upstream_port: u16) -> Host {
 
 /// Writes `runtime_config` next to the PKI's files and serves the fixture with it.
 fn try_start(pki: &Pki, runtime_config: &str, upstream_port: u16) -> anyhow::Result<Host> {
+    try_start_with(pki, runtime_config, upstream_port, HostOptions::default())
+}
+
+/// `try_start` with `extra`'s environment and arguments too.
+fn try_start_with(
+    pki: &Pki,
+    runtime_config: &str,
+    upstream_port: u16,
+    extra: HostOptions,
+) -> anyhow::Result<Host> {
     fixture_components();
     let path = pki.path("runtime-config.toml");
     std::fs::write(&path, runtime_config).unwrap();
+    let mut env = vec![(SECRET.0.into(), SECRET.1.into())];
+    env.extend(extra.env);
+    let mut args = vec![
+        "--variable".into(),
+        format!("upstream_port={upstream_port}"),
+        "--runtime-config-file".into(),
+        path.to_str().unwrap().into(),
+    ];
+    args.extend(extra.args);
     Host::start(
         &fixture_manifest(),
         HostOptions {
-            env: vec![(SECRET.0.into(), SECRET.1.into())],
-            args: vec![
-                "--variable".into(),
-                format!("upstream_port={upstream_port}"),
-                "--runtime-config-file".into(),
-                path.to_str().unwrap().into(),
-            ],
+            env,
+            args,
             ..Default::default()
         },
     )
@@ -191,7 +225,7 @@ ca_roots_file = "ca.pem"
 #[tokio::test(flavor = "multi_thread")]
 async fn an_https_upstream_is_checked_against_the_roots_the_component_is_given() {
     let pki = Pki::new();
-    let (port, _) = tls_upstream(&pki, false, true).await;
+    let port = tls_upstream(&pki, false, true).await.port;
 
     // With no entry, the platform's and webpki's roots, which do not know the test CA.
     let host = start(&pki, "", port);
@@ -212,7 +246,7 @@ async fn an_https_upstream_is_checked_against_the_roots_the_component_is_given()
 async fn a_client_certificate_is_presented_only_for_the_component_its_entry_names() {
     let pki = Pki::new();
     pki.issue("probe.client.test", "probe-client");
-    let (port, _) = tls_upstream(&pki, true, true).await;
+    let port = tls_upstream(&pki, true, true).await.port;
     let host = start(
         &pki,
         &format!(
@@ -238,7 +272,9 @@ async fn a_client_certificate_is_presented_only_for_the_component_its_entry_name
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upstream_offering_http2_gets_it_and_concurrent_calls_share_its_connection() {
     let pki = Pki::new();
-    let (port, handshakes) = tls_upstream(&pki, false, true).await;
+    let Upstream {
+        port, handshakes, ..
+    } = tls_upstream(&pki, false, true).await;
     let host = start(&pki, PROBE_TRUSTS_THE_CA, port);
     assert_eq!(call(&host, "", port).await, (200, BODY.into()));
     // Eight calls at once, each answered after 300 ms: over HTTP/1.1 each would need
@@ -251,7 +287,7 @@ async fn an_upstream_offering_http2_gets_it_and_concurrent_calls_share_its_conne
     drop(host);
 
     // An upstream that offers HTTP/1.1 only is called with it.
-    let (http1_only, _) = tls_upstream(&pki, false, false).await;
+    let http1_only = tls_upstream(&pki, false, false).await.port;
     let host = start(&pki, PROBE_TRUSTS_THE_CA, http1_only);
     assert_eq!(
         call(&host, "", http1_only).await,
@@ -297,4 +333,138 @@ fn a_client_tls_entry_up_cannot_use_stops_it_naming_the_entry() {
     );
     let file = pki.path("no-such-ca.pem").display().to_string();
     assert!(missing.contains(&file), "{missing}");
+}
+
+/// The host's own HTTPS clients trust what components' calls no entry governs trust:
+/// the platform's roots (named here by `SSL_CERT_FILE`, as on any Linux) and webpki's.
+#[tokio::test(flavor = "multi_thread")]
+async fn config_push_checks_the_gateway_against_the_platforms_roots() {
+    let pki = Pki::new();
+    let gateway = tls_upstream(&pki, false, true).await;
+    let push = |env: Vec<(&'static str, String)>| {
+        let document = workspace_root().join("infra/regions/local/gateway.toml");
+        let to = format!("https://localhost:{}", gateway.port);
+        tokio::task::spawn_blocking(move || {
+            let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            env.push(("WAYPOST_ADMIN_TOKEN", "token"));
+            waypost_tests::run_host(
+                &["config", "push", document.to_str().unwrap(), "--to", &to],
+                &env,
+            )
+        })
+    };
+    let (ok, stderr) = push(Vec::new()).await.unwrap();
+    assert!(!ok && stderr.contains("cannot reach"), "{stderr}");
+    assert!(stderr.contains("certificate"), "{stderr}");
+    assert!(gateway.requests.lock().unwrap().is_empty());
+
+    let ca = pki.path("ca.pem").to_str().unwrap().to_string();
+    let (ok, stderr) = push(vec![("SSL_CERT_FILE", ca)]).await.unwrap();
+    assert!(ok, "{stderr}");
+    assert_eq!(*gateway.requests.lock().unwrap(), ["PUT /admin/config"]);
+}
+
+/// The OTel SDKs' TLS variables: the collector's CA, and the client certificate a
+/// collector behind mutual TLS asks for.
+#[tokio::test(flavor = "multi_thread")]
+async fn spans_reach_an_https_collector_with_the_otel_tls_variables() {
+    let pki = Pki::new();
+    pki.issue("exporter.client.test", "exporter");
+    let collector = tls_upstream(&pki, true, true).await;
+    let exported = || {
+        let requests = collector.requests.lock().unwrap();
+        requests.iter().filter(|r| *r == "POST /v1/traces").count()
+    };
+    let start_exporting = |client_certificate: bool| {
+        let mut env = vec![(
+            "OTEL_EXPORTER_OTLP_CERTIFICATE".to_string(),
+            pki.path("ca.pem").to_str().unwrap().to_string(),
+        )];
+        if client_certificate {
+            for (var, file) in [
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                    "exporter.pem",
+                ),
+                ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "exporter-key.pem"),
+            ] {
+                env.push((var.into(), pki.path(file).to_str().unwrap().into()));
+            }
+        }
+        let args = vec![
+            "--otlp-endpoint".to_string(),
+            format!("https://localhost:{}", collector.port),
+        ];
+        try_start_with(
+            &pki,
+            "",
+            1,
+            HostOptions {
+                env,
+                args,
+                ..Default::default()
+            },
+        )
+    };
+    let traced = async |host: &Host| {
+        client()
+            .get(host.url("/"))
+            .header("traceparent", TRACE)
+            .send()
+            .await
+            .unwrap();
+    };
+
+    let host = start_exporting(true).unwrap();
+    traced(&host).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while exported() == 0 {
+        assert!(std::time::Instant::now() < deadline, "{}", host.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !host.logs().contains("otlp_export_failed"),
+        "{}",
+        host.logs()
+    );
+    drop(host);
+
+    // Without its certificate the collector refuses the exporter, which says so.
+    let before = exported();
+    let host = start_exporting(false).unwrap();
+    traced(&host).await;
+    assert!(host.logged("otlp_export_failed"), "{}", host.logs());
+    assert_eq!(exported(), before);
+    drop(host);
+
+    // A file that cannot be read stops `up`, naming its variable.
+    let Err(error) = try_start_with(
+        &pki,
+        "",
+        1,
+        HostOptions {
+            env: vec![
+                (
+                    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE".into(),
+                    pki.path("exporter.pem").to_str().unwrap().into(),
+                ),
+                (
+                    "OTEL_EXPORTER_OTLP_CLIENT_KEY".into(),
+                    pki.path("no-such-key.pem").to_str().unwrap().into(),
+                ),
+            ],
+            args: vec![
+                "--otlp-endpoint".into(),
+                format!("https://localhost:{}", collector.port),
+            ],
+            ..Default::default()
+        },
+    ) else {
+        panic!("up served with a key file that does not exist");
+    };
+    let error = error.to_string();
+    assert!(
+        error.contains("OTEL_EXPORTER_OTLP_CLIENT_KEY") && error.contains("no-such-key.pem"),
+        "{error}"
+    );
 }

@@ -8,6 +8,8 @@
 //! opened with one entry's client certificate is never reused for a call that another
 //! entry, or the default, governs. (Spin 4.1 shares one pool, where a component could
 //! reuse a connection another component's certificate authenticated.)
+//!
+//! The host's own clients (`config push`, the OTLP exporter) build their TLS here too.
 
 use anyhow::{Context, bail, ensure};
 use rustls::RootCertStore;
@@ -90,10 +92,13 @@ impl ClientTlsToml {
             (Some(_), None) => bail!("`client_cert_file` needs `client_private_key_file`"),
             (None, Some(_)) => bail!("`client_private_key_file` needs `client_cert_file`"),
         };
+        let roots = roots(platform, webpki, files).context("ca_roots_file")?;
+        let config = client_config(roots, identity)
+            .context("client_cert_file and client_private_key_file")?;
         Ok(Entry {
             components: self.component_ids.clone(),
             hosts,
-            config: client_config(roots(platform, webpki, files)?, identity)?,
+            config,
         })
     }
 }
@@ -115,7 +120,7 @@ fn host_name(host: &str) -> anyhow::Result<String> {
 }
 
 /// Every certificate in a PEM file; none is an error.
-fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+pub fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .with_context(|| format!("cannot read certificates from {}", path.display()))?;
@@ -123,7 +128,7 @@ fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-fn read_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
+pub fn read_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
     PrivateKeyDer::from_pem_file(path)
         .with_context(|| format!("cannot read a private key from {}", path.display()))
 }
@@ -143,7 +148,7 @@ fn roots(
     for cert in files {
         store
             .add(cert)
-            .context("ca_roots_file: a certificate is not usable as a root")?;
+            .context("a certificate is not usable as a root")?;
     }
     Ok(store)
 }
@@ -167,9 +172,12 @@ fn platform_roots() -> &'static [CertificateDer<'static>] {
     })
 }
 
+/// A client certificate chain and its private key.
+pub type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
 fn client_config(
     roots: RootCertStore,
-    identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    identity: Option<Identity>,
 ) -> anyhow::Result<rustls::ClientConfig> {
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -179,14 +187,40 @@ fn client_config(
     Ok(match identity {
         Some((chain, key)) => builder
             .with_client_auth_cert(chain, key)
-            .context("client_cert_file and client_private_key_file do not make a pair")?,
+            .context("the client certificate and private key do not make a pair")?,
         None => builder.with_no_client_auth(),
     })
 }
 
 /// The configuration of calls no entry governs: the platform's roots and webpki's.
 pub fn default_config() -> anyhow::Result<rustls::ClientConfig> {
-    client_config(roots(true, true, Vec::new())?, None)
+    own_client_config(None, None)
+}
+
+/// The configuration of one of the host's own clients (`config push`, the OTLP
+/// exporter): the `roots` given, else the default's; `identity` presented when a
+/// server asks for a client certificate.
+pub fn own_client_config(
+    roots_given: Option<Vec<CertificateDer<'static>>>,
+    identity: Option<Identity>,
+) -> anyhow::Result<rustls::ClientConfig> {
+    let roots = match roots_given {
+        Some(certs) => roots(false, false, certs)?,
+        None => roots(true, true, Vec::new())?,
+    };
+    client_config(roots, identity)
+}
+
+/// An HTTP/1.1 connector for one of the host's own clients, HTTPS with `tls`.
+pub fn own_client_connector(
+    tls: rustls::ClientConfig,
+    http: hyper_util::client::legacy::connect::HttpConnector,
+) -> hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector> {
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http)
 }
 
 /// Every `[[client_tls]]` entry, loaded, in the file's order.

@@ -60,11 +60,10 @@ async fn push(text: &str, to: &str, token: &str, if_version: Option<u64>) -> any
     let request = request
         .body(Full::new(bytes::Bytes::from(text.to_string())))
         .with_context(|| format!("bad gateway URL `{to}`"))?;
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
-        .https_or_http()
-        .enable_http1()
-        .build();
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    let connector =
+        crate::client_tls::own_client_connector(crate::client_tls::default_config()?, http);
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build(connector);
     let response = client

@@ -263,7 +263,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        if let Some((url, headers)) = otlp_endpoint {
+        if let Some(endpoint) = otlp_endpoint {
             let mut resource = vec![
                 ("service.name", "waypost".to_string()),
                 ("service.version", env!("CARGO_PKG_VERSION").to_string()),
@@ -272,13 +272,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             if let Some(region) = app.variable("region") {
                 resource.push(("waypost.region", region.to_string()));
             }
-            eprintln!("Traces to {}", outbound::redact_uri(&url));
+            eprintln!("Traces to {}", outbound::redact_uri(&endpoint.url));
             warn_unsupported_protocol();
-            otlp::start(otlp::Config {
-                url,
-                headers,
-                resource,
-            })?;
+            otlp::start(otlp::Config { endpoint, resource })?;
         }
         let served = server::serve(
             app,

@@ -21,13 +21,14 @@
 //! logs one line per outage (`otlp_spans_dropped`, `otlp_export_failed`), then one
 //! when export works again (`otlp_export_recovered`).
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use std::path::Path;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -338,24 +339,43 @@ pub type ExportHeaders = Vec<(HeaderName, HeaderValue)>;
 
 /// Where spans go and what describes this process.
 pub struct Config {
-    pub url: Uri,
-    /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`), e.g. a collector's key.
-    pub headers: ExportHeaders,
+    pub endpoint: Endpoint,
     /// Resource attributes (`service.name`, ...).
     pub resource: Vec<(&'static str, String)>,
 }
 
-/// The traces endpoint and headers from `--otlp-endpoint` (`flag`) or the standard
-/// environment variables (`env`); `None` when export is off.
+/// The collector: its traces URL, the headers and the TLS its exports are sent with.
+pub struct Endpoint {
+    pub url: Uri,
+    /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`), e.g. a collector's key.
+    pub headers: ExportHeaders,
+    pub tls: rustls::ClientConfig,
+}
+
+/// Names what is configured only: header values may be credentials and the TLS
+/// configuration may hold a client key.
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("Endpoint")
+            .field("url", &crate::outbound::redact_uri(&self.url))
+            .field("headers", &headers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The collector from `--otlp-endpoint` (`flag`) or the standard environment
+/// variables (`env`); `None` when export is off.
 ///
 /// `--otlp-endpoint` and `OTEL_EXPORTER_OTLP_ENDPOINT` are the collector's base URL
 /// (`/v1/traces` is appended unless the path already ends with it);
 /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is used as it is. `OTEL_SDK_DISABLED=true`
-/// turns the environment's endpoint off (not the flag).
+/// turns the environment's endpoint off (not the flag). The TLS files are read here,
+/// so one that cannot be used stops `up` (`tls`).
 pub fn endpoint(
     flag: Option<&str>,
     env: impl Fn(&str) -> Option<String>,
-) -> anyhow::Result<Option<(Uri, ExportHeaders)>> {
+) -> anyhow::Result<Option<Endpoint>> {
     let env = |name: &str| {
         env(name)
             .map(|v| v.trim().to_string())
@@ -381,18 +401,51 @@ pub fn endpoint(
     if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
         bail!("{source}: `{url}` is not an http(s) URL (e.g. http://collector:4318)");
     }
-    let (headers_var, raw) = match env("OTEL_EXPORTER_OTLP_TRACES_HEADERS") {
-        Some(h) => ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", Some(h)),
-        None => (
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            env("OTEL_EXPORTER_OTLP_HEADERS"),
-        ),
-    };
-    let headers = match raw {
-        Some(raw) => parse_headers(headers_var, &raw)?,
+    let headers = match signal_var(env, "HEADERS") {
+        Some((var, raw)) => parse_headers(&var, &raw)?,
         None => Vec::new(),
     };
-    Ok(Some((uri, headers)))
+    Ok(Some(Endpoint {
+        url: uri,
+        headers,
+        tls: tls(env)?,
+    }))
+}
+
+/// `OTEL_EXPORTER_OTLP_TRACES_<SETTING>`, else `OTEL_EXPORTER_OTLP_<SETTING>`: the
+/// variable set and its value.
+fn signal_var(env: impl Fn(&str) -> Option<String>, setting: &str) -> Option<(String, String)> {
+    [
+        format!("OTEL_EXPORTER_OTLP_TRACES_{setting}"),
+        format!("OTEL_EXPORTER_OTLP_{setting}"),
+    ]
+    .into_iter()
+    .find_map(|var| env(&var).map(|value| (var, value)))
+}
+
+/// The exports' TLS, as the OTel SDKs take it: `..._CERTIFICATE` (PEM) replaces the
+/// roots the host trusts by default (the platform's and webpki's), and
+/// `..._CLIENT_CERTIFICATE` with `..._CLIENT_KEY` is presented when the collector
+/// asks for a client certificate. Errors name the variable.
+fn tls(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<rustls::ClientConfig> {
+    use crate::client_tls::{own_client_config, read_certs, read_key};
+    let roots = match signal_var(&env, "CERTIFICATE") {
+        Some((var, path)) => Some(read_certs(Path::new(&path)).context(var)?),
+        None => None,
+    };
+    let ((cert_var, cert), (key_var, key)) = match (
+        signal_var(&env, "CLIENT_CERTIFICATE"),
+        signal_var(&env, "CLIENT_KEY"),
+    ) {
+        (None, None) => return own_client_config(roots, None),
+        (Some(cert), Some(key)) => (cert, key),
+        (Some((var, _)), None) => bail!("{var} needs OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+        (None, Some((var, _))) => bail!("{var} needs OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+    };
+    let chain = read_certs(Path::new(&cert)).context(cert_var.clone())?;
+    let key = read_key(Path::new(&key)).context(key_var.clone())?;
+    own_client_config(roots, Some((chain, key)))
+        .with_context(|| format!("{cert_var} and {key_var}"))
 }
 
 fn signal_url(base: &str) -> String {
@@ -478,11 +531,7 @@ pub fn start(config: Config) -> anyhow::Result<()> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(Some(EXPORT_TIMEOUT));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
+    let https = crate::client_tls::own_client_connector(config.endpoint.tls.clone(), http);
     let client = Client::builder(TokioExecutor::new()).build(https);
     tokio::spawn(run(rx, client, config));
     Ok(())
@@ -556,11 +605,11 @@ async fn run(mut rx: mpsc::Receiver<Message>, client: HttpsClient, config: Confi
 async fn export(client: &HttpsClient, config: &Config, batch: &[Span], failing: &mut bool) {
     let n = batch.len() as u64;
     let body = encode(&config.resource, batch);
-    let mut request = hyper::Request::post(config.url.clone())
+    let mut request = hyper::Request::post(config.endpoint.url.clone())
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body)))
         .expect("a valid export request");
-    for (name, value) in &config.headers {
+    for (name, value) in &config.endpoint.headers {
         request.headers_mut().insert(name.clone(), value.clone());
     }
     let sent = tokio::time::timeout(EXPORT_TIMEOUT, async {
@@ -592,7 +641,10 @@ async fn export(client: &HttpsClient, config: &Config, batch: &[Span], failing: 
             if std::mem::take(failing) {
                 crate::log::event(
                     "otlp_export_recovered",
-                    &[("endpoint", &crate::outbound::redact_uri(&config.url))],
+                    &[(
+                        "endpoint",
+                        &crate::outbound::redact_uri(&config.endpoint.url),
+                    )],
                 );
             }
         }
@@ -602,7 +654,10 @@ async fn export(client: &HttpsClient, config: &Config, batch: &[Span], failing: 
                 crate::log::event(
                     "otlp_export_failed",
                     &[
-                        ("endpoint", &crate::outbound::redact_uri(&config.url)),
+                        (
+                            "endpoint",
+                            &crate::outbound::redact_uri(&config.endpoint.url),
+                        ),
                         ("error", &error),
                         (
                             "detail",
@@ -728,7 +783,7 @@ mod tests {
         let url = |flag: Option<&str>, vars: &'static [(&'static str, &'static str)]| {
             endpoint(flag, env(vars))
                 .unwrap()
-                .map(|(uri, _)| uri.to_string())
+                .map(|e| e.url.to_string())
         };
         assert_eq!(url(None, &[]), None);
         assert_eq!(
@@ -784,7 +839,10 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.to_string())
         };
-        let (_, headers) = endpoint(Some("http://c:4318"), get).unwrap().unwrap();
+        let headers = endpoint(Some("http://c:4318"), get)
+            .unwrap()
+            .unwrap()
+            .headers;
         assert_eq!(headers[0].1, "s3cr=t");
         assert_eq!(
             headers[1],
@@ -794,6 +852,55 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("entry 2") && !err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn tls_files_come_from_the_traces_variables_first_and_errors_name_them() {
+        let refused = |vars: &[(&str, &str)]| {
+            let get = |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            };
+            let error = endpoint(Some("https://c:4318"), get).err();
+            format!("{:#}", error.expect("refused"))
+        };
+        let error = refused(&[
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/all.pem"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                "/nonexistent/traces.pem",
+            ),
+        ]);
+        assert!(
+            error.starts_with("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: ")
+                && error.contains("/nonexistent/traces.pem"),
+            "{error}"
+        );
+        let error = refused(&[(
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            "/nonexistent/c.pem",
+        )]);
+        assert_eq!(
+            error,
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE needs OTEL_EXPORTER_OTLP_CLIENT_KEY"
+        );
+        let error = refused(&[("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/nonexistent/k.pem")]);
+        assert_eq!(
+            error,
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY needs OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"
+        );
+        let error = refused(&[
+            (
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                "/nonexistent/c.pem",
+            ),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/nonexistent/k.pem"),
+        ]);
+        assert!(error.contains("/nonexistent/"), "{error}");
+        // None set: the default roots, no client certificate.
+        let endpoint = endpoint(Some("https://c:4318"), |_| None).unwrap().unwrap();
+        assert!(!endpoint.tls.client_auth_cert_resolver.has_certs());
     }
 
     #[test]
