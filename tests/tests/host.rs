@@ -500,16 +500,26 @@ async fn an_outbound_connection_not_made_in_its_connect_timeout_fails_as_one() {
 /// The fixture with `runtime_config` as its runtime config, and the probe allowed to
 /// call any host on `port`.
 fn start_configured(runtime_config_text: &str, port: u16) -> (Host, tempfile::TempDir) {
+    start_configured_with(runtime_config_text, port, Vec::new())
+}
+
+/// `start_configured` with `args` too.
+fn start_configured_with(
+    runtime_config_text: &str,
+    port: u16,
+    mut args: Vec<String>,
+) -> (Host, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let runtime_config = dir.path().join("runtime-config.toml");
     std::fs::write(&runtime_config, runtime_config_text).unwrap();
+    args.extend([
+        "--variable".into(),
+        format!("upstream_port={port}"),
+        "--runtime-config-file".into(),
+        runtime_config.to_str().unwrap().into(),
+    ]);
     let host = start(HostOptions {
-        args: vec![
-            "--variable".into(),
-            format!("upstream_port={port}"),
-            "--runtime-config-file".into(),
-            runtime_config.to_str().unwrap().into(),
-        ],
+        args,
         ..Default::default()
     });
     (host, dir)
@@ -547,9 +557,24 @@ async fn outbound_http_never_connects_to_a_blocked_network() {
 #[tokio::test(flavor = "multi_thread")]
 async fn outbound_connections_beyond_max_connections_wait_within_their_connect_timeout() {
     let port = slow_upstream();
-    let (host, _dir) = start_configured("[outbound_http]\nmax_connections = 1", port);
+    let metrics_port = free_port();
+    let (host, _dir) = start_configured_with(
+        "[outbound_http]\nmax_connections = 1",
+        port,
+        vec![
+            "--metrics-listen".into(),
+            format!("127.0.0.1:{metrics_port}"),
+        ],
+    );
     let url = |path: &str| format!("/outbound?url=http%3A%2F%2F127.0.0.1%3A{port}%2F{path}");
     assert_eq!(get(&host, "/plain/x").await.0, 200, "the probe is ready");
+    let counts = async || {
+        let text = metrics(metrics_port).await;
+        let open = sample(&text, "waypost_outbound_connections");
+        let waits = sample(&text, "waypost_outbound_connection_waits_total");
+        (open.unwrap(), waits.unwrap())
+    };
+    assert_eq!(counts().await, (0.0, 0.0));
 
     // The one connection: its body stalls until its between-bytes timeout, 3 s.
     let holding = {
@@ -558,9 +583,11 @@ async fn outbound_connections_beyond_max_connections_wait_within_their_connect_t
         tokio::spawn(async move { client().get(host_url).send().await.unwrap().status() })
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(counts().await, (1.0, 0.0));
     let (status, body) = get(&host, &format!("{}&connect_ms=500", url("late"))).await;
     assert_eq!(status, 502, "no connection to be had within 500 ms: {body}");
     assert!(body.contains("ConnectionTimeout"), "{body}");
+    assert_eq!(counts().await, (1.0, 1.0), "it waited, and no more opened");
 
     // Once the stalled call gives its connection up, the next call gets one.
     holding.await.unwrap();

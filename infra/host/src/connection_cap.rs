@@ -5,8 +5,13 @@
 //! within its connect timeout (the connector that times connecting wraps this one), so
 //! past it the guest gets `connection-timeout`; `0` allows no connection at all. One
 //! cap counts the connections of every pool (`[[client_tls]]` entries have their own).
+//!
+//! With or without a cap, it reports the connections open and, under a cap, those
+//! that had to wait for a permit (`ConnectionMetrics`).
 
 use hyper_util::client::legacy::connect::{Connected, Connection};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -16,14 +21,29 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// What the connectors of a cap report.
+#[derive(Clone, Default)]
+pub struct ConnectionMetrics {
+    /// Connections open, idle in a pool included.
+    pub open: Gauge,
+    /// Connections that found every permit taken and waited (or gave up waiting).
+    pub waited: Counter,
+}
+
 /// At most so many connections open at once, across the connectors given it.
 #[derive(Clone, Default)]
-pub struct ConnectionCap(Option<Arc<Semaphore>>);
+pub struct ConnectionCap {
+    permits: Option<Arc<Semaphore>>,
+    metrics: ConnectionMetrics,
+}
 
 impl ConnectionCap {
     /// No limit with `None`.
-    pub fn new(max_connections: Option<usize>) -> Self {
-        Self(max_connections.map(|n| Arc::new(Semaphore::new(n))))
+    pub fn new(max_connections: Option<usize>, metrics: ConnectionMetrics) -> Self {
+        Self {
+            permits: max_connections.map(|n| Arc::new(Semaphore::new(n))),
+            metrics,
+        }
     }
 }
 
@@ -58,25 +78,49 @@ where
         // The connector made ready is the one called, after the wait for a permit.
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
-        let permits = self.cap.0.clone();
+        let ConnectionCap { permits, metrics } = self.cap.clone();
         Box::pin(async move {
             let permit = match permits {
-                Some(permits) => Some(permits.acquire_owned().await?),
+                Some(permits) => Some(match permits.clone().try_acquire_owned() {
+                    Ok(permit) => permit,
+                    Err(_) => {
+                        metrics.waited.inc();
+                        permits.acquire_owned().await?
+                    }
+                }),
                 None => None,
             };
             let stream = inner.call(uri).await.map_err(Into::into)?;
             Ok(Permitted {
                 stream,
+                _open: Open::counted(metrics.open),
                 _permit: permit,
             })
         })
     }
 }
 
-/// A connection and the permit it holds until it is dropped.
+/// A connection, counted open and holding its permit until it is dropped.
 pub struct Permitted<S> {
     stream: S,
+    _open: Open,
     _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// One in the open connections' gauge while it lives.
+struct Open(Gauge);
+
+impl Open {
+    fn counted(open: Gauge) -> Self {
+        open.inc();
+        Self(open)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl<S: Connection> Connection for Permitted<S> {
@@ -158,22 +202,30 @@ mod tests {
     #[tokio::test]
     async fn a_connection_waits_until_an_open_one_is_dropped() {
         let connected = Counting::default();
-        let mut capped = CappedConnector::new(connected.clone(), ConnectionCap::new(Some(1)));
+        let metrics = ConnectionMetrics::default();
+        let cap = ConnectionCap::new(Some(1), metrics.clone());
+        let mut capped = CappedConnector::new(connected.clone(), cap);
         let first = capped.call(uri()).await.unwrap();
+        assert_eq!((metrics.open.get(), metrics.waited.get()), (1, 0));
         let second = capped.call(uri());
         let waited = tokio::time::timeout(Duration::from_millis(50), second).await;
         assert!(waited.is_err(), "the second connection waits for a permit");
         assert_eq!(connected.0.load(Ordering::SeqCst), 1);
+        assert_eq!((metrics.open.get(), metrics.waited.get()), (1, 1));
 
         drop(first);
+        assert_eq!(metrics.open.get(), 0);
         let second = tokio::time::timeout(Duration::from_secs(5), capped.call(uri())).await;
         assert!(second.unwrap().is_ok());
         assert_eq!(connected.0.load(Ordering::SeqCst), 2);
+        // The permit was free: no wait. The connection is closed already, dropped
+        // with the answer.
+        assert_eq!((metrics.open.get(), metrics.waited.get()), (0, 1));
     }
 
     #[tokio::test]
     async fn connectors_sharing_a_cap_count_together() {
-        let cap = ConnectionCap::new(Some(1));
+        let cap = ConnectionCap::new(Some(1), ConnectionMetrics::default());
         let mut one = CappedConnector::new(Counting::default(), cap.clone());
         let mut other = CappedConnector::new(Counting::default(), cap);
         let held = one.call(uri()).await.unwrap();
@@ -189,13 +241,19 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_cap_connections_hold_no_permit() {
-        let mut open = CappedConnector::new(Counting::default(), ConnectionCap::default());
+        let metrics = ConnectionMetrics::default();
+        let uncapped = ConnectionCap::new(None, metrics.clone());
+        let mut open = CappedConnector::new(Counting::default(), uncapped);
         let held: Vec<_> = futures::future::try_join_all((0..3).map(|_| open.call(uri())))
             .await
             .unwrap();
         assert!(held.iter().all(|c| c._permit.is_none()));
+        assert_eq!((metrics.open.get(), metrics.waited.get()), (3, 0));
+        drop(held);
+        assert_eq!(metrics.open.get(), 0);
 
-        let mut none = CappedConnector::new(Counting::default(), ConnectionCap::new(Some(0)));
+        let none = ConnectionCap::new(Some(0), ConnectionMetrics::default());
+        let mut none = CappedConnector::new(Counting::default(), none);
         let waited = tokio::time::timeout(Duration::from_millis(50), none.call(uri())).await;
         assert!(waited.is_err(), "0 allows no connection");
     }

@@ -8,6 +8,7 @@
 //! report them in response headers the host removes (`crate::reports`), and the host
 //! keeps what this instance last saw.
 
+use crate::connection_cap::ConnectionMetrics;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -75,6 +76,7 @@ struct Metrics {
     instances: Family<InstanceLabels, Gauge>,
     at_capacity: Family<InstanceLabels, Counter>,
     response_write_timeouts: Counter,
+    outbound_connections: ConnectionMetrics,
 }
 
 fn metrics() -> &'static Metrics {
@@ -188,6 +190,18 @@ fn metrics() -> &'static Metrics {
             "Connections closed because the client read nothing for --response-write-timeout while a response waited to be written",
             response_write_timeouts.clone(),
         );
+        let outbound_connections = ConnectionMetrics {
+            open: gauge(
+                &mut registry,
+                "outbound_connections",
+                "Outbound HTTP connections open to upstreams, idle in a pool included",
+            ),
+            waited: counter(
+                &mut registry,
+                "outbound_connection_waits",
+                "Outbound connections that waited for one of the max_connections permits (a wait past the connect timeout is a connection-timeout)",
+            ),
+        };
         Metrics {
             registry,
             requests,
@@ -207,6 +221,7 @@ fn metrics() -> &'static Metrics {
             instances,
             at_capacity,
             response_write_timeouts,
+            outbound_connections,
         }
     })
 }
@@ -331,6 +346,11 @@ pub fn record_at_capacity(component: &str) {
 /// A connection was closed: its client read nothing for the response write timeout.
 pub fn record_response_write_timeout() {
     metrics().response_write_timeouts.inc();
+}
+
+/// Where the outbound client's connections are counted.
+pub fn outbound_connections() -> ConnectionMetrics {
+    metrics().outbound_connections.clone()
 }
 
 /// The exposition text.

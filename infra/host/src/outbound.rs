@@ -207,7 +207,10 @@ impl OutboundClient {
     /// to, and speaks TLS as `tls` says.
     pub fn new(settings: OutboundSettings, tls: &ClientTls) -> anyhow::Result<Self> {
         let blocked = Arc::new(settings.blocked);
-        let cap = ConnectionCap::new(settings.max_connections);
+        let cap = ConnectionCap::new(
+            settings.max_connections,
+            crate::metrics::outbound_connections(),
+        );
         let default = crate::client_tls::default_config()?;
         let pools = std::iter::once(&default)
             .chain(tls.configs())
