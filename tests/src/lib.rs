@@ -212,7 +212,9 @@ impl Host {
                 let mut tx = Some(tx);
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
-                    if let Some(addr) = line.strip_prefix("Serving http://")
+                    if let Some(addr) = line
+                        .strip_prefix("Serving http://")
+                        .or_else(|| line.strip_prefix("Serving https://"))
                         && let Some(tx) = tx.take()
                     {
                         let _ = tx.send(addr.trim().to_string());

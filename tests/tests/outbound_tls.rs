@@ -8,15 +8,14 @@ use http_body_util::Full;
 use hyper::Request;
 use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+#[path = "support/pki.rs"]
+mod pki;
+use pki::Pki;
 use waypost_tests::{
     Host, HostOptions, client, fixture_components, fixture_manifest, workspace_root,
 };
@@ -26,55 +25,6 @@ const SECRET: (&str, &str) = ("SPIN_VARIABLE_SECRET_TOKEN", "s3cret-from-env");
 const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 /// What the upstream answers over HTTP/2, which it offers by ALPN unless told not to.
 const BODY: &str = "hello over HTTP/2.0";
-
-/// A test CA and the files it issued, in a directory a runtime config can sit in.
-struct Pki {
-    dir: tempfile::TempDir,
-    ca: Issuer<'static, KeyPair>,
-    ca_der: CertificateDer<'static>,
-}
-
-impl Pki {
-    /// A new CA, written to `ca.pem`.
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Waypost test CA");
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        std::fs::write(dir.path().join("ca.pem"), cert.pem()).unwrap();
-        Self {
-            dir,
-            ca: Issuer::new(params, key),
-            ca_der: cert.der().clone(),
-        }
-    }
-
-    /// A certificate for `name` the CA signed, written to `<file>.pem` with its key
-    /// in `<file>-key.pem`.
-    fn issue(&self, name: &str, file: &str) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
-        let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.ca).unwrap();
-        let dir = self.dir.path();
-        std::fs::write(dir.join(format!("{file}.pem")), cert.pem()).unwrap();
-        std::fs::write(dir.join(format!("{file}-key.pem")), key.serialize_pem()).unwrap();
-        let key = PrivateKeyDer::try_from(key.serialize_der()).unwrap();
-        (cert.der().clone(), key)
-    }
-
-    fn path(&self, file: &str) -> std::path::PathBuf {
-        self.dir.path().join(file)
-    }
-}
 
 /// A running `tls_upstream`.
 struct Upstream {

@@ -24,6 +24,7 @@ mod request_body;
 mod routes;
 mod runtime_config;
 mod server;
+mod server_tls;
 mod serving;
 mod settle;
 mod tick;
@@ -87,8 +88,14 @@ struct UpArgs {
     #[arg(short = 'f', long = "from", default_value = "spin.toml")]
     from: PathBuf,
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:3000")]
+    #[arg(long, env = "SPIN_HTTP_LISTEN_ADDR", default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long = "tls-cert", env = "SPIN_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long = "tls-key", env = "SPIN_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Spin runtime config file (key-value stores, variables providers).
     #[arg(long = "runtime-config-file")]
     runtime_config_file: Option<PathBuf>,
@@ -206,6 +213,10 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     let otlp_endpoint = otlp::endpoint(args.otlp_endpoint.as_deref(), |name| {
         std::env::var(name).ok()
     })?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(server_tls::acceptor(cert, key)?),
+        _ => None,
+    };
     if args.build {
         builder::build(&manifest::LoadedManifest::read(&manifest)?, &[])?;
     }
@@ -237,7 +248,8 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
-        eprintln!("Serving http://{addr}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        eprintln!("Serving {scheme}://{addr}");
         for route in app.describe_routes() {
             eprintln!("  {route}");
         }
@@ -288,6 +300,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 busy_poll: args.busy_poll.and_then(unless_zero),
                 header_read_timeout,
                 response_write_timeout: unless_zero(args.response_write_timeout),
+                tls,
             },
         )
         .await;

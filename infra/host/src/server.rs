@@ -34,6 +34,9 @@ pub struct ServerOptions {
     /// client to read (between writes, not for the whole response); then the
     /// connection is closed. `None`: no limit.
     pub response_write_timeout: Option<Duration>,
+    /// `up --tls-cert --tls-key`: connections are TLS, each given the header-read
+    /// timeout for its handshake (`crate::server_tls`).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests
@@ -129,6 +132,66 @@ pub fn accept_backoff(e: &std::io::Error) -> Option<Duration> {
         .then_some(PAUSE)
 }
 
+/// Serves one client connection (plain, or TLS after its handshake) until it closes.
+fn serve_connection<IO>(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    io: IO,
+    app: Arc<App>,
+    opts: Arc<ServerOptions>,
+    client: SocketAddr,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let (app, opts) = (app.clone(), opts.clone());
+        async move { Ok::<_, std::convert::Infallible>(handle(app, &opts, req, client).await) }
+    });
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    let conn = watcher.watch(conn.into_owned());
+    async move {
+        if let Err(e) = conn.await
+            && write_timed_out(&*e)
+        {
+            crate::metrics::record_response_write_timeout();
+            crate::log::event("response_write_timeout", &[("client", &client.to_string())]);
+        }
+    }
+}
+
+/// The TLS session of a connection, or `None` (logged) when its handshake fails or
+/// takes longer than the header-read timeout.
+async fn tls_handshake<IO>(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    stream: IO,
+    opts: &ServerOptions,
+    client: SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<IO>>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let handshake = acceptor.accept(stream);
+    let outcome = match opts.header_read_timeout {
+        Some(limit) => tokio::time::timeout(limit, handshake)
+            .await
+            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+        None => handshake.await,
+    };
+    match outcome {
+        Ok(tls) => Some(tls),
+        Err(e) => {
+            let client = client.to_string();
+            let error = e.to_string();
+            crate::log::event(
+                "tls_handshake_failed",
+                &[("client", &client), ("error", &error)],
+            );
+            None
+        }
+    }
+}
+
 /// One serving thread: serves the connections handed to it until the hand-off closes,
 /// then waits for them to finish, up to the grace period. Whether they all did.
 async fn serve_connections(
@@ -152,23 +215,22 @@ async fn serve_connections(
         };
         let mut stream = tokio_io_timeout::TimeoutWriter::new(stream);
         stream.set_timeout(opts.response_write_timeout);
-        let io = TokioIo::new(Box::pin(stream));
-        let app = app.clone();
-        let opts = opts.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let (app, opts) = (app.clone(), opts.clone());
-            async move { Ok::<_, std::convert::Infallible>(handle(app, &opts, req, client).await) }
-        });
-        let conn = builder.serve_connection_with_upgrades(io, service);
-        let conn = graceful.watch(conn.into_owned());
-        tokio::spawn(async move {
-            if let Err(e) = conn.await
-                && write_timed_out(&*e)
-            {
-                crate::metrics::record_response_write_timeout();
-                crate::log::event("response_write_timeout", &[("client", &client.to_string())]);
+        let stream = Box::pin(stream);
+        let (app, opts, watcher) = (app.clone(), opts.clone(), graceful.watcher());
+        match opts.tls.clone() {
+            None => {
+                let conn = serve_connection(&builder, watcher, stream, app, opts, client);
+                tokio::spawn(conn);
             }
-        });
+            Some(acceptor) => {
+                let builder = builder.clone();
+                tokio::spawn(async move {
+                    if let Some(tls) = tls_handshake(&acceptor, stream, &opts, client).await {
+                        serve_connection(&builder, watcher, tls, app, opts, client).await;
+                    }
+                });
+            }
+        }
     }
     tokio::select! {
         _ = graceful.shutdown() => true,
@@ -437,10 +499,12 @@ async fn dispatch(
     }
     let head = req.method() == http::Method::HEAD;
     let (mut parts, body) = req.into_parts();
+    // HTTP/2 gives the authority in the URI, not in a Host header.
     let host = parts
         .headers
         .get(http::header::HOST)
         .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
         .unwrap_or("localhost")
         .to_string();
     let path_and_query = parts
@@ -449,7 +513,8 @@ async fn dispatch(
         .map(|p| p.as_str())
         .unwrap_or("/")
         .to_string();
-    let full_url = format!("http://{host}{path_and_query}");
+    let scheme = if opts.tls.is_some() { "https" } else { "http" };
+    let full_url = format!("{scheme}://{host}{path_and_query}");
     parts.uri = match full_url.parse() {
         Ok(uri) => uri,
         Err(_) => {
