@@ -144,6 +144,17 @@ pub fn fixture_manifest() -> PathBuf {
     workspace_root().join("tests/fixtures/host/spin.toml")
 }
 
+/// The fixture's required secret variable, as the tests set it.
+pub const FIXTURE_SECRET: (&str, &str) = ("SPIN_VARIABLE_SECRET_TOKEN", "s3cret-from-env");
+
+/// Serves the fixture app, its components built, with `opts` and its required secret.
+pub fn start_fixture(mut opts: HostOptions) -> anyhow::Result<Host> {
+    fixture_components();
+    let (name, value) = FIXTURE_SECRET;
+    opts.env.push((name.into(), value.into()));
+    Host::start(&fixture_manifest(), opts)
+}
+
 #[derive(Default, Clone)]
 pub struct HostOptions {
     pub env: Vec<(String, String)>,

@@ -11,18 +11,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use waypost_tests::FIXTURE_SECRET as SECRET;
 use waypost_tests::{
     Host, HostOptions, client, fixture_components, fixture_manifest, free_port, metrics, run_host,
-    sample,
+    sample, start_fixture,
 };
 
-const SECRET: (&str, &str) = ("SPIN_VARIABLE_SECRET_TOKEN", "s3cret-from-env");
-
 fn start(extra: HostOptions) -> Host {
-    fixture_components();
-    let mut opts = extra;
-    opts.env.push((SECRET.0.into(), SECRET.1.into()));
-    Host::start(&fixture_manifest(), opts).expect("host starts")
+    start_fixture(extra).expect("host starts")
 }
 
 async fn get(host: &Host, path: &str) -> (u16, String) {
@@ -1331,17 +1327,10 @@ async fn a_chain_whose_inner_link_finds_no_slot_answers_503_through_its_middlewa
 
 #[test]
 fn up_refuses_a_pool_size_that_is_not_a_number_and_names_the_variable() {
-    fixture_components();
-    let started = Host::start(
-        &fixture_manifest(),
-        HostOptions {
-            env: vec![
-                (SECRET.0.into(), SECRET.1.into()),
-                ("SPIN_WASMTIME_INSTANCE_COUNT".into(), "lots".into()),
-            ],
-            ..Default::default()
-        },
-    );
+    let started = start_fixture(HostOptions {
+        env: vec![("SPIN_WASMTIME_INSTANCE_COUNT".into(), "lots".into())],
+        ..Default::default()
+    });
     let Err(e) = started else {
         panic!("started with SPIN_WASMTIME_INSTANCE_COUNT=lots");
     };

@@ -16,11 +16,8 @@ use tokio_rustls::rustls;
 #[path = "support/pki.rs"]
 mod pki;
 use pki::Pki;
-use waypost_tests::{
-    Host, HostOptions, client, fixture_components, fixture_manifest, workspace_root,
-};
+use waypost_tests::{Host, HostOptions, client, start_fixture, workspace_root};
 
-const SECRET: (&str, &str) = ("SPIN_VARIABLE_SECRET_TOKEN", "s3cret-from-env");
 /// A sampled trace context: the host exports its span.
 const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 /// What the upstream answers over HTTP/2, which it offers by ALPN unless told not to.
@@ -131,11 +128,8 @@ fn try_start_with(
     upstream_port: u16,
     extra: HostOptions,
 ) -> anyhow::Result<Host> {
-    fixture_components();
     let path = pki.path("runtime-config.toml");
     std::fs::write(&path, runtime_config).unwrap();
-    let mut env = vec![(SECRET.0.into(), SECRET.1.into())];
-    env.extend(extra.env);
     let mut args = vec![
         "--variable".into(),
         format!("upstream_port={upstream_port}"),
@@ -143,14 +137,7 @@ fn try_start_with(
         path.to_str().unwrap().into(),
     ];
     args.extend(extra.args);
-    Host::start(
-        &fixture_manifest(),
-        HostOptions {
-            env,
-            args,
-            ..Default::default()
-        },
-    )
+    start_fixture(HostOptions { args, ..extra })
 }
 
 /// The component under `prefix` GETs `https://localhost:<port>/`.

@@ -2,19 +2,14 @@
 //! store through the runtime config, and what happens when Redis goes away and comes
 //! back. Runs a real `redis-server` (Debian package, installed by `.ci/run`).
 
-use waypost_tests::{Host, HostOptions, RedisServer, client, fixture_components, fixture_manifest};
+use waypost_tests::{Host, HostOptions, RedisServer, client, start_fixture};
 
 fn start_on(redis: &RedisServer, dir: &std::path::Path) -> Host {
-    fixture_components();
     let config = redis.runtime_config(dir);
-    Host::start(
-        &fixture_manifest(),
-        HostOptions {
-            args: vec!["--runtime-config-file".into(), config.display().to_string()],
-            env: vec![("SPIN_VARIABLE_SECRET_TOKEN".into(), "unused".into())],
-            ..Default::default()
-        },
-    )
+    start_fixture(HostOptions {
+        args: vec!["--runtime-config-file".into(), config.display().to_string()],
+        ..Default::default()
+    })
     .expect("the host starts")
 }
 

@@ -14,18 +14,15 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::ServerName;
-use waypost_tests::{Host, HostOptions, fixture_components, fixture_manifest};
-
-const SECRET: (&str, &str) = ("SPIN_VARIABLE_SECRET_TOKEN", "s3cret-from-env");
+use waypost_tests::{Host, HostOptions, start_fixture};
 
 /// Serves the fixture over HTTPS with a certificate for `localhost`, the files named
 /// by flags or, with `by_env`, by Spin's environment variables.
 fn start_https(pki: &Pki, by_env: bool, extra_args: &[&str]) -> anyhow::Result<Host> {
     pki.issue("localhost", "server");
-    fixture_components();
     let (cert, key) = (pki.path("server.pem"), pki.path("server-key.pem"));
     let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
-    let mut env = vec![(SECRET.0.to_string(), SECRET.1.to_string())];
+    let mut env = Vec::new();
     let mut args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
     if by_env {
         env.push(("SPIN_TLS_CERT".into(), cert.into()));
@@ -38,14 +35,11 @@ fn start_https(pki: &Pki, by_env: bool, extra_args: &[&str]) -> anyhow::Result<H
             key.into(),
         ]);
     }
-    Host::start(
-        &fixture_manifest(),
-        HostOptions {
-            env,
-            args,
-            ..Default::default()
-        },
-    )
+    start_fixture(HostOptions {
+        env,
+        args,
+        ..Default::default()
+    })
 }
 
 /// A TLS session with the host, offering `alpn` only.
