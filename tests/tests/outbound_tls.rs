@@ -16,7 +16,7 @@ use tokio_rustls::rustls;
 #[path = "support/pki.rs"]
 mod pki;
 use pki::Pki;
-use waypost_tests::{Host, HostOptions, client, start_fixture, workspace_root};
+use waypost_tests::{Host, HostOptions, client, free_port, start_fixture, workspace_root};
 
 /// A sampled trace context: the host exports its span.
 const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -229,6 +229,102 @@ async fn an_upstream_offering_http2_gets_it_and_concurrent_calls_share_its_conne
     assert_eq!(
         call(&host, "", http1_only).await,
         (200, "hello over HTTP/1.1".into())
+    );
+}
+
+/// NGINX on 127.0.0.1 for one test: HTTPS with HTTP/2 (the `localhost` certificate
+/// the PKI issues) on `https_port` and plain HTTP/1.1 on `http_port`, each answering
+/// `nginx over <protocol> host=<the host it was asked for>`. Debian's `nginx` package
+/// (`.ci/run` installs it); stopped on drop.
+struct Nginx {
+    child: std::process::Child,
+    https_port: u16,
+    http_port: u16,
+}
+
+impl Nginx {
+    fn start(pki: &Pki) -> Self {
+        pki.issue("localhost", "nginx");
+        let (https_port, http_port) = (free_port(), free_port());
+        let dir = pki.path("nginx");
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir = dir.display();
+        let answer = r#"return 200 "nginx over $server_protocol host=$http_host";"#;
+        let conf = format!(
+            "daemon off;\nmaster_process off;\npid {dir}/nginx.pid;\nerror_log stderr;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n\
+             proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fastcgi;\n\
+             uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
+             server {{\n    listen 127.0.0.1:{https_port} ssl http2;\n\
+             ssl_certificate {cert};\n    ssl_certificate_key {key};\n\
+             location / {{ {answer} }}\n  }}\n\
+             server {{\n    listen 127.0.0.1:{http_port};\n    location / {{ {answer} }}\n  }}\n}}\n",
+            cert = pki.path("nginx.pem").display(),
+            key = pki.path("nginx-key.pem").display(),
+        );
+        let conf_path = pki.path("nginx/nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = std::process::Command::new("nginx")
+            .arg("-p")
+            .arg(pki.path("nginx"))
+            .arg("-c")
+            .arg(&conf_path)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nginx runs (apt-get install nginx; .ci/run installs it)");
+        let nginx = Self {
+            child,
+            https_port,
+            http_port,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        for port in [https_port, http_port] {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(std::time::Instant::now() < deadline, "nginx did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        nginx
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// NGINX before 1.29.1 refuses an HTTP/2 request that has a `Host` header beside its
+/// `:authority` (400, "client sent duplicate host header"), and an HTTP/1.1 request
+/// without one. The host sends each what it expects.
+#[tokio::test(flavor = "multi_thread")]
+async fn nginx_serves_calls_over_http2_and_http1() {
+    let pki = Pki::new();
+    let nginx = Nginx::start(&pki);
+    let host = start(&pki, PROBE_TRUSTS_THE_CA, nginx.https_port);
+    let (status, body) = call(&host, "", nginx.https_port).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            200,
+            format!("nginx over HTTP/2.0 host=localhost:{}", nginx.https_port).as_str()
+        )
+    );
+    drop(host);
+
+    let host = start(&pki, "", nginx.http_port);
+    let url = format!("http://127.0.0.1:{}/", nginx.http_port);
+    let path = format!(
+        "/outbound?url={}",
+        url.replace(':', "%3A").replace('/', "%2F")
+    );
+    let r = client().get(host.url(&path)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.text().await.unwrap(),
+        format!("nginx over HTTP/1.1 host=127.0.0.1:{}", nginx.http_port)
     );
 }
 

@@ -527,10 +527,8 @@ impl InProcess for App {
         let mut request = request;
         let full_url = request.uri().to_string();
         let path = request.uri().path().to_string();
-        let headers = request.headers_mut();
-        headers.remove(http::header::HOST);
         crate::server::set_spin_headers(
-            headers,
+            request.headers_mut(),
             &RouteMatch {
                 raw_route: "/...".into(),
                 based_route: "/...".into(),

@@ -384,6 +384,13 @@ impl WasiHttpHooks for OutboundHooks {
     fn is_supported_scheme(&mut self, scheme: &Scheme) -> bool {
         *scheme == Scheme::HTTP || *scheme == Scheme::HTTPS
     }
+
+    /// No `Host` header, as on Spin: the client writes one from the URI over
+    /// HTTP/1.1, and HTTP/2 carries the authority instead. A `Host` beside
+    /// `:authority` is a 400 from NGINX before 1.29.1 ("duplicate host header").
+    fn set_host_header(&mut self) -> bool {
+        false
+    }
 }
 
 /// The URI without its query, which may carry credentials.
