@@ -4,12 +4,13 @@
 //! each instance has exactly the capabilities its grants say; a store serves several
 //! requests in turn (`workers`).
 
+use crate::allowed_hosts::AllowedHosts;
 use crate::client_tls::ClientTls;
 use crate::engine;
 use crate::instance::{Grants, InstanceState, Mount, Next};
 use crate::kv::StoreManager;
 use crate::manifest::{LoadedManifest, RouteToml};
-use crate::outbound::{AllowedHosts, InProcess, OutboundClient, ResponseFuture};
+use crate::outbound::{InProcess, OutboundClient, ResponseFuture};
 use crate::routes::{RouteMatch, RoutePattern, Router};
 use crate::runtime_config::LoadedRuntimeConfig;
 use crate::variables::{self, ComponentVariables, Providers};

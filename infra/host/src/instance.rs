@@ -1,9 +1,10 @@
 //! Per-instance state: what one component instance may do (its grants) and the
 //! WASI / wasi:http / Spin contexts built from them for one request.
 
+use crate::allowed_hosts::AllowedHosts;
 use crate::client_tls::ComponentTls;
 use crate::kv::{KvCtx, KvView};
-use crate::outbound::{AllowedHosts, OutboundClient, OutboundHooks};
+use crate::outbound::{OutboundClient, OutboundHooks};
 use crate::variables::ComponentVariables;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -262,7 +262,7 @@ impl LoadedManifest {
                 }
             }
             for (i, host) in c.allowed_outbound_hosts.iter().enumerate() {
-                crate::outbound::AllowedHost::parse(host).with_context(|| {
+                crate::allowed_hosts::AllowedHost::parse(host).with_context(|| {
                     format!("{file}: component.{id}.allowed_outbound_hosts[{i}]")
                 })?;
             }
