@@ -631,6 +631,45 @@ async fn service_chaining_reaches_a_private_component_in_process() {
     assert!(body.contains("HttpRequestDenied"), "{body}");
 }
 
+/// `http://self.alt/...` is the app itself, reached over its listener as any client
+/// reaches it, for a component whose allow-list has `self`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_to_self_alt_is_served_by_the_app_through_its_listener() {
+    let host = start(HostOptions::default());
+    let (status, body) = get(
+        &host,
+        "/outbound?url=http%3A%2F%2Fself.alt%2Fplain%2Fecho%3Fx%3D1",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let listener = host.url("").trim_end_matches('/').to_string();
+    assert_eq!(echo["path"], "/plain/echo?x=1");
+    assert_eq!(
+        echo["headers"]["spin-full-url"],
+        format!("{listener}/plain/echo?x=1")
+    );
+    let client_addr = echo["headers"]["spin-client-addr"].as_str().unwrap();
+    assert!(client_addr.starts_with("127.0.0.1:"), "{client_addr}");
+    // A URL with no host at all does not reach the host's hooks (Wasmtime's WASIp3
+    // refuses it, as under Spin 4.1).
+    let (status, body) = get(&host, "/outbound?url=%2Fplain%2Fecho").await;
+    assert_eq!(status, 502);
+    assert!(body.contains("HttpRequestUriInvalid"), "{body}");
+    // `backend`, which the probe reaches by chaining, has no allow-list at all.
+    let r = client()
+        .get(host.url(
+            "/outbound?url=http%3A%2F%2Fbackend.spin.internal%2Foutbound%3Furl%3D\
+             http%253A%252F%252Fself.alt%252Fplain%252Fecho",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-upstream-status"], "502");
+    let body = r.text().await.unwrap();
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn files_are_mounted_read_only() {
     let host = start(HostOptions::default());

@@ -10,7 +10,7 @@ use crate::engine;
 use crate::instance::{Grants, InstanceState, Mount, Next};
 use crate::kv::StoreManager;
 use crate::manifest::{LoadedManifest, RouteToml};
-use crate::outbound::{InProcess, OutboundClient, ResponseFuture};
+use crate::outbound::{InProcess, OutboundClient, ResponseFuture, SelfOrigin};
 use crate::routes::{RouteMatch, RoutePattern, Router};
 use crate::runtime_config::LoadedRuntimeConfig;
 use crate::variables::{self, ComponentVariables, Providers};
@@ -141,11 +141,18 @@ pub struct App {
     /// The application variables, resolved at load (for the host's own tick).
     app_values: HashMap<String, String>,
     reuse: Reuse,
+    /// Set once the app is served (`serving_at`).
+    self_origin: std::sync::OnceLock<SelfOrigin>,
 }
 
 const MAX_GUEST_MEMORY: usize = 256 << 20;
 
 impl App {
+    /// Where the app is served: the origin of its components' calls to `self.alt`.
+    pub fn serving_at(&self, origin: SelfOrigin) {
+        let _ = self.self_origin.set(origin);
+    }
+
     /// An application variable's value, as resolved at load.
     pub fn variable(&self, name: &str) -> Option<&str> {
         self.app_values.get(name).map(String::as_str)
@@ -234,6 +241,7 @@ impl App {
             client: OutboundClient::new(runtime.outbound()?, &runtime.client_tls)?,
             routes_desc,
             reuse: opts.reuse,
+            self_origin: std::sync::OnceLock::new(),
         }))
     }
 
@@ -541,6 +549,10 @@ impl InProcess for App {
             "0.0.0.0:0",
         );
         Some(self.run(chain, 0, request))
+    }
+
+    fn self_origin(&self) -> Option<&SelfOrigin> {
+        self.self_origin.get()
     }
 }
 

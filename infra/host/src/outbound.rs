@@ -2,7 +2,7 @@
 //! `allowed_outbound_hosts` checked by `allowed_hosts`), and service chaining to
 //! `http://<component>.spin.internal` in-process.
 
-use crate::allowed_hosts::{AllowedHosts, INTERNAL_SUFFIX};
+use crate::allowed_hosts::{AllowedHosts, INTERNAL_SUFFIX, SELF_HOST};
 use crate::blocked_networks::{AddressRefused, BlockedNetworks, GuardedResolver};
 use crate::client_tls::{ClientTls, ComponentTls};
 use crate::connection_cap::{CappedConnector, ConnectionCap};
@@ -14,6 +14,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,48 @@ pub trait InProcess: Send + Sync {
         component: &str,
         request: http::Request<WasiBody>,
     ) -> Option<ResponseFuture>;
+
+    /// Where `http://self.alt/...` goes, once the app is served.
+    fn self_origin(&self) -> Option<&SelfOrigin>;
+}
+
+/// The app's own listener, where a component's call to `self.alt` is sent, over
+/// the network, as on Spin: through routing, middleware and limits like any
+/// client's request.
+#[derive(Debug, Clone)]
+pub struct SelfOrigin {
+    scheme: Scheme,
+    authority: http::uri::Authority,
+}
+
+impl SelfOrigin {
+    /// The listener bound at `addr`, serving HTTPS with `tls`. An unspecified address
+    /// (`0.0.0.0`, `[::]`) is called at loopback, which it includes.
+    pub fn listener(addr: SocketAddr, tls: bool) -> Self {
+        let ip = match addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        let authority = SocketAddr::new(ip, addr.port())
+            .to_string()
+            .parse()
+            .expect("a socket address is an authority");
+        let scheme = if tls { Scheme::HTTPS } else { Scheme::HTTP };
+        Self { scheme, authority }
+    }
+
+    /// `request`, sent here instead, with its path and query.
+    fn direct<B>(&self, request: &mut http::Request<B>) {
+        let mut parts = request.uri().clone().into_parts();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts
+            .path_and_query
+            .get_or_insert_with(|| http::uri::PathAndQuery::from_static("/"));
+        *request.uri_mut() =
+            http::Uri::from_parts(parts).expect("a scheme, an authority and a path make a URI");
+    }
 }
 
 type HttpsConnector =
@@ -172,7 +215,16 @@ impl WasiHttpHooks for OutboundHooks {
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
     {
         let done: fn() -> IoFuture = || Box::new(async { Ok(()) });
-        if !self.allowed.allows(request.uri()) {
+        let to_self = request
+            .uri()
+            .host()
+            .is_some_and(|h| h.eq_ignore_ascii_case(SELF_HOST));
+        let allowed = if to_self {
+            self.allowed.allows_self()
+        } else {
+            self.allowed.allows(request.uri())
+        };
+        if !allowed {
             crate::log::event(
                 "outbound_denied",
                 &[
@@ -181,6 +233,12 @@ impl WasiHttpHooks for OutboundHooks {
                 ],
             );
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        if to_self {
+            match self.app.self_origin() {
+                Some(origin) => origin.direct(&mut request),
+                None => return Box::new(async { Err(HttpError::HttpRequestUriInvalid) }),
+            }
         }
         let host = request
             .uri()
@@ -251,6 +309,27 @@ pub fn redact_uri(uri: &http::Uri) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_to_self_goes_to_the_listener_with_its_path_and_query() {
+        let direct = |addr: &str, tls: bool, uri: &str| {
+            let mut request = http::Request::get(uri).body(()).unwrap();
+            SelfOrigin::listener(addr.parse().unwrap(), tls).direct(&mut request);
+            request.uri().to_string()
+        };
+        assert_eq!(
+            direct("127.0.0.1:3000", false, "http://self.alt/v1/rates?x=1"),
+            "http://127.0.0.1:3000/v1/rates?x=1"
+        );
+        assert_eq!(
+            direct("0.0.0.0:3000", true, "https://self.alt:8443"),
+            "https://127.0.0.1:3000/"
+        );
+        assert_eq!(
+            direct("[::]:3000", false, "http://self.alt/a"),
+            "http://[::1]:3000/a"
+        );
+    }
 
     #[test]
     fn a_tls_alert_is_known_as_one_whether_it_comes_whole_or_as_text() {

@@ -3,6 +3,7 @@
 //! problem+json, logs one line per request, and shuts down gracefully.
 
 use crate::app::App;
+use crate::outbound::SelfOrigin;
 use crate::request_body::Cut;
 use crate::routes::RouteMatch;
 use crate::settle::Settled;
@@ -52,6 +53,10 @@ pub async fn serve(
     listener: TcpListener,
     opts: ServerOptions,
 ) -> anyhow::Result<()> {
+    app.serving_at(SelfOrigin::listener(
+        listener.local_addr()?,
+        opts.tls.is_some(),
+    ));
     let opts = Arc::new(opts);
     let mut threads = Vec::new();
     let mut handoffs = Vec::new();
