@@ -2,7 +2,8 @@
 //! same component under another id) call an HTTPS upstream whose certificate a test
 //! CA signed, and which may require a client certificate that CA signed. The same
 //! upstream stands for the gateway `config push` calls and for an OTLP collector.
-//! Every certificate is made by the test, in its own directory.
+//! A real NGINX checks what the host sends over each HTTP version. Every
+//! certificate is made by the test, in its own directory.
 
 use http_body_util::Full;
 use hyper::Request;
@@ -233,19 +234,21 @@ async fn an_upstream_offering_http2_gets_it_and_concurrent_calls_share_its_conne
 }
 
 /// NGINX on 127.0.0.1 for one test: HTTPS with HTTP/2 (the `localhost` certificate
-/// the PKI issues) on `https_port` and plain HTTP/1.1 on `http_port`, each answering
-/// `nginx over <protocol> host=<the host it was asked for>`. Debian's `nginx` package
-/// (`.ci/run` installs it); stopped on drop.
+/// the PKI issues) on `https_port`, plain HTTP/1.1 on `http_port` and plain HTTP/2
+/// only (h2c) on `h2c_port`, each answering `nginx over <protocol> host=<the host
+/// it was asked for>`. Debian's `nginx` package (`.ci/run` installs it); stopped on
+/// drop.
 struct Nginx {
     child: std::process::Child,
     https_port: u16,
     http_port: u16,
+    h2c_port: u16,
 }
 
 impl Nginx {
     fn start(pki: &Pki) -> Self {
         pki.issue("localhost", "nginx");
-        let (https_port, http_port) = (free_port(), free_port());
+        let (https_port, http_port, h2c_port) = (free_port(), free_port(), free_port());
         let dir = pki.path("nginx");
         std::fs::create_dir_all(&dir).unwrap();
         let dir = dir.display();
@@ -259,7 +262,8 @@ impl Nginx {
              server {{\n    listen 127.0.0.1:{https_port} ssl http2;\n\
              ssl_certificate {cert};\n    ssl_certificate_key {key};\n\
              location / {{ {answer} }}\n  }}\n\
-             server {{\n    listen 127.0.0.1:{http_port};\n    location / {{ {answer} }}\n  }}\n}}\n",
+             server {{\n    listen 127.0.0.1:{http_port};\n    location / {{ {answer} }}\n  }}\n\
+             server {{\n    listen 127.0.0.1:{h2c_port} http2;\n    location / {{ {answer} }}\n  }}\n}}\n",
             cert = pki.path("nginx.pem").display(),
             key = pki.path("nginx-key.pem").display(),
         );
@@ -277,9 +281,10 @@ impl Nginx {
             child,
             https_port,
             http_port,
+            h2c_port,
         };
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        for port in [https_port, http_port] {
+        for port in [https_port, http_port, h2c_port] {
             while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
                 assert!(std::time::Instant::now() < deadline, "nginx did not start");
                 std::thread::sleep(Duration::from_millis(20));
@@ -315,16 +320,48 @@ async fn nginx_serves_calls_over_http2_and_http1() {
     drop(host);
 
     let host = start(&pki, "", nginx.http_port);
-    let url = format!("http://127.0.0.1:{}/", nginx.http_port);
-    let path = format!(
-        "/outbound?url={}",
-        url.replace(':', "%3A").replace('/', "%2F")
-    );
-    let r = client().get(host.url(&path)).send().await.unwrap();
-    assert_eq!(r.status(), 200);
+    let (status, body) = call_plain(&host, "127.0.0.1", nginx.http_port).await;
+    assert_eq!(status, 200);
     assert_eq!(
-        r.text().await.unwrap(),
+        body,
         format!("nginx over HTTP/1.1 host=127.0.0.1:{}", nginx.http_port)
+    );
+}
+
+/// The component under the root GETs `http://<host>:<port>/`.
+async fn call_plain(host: &Host, upstream: &str, port: u16) -> (u16, String) {
+    let path = format!("/outbound?url=http%3A%2F%2F{upstream}%3A{port}%2F");
+    let r = client().get(host.url(&path)).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// `SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE=host:port`, as on Spin: plain-HTTP calls to
+/// that authority, as written, speak HTTP/2 at once; others speak HTTP/1.1.
+#[tokio::test(flavor = "multi_thread")]
+async fn h2c_prior_knowledge_speaks_http2_in_plain_text_to_the_authority_named() {
+    let pki = Pki::new();
+    let nginx = Nginx::start(&pki);
+    let authority = format!("127.0.0.1:{}", nginx.h2c_port);
+    let env = vec![(
+        "SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE".into(),
+        authority.clone(),
+    )];
+    let options = HostOptions {
+        env,
+        ..Default::default()
+    };
+    let host = try_start_with(&pki, "", nginx.h2c_port, options).unwrap();
+    let (status, body) = call_plain(&host, "127.0.0.1", nginx.h2c_port).await;
+    assert_eq!(
+        (status, body),
+        (200, format!("nginx over HTTP/2.0 host={authority}"))
+    );
+    // The same listener by another name is not the authority named: HTTP/1.1, which
+    // an HTTP/2-only listener does not answer.
+    let (status, body) = call_plain(&host, "localhost", nginx.h2c_port).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (502, "ErrorCode::HttpProtocolError")
     );
 }
 

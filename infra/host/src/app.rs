@@ -12,7 +12,7 @@ use crate::kv::StoreManager;
 use crate::manifest::{LoadedManifest, RouteToml};
 use crate::outbound::{InProcess, OutboundClient, ResponseFuture, SelfOrigin};
 use crate::routes::{RouteMatch, RoutePattern, Router};
-use crate::runtime_config::LoadedRuntimeConfig;
+use crate::runtime_config::{LoadedRuntimeConfig, OutboundSettings};
 use crate::variables::{self, ComponentVariables, Providers};
 use crate::workers::{LinkWorkers, Reuse};
 use anyhow::{Context, bail};
@@ -40,6 +40,8 @@ pub struct LoadOptions {
     /// Where compiled components are cached; `<state_dir>/compiled` by default.
     pub cache_dir: Option<PathBuf>,
     pub reuse: Reuse,
+    /// `SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE` (`OutboundSettings::h2c_prior_knowledge`).
+    pub h2c_prior_knowledge: Option<String>,
 }
 
 /// One component of a chain, with the grants it runs with there.
@@ -238,7 +240,13 @@ impl App {
             app_values: app_values.clone(),
             chains,
             by_component,
-            client: OutboundClient::new(runtime.outbound()?, &runtime.client_tls)?,
+            client: OutboundClient::new(
+                OutboundSettings {
+                    h2c_prior_knowledge: opts.h2c_prior_knowledge.clone(),
+                    ..runtime.outbound()?
+                },
+                &runtime.client_tls,
+            )?,
             routes_desc,
             reuse: opts.reuse,
             self_origin: std::sync::OnceLock::new(),

@@ -241,6 +241,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 max_concurrent: args.max_instance_concurrent_reuse_count,
                 idle_timeout: args.idle_instance_timeout,
             },
+            h2c_prior_knowledge: std::env::var("SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE").ok(),
         };
         let app = tokio::task::spawn_blocking(move || app::App::load(&opts))
             .await

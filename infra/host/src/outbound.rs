@@ -86,25 +86,54 @@ pub struct OutboundClient {
     /// Pool 0 for plain HTTP and for HTTPS no `[[client_tls]]` entry governs; pool
     /// `i + 1` for entry `i`'s, so no connection crosses from one TLS identity to another.
     pools: Arc<[Pool]>,
+    /// Plain-HTTP calls to this authority, and its HTTP/2-only pool.
+    h2c: Option<Arc<(String, Pool)>>,
     blocked: Arc<BlockedNetworks>,
 }
 
 impl OutboundClient {
     /// A client that connects to no address in `settings.blocked`, keeps at most
     /// `settings.max_connections` open across its pools, pools them unless told not
-    /// to, and speaks TLS as `tls` says.
+    /// to, speaks TLS as `tls` says, and HTTP/2 in plain text to the
+    /// `settings.h2c_prior_knowledge` authority.
     pub fn new(settings: OutboundSettings, tls: &ClientTls) -> anyhow::Result<Self> {
         let blocked = Arc::new(settings.blocked);
         let cap = ConnectionCap::new(
             settings.max_connections,
             crate::metrics::outbound_connections(),
         );
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(if settings.pooling { 256 } else { 0 });
         let default = crate::client_tls::default_config()?;
         let pools = std::iter::once(&default)
             .chain(tls.configs())
-            .map(|config| pool(config, &blocked, cap.clone(), settings.pooling))
+            .map(|config| pool(&builder, config, &blocked, cap.clone()))
             .collect();
-        Ok(Self { pools, blocked })
+        let h2c = settings.h2c_prior_knowledge.map(|authority| {
+            let pool = pool(builder.clone().http2_only(true), &default, &blocked, cap);
+            Arc::new((authority, pool))
+        });
+        Ok(Self {
+            pools,
+            h2c,
+            blocked,
+        })
+    }
+
+    /// The pool for `uri`: the h2c one for its authority over plain HTTP, else the
+    /// one `tls` gives it.
+    fn pool_for(&self, uri: &http::Uri, tls: &ComponentTls) -> &Pool {
+        match self.h2c.as_deref() {
+            Some((authority, pool))
+                if uri.scheme() == Some(&Scheme::HTTP)
+                    && uri.authority().map(|a| a.as_str()) == Some(authority.as_str()) =>
+            {
+                pool
+            }
+            _ => &self.pools[tls.pool_for(uri)],
+        }
     }
 
     /// Sends `request` through the pool `tls` gives it, within its `options`'
@@ -119,7 +148,7 @@ impl OutboundClient {
             return Err(HttpError::DestinationIpProhibited);
         }
         let timeouts = Timeouts::of(options);
-        let pool = &self.pools[tls.pool_for(request.uri())];
+        let pool = self.pool_for(request.uri(), tls);
         let sending = with_connect_timeout(timeouts.connect, pool.request(request));
         let response = tokio::time::timeout(timeouts.first_byte, sending)
             .await
@@ -146,10 +175,10 @@ impl OutboundClient {
 }
 
 fn pool(
+    builder: &hyper_util::client::legacy::Builder,
     tls: &rustls::ClientConfig,
     blocked: &Arc<BlockedNetworks>,
     cap: ConnectionCap,
-    pooling: bool,
 ) -> Pool {
     let tcp = upstream_timeouts::tcp_connector(GuardedResolver::new(blocked.clone()));
     let https = hyper_rustls::HttpsConnectorBuilder::new()
@@ -157,11 +186,7 @@ fn pool(
         .https_or_http()
         .enable_all_versions()
         .wrap_connector(tcp);
-    let idle_per_host = if pooling { 256 } else { 0 };
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(idle_per_host)
-        .build(TimedConnector(CappedConnector::new(https, cap)))
+    builder.build(TimedConnector(CappedConnector::new(https, cap)))
 }
 
 /// What the guest learns of a failed TLS handshake: a certificate it could not

@@ -94,6 +94,10 @@ pub struct OutboundSettings {
     pub blocked: BlockedNetworks,
     pub pooling: bool,
     pub max_connections: Option<usize>,
+    /// The one `host:port` plain-HTTP calls to which speak HTTP/2 without asking
+    /// (h2c with prior knowledge): Spin's `SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE`, set by
+    /// `up` from the environment.
+    pub h2c_prior_knowledge: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,6 +187,7 @@ impl LoadedRuntimeConfig {
             blocked: BlockedNetworks::new(&networking.block_networks),
             pooling: http.connection_pooling,
             max_connections,
+            h2c_prior_knowledge: None,
         })
     }
 
