@@ -129,6 +129,59 @@ source = "PROBE"
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 }
 
+/// Spin's own static-response case: the host answers these routes itself, with the
+/// status (200 unless given), headers and body the manifest writes, and components
+/// keep theirs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_static_response_is_served_by_the_host_as_the_manifest_writes_it() {
+    fixture_components();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_manifest(
+        dir.path(),
+        r#"
+[[trigger.http]]
+route = "/users/:userid/..."
+component = "probe"
+[[trigger.http]]
+route = "/..."
+static_response = { status_code = 404, body = "not found" }
+[[trigger.http]]
+route = "/default-code"
+static_response = { body = "should be 200" }
+[[trigger.http]]
+route = "/bob"
+static_response = { status_code = 302, headers = { location = "/users/bob/echo", x-static = "yes" } }
+[component.probe]
+source = "PROBE"
+"#,
+    );
+    let host = Host::start(&manifest, HostOptions::default()).unwrap();
+    let v = echo(&host, "/users/42/echo").await;
+    assert_eq!(v["headers"]["spin-path-match-userid"], "42");
+    assert_eq!(
+        get(&host, "/default-code").await,
+        (200, "should be 200".into())
+    );
+    assert_eq!(get(&host, "/no/such/user").await, (404, "not found".into()));
+
+    let not_following = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = not_following
+        .post(host.url("/bob"))
+        .body("ignored")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "/users/bob/echo");
+    assert_eq!(r.headers()["x-static"], "yes");
+    assert_eq!(r.headers()["content-length"], "0");
+    assert!(host.logged("\"route\":\"/bob\""), "{}", host.logs());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn middleware_runs_outermost_first_and_each_layer_is_observable() {
     let host = start(HostOptions::default());

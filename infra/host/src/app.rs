@@ -9,10 +9,11 @@ use crate::client_tls::ClientTls;
 use crate::engine;
 use crate::instance::{Grants, InstanceState, Mount, Next};
 use crate::kv::StoreManager;
-use crate::manifest::{LoadedManifest, RouteToml};
+use crate::manifest::{LoadedManifest, RouteToml, TriggerHandler};
 use crate::outbound::{InProcess, OutboundClient, ResponseFuture, SelfOrigin};
 use crate::routes::{RouteMatch, RoutePattern, Router};
 use crate::runtime_config::{LoadedRuntimeConfig, OutboundSettings};
+use crate::static_response::StaticResponse;
 use crate::variables::{self, ComponentVariables, Providers};
 use crate::workers::{LinkWorkers, Reuse};
 use anyhow::{Context, bail};
@@ -42,6 +43,24 @@ pub struct LoadOptions {
     pub reuse: Reuse,
     /// `SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE` (`OutboundSettings::h2c_prior_knowledge`).
     pub h2c_prior_knowledge: Option<String>,
+}
+
+/// What answers a trigger's route: its chain of components, or the response the
+/// manifest gives in its place.
+#[derive(Clone)]
+pub enum Target {
+    Chain(Arc<Chain>),
+    Static(Arc<StaticResponse>),
+}
+
+impl Target {
+    /// For the start-up banner.
+    fn describe(&self) -> String {
+        match self {
+            Self::Chain(chain) => chain.describe().to_string(),
+            Self::Static(response) => format!("static {}", response.status.as_u16()),
+        }
+    }
 }
 
 /// One component of a chain, with the grants it runs with there.
@@ -135,7 +154,8 @@ pub struct App {
     pub name: String,
     engine: Engine,
     router: Router<usize>,
-    chains: Vec<Arc<Chain>>,
+    /// What answers each trigger, by its index in the manifest.
+    targets: Vec<Target>,
     /// Service-chaining targets: components with an HTTP trigger.
     by_component: HashMap<String, Arc<Chain>>,
     client: OutboundClient,
@@ -209,17 +229,30 @@ impl App {
             &cache_dir,
         )?;
 
-        let mut chains = Vec::new();
+        let mut targets = Vec::new();
         let mut routes = Vec::new();
         let mut routes_desc = Vec::new();
         let mut linkers = HashMap::new();
         for (i, t) in m.trigger.http.iter().enumerate() {
-            let chain = build_chain(&file, i, t, &prepared, &engine, &mut linkers)?;
+            let target = match t.handler() {
+                TriggerHandler::Component(component) => Target::Chain(Arc::new(build_chain(
+                    &file,
+                    i,
+                    component,
+                    t,
+                    &prepared,
+                    &engine,
+                    &mut linkers,
+                )?)),
+                TriggerHandler::Static(response) => {
+                    Target::Static(Arc::new(StaticResponse::from_toml(response)?))
+                }
+            };
             if let RouteToml::Path(route) = &t.route {
                 routes.push((RoutePattern::parse(route)?, i));
-                routes_desc.push(format!("{route}: {}", chain.describe()));
+                routes_desc.push(format!("{route}: {}", target.describe()));
             }
-            chains.push(Arc::new(chain));
+            targets.push(target);
         }
         let raw: Vec<&str> = routes.iter().map(|(p, _)| p.raw()).collect();
         for dup in Router::<usize>::duplicates(&raw) {
@@ -231,14 +264,14 @@ impl App {
                 ],
             );
         }
-        let by_component = chaining_targets(m, &chains, &prepared);
+        let by_component = chaining_targets(m, &targets, &prepared);
 
         Ok(Arc::new(App {
             name: m.application.name.clone(),
             engine,
             router: Router::new(routes),
             app_values: app_values.clone(),
-            chains,
+            targets,
             by_component,
             client: OutboundClient::new(
                 OutboundSettings {
@@ -258,10 +291,10 @@ impl App {
         self.routes_desc.clone()
     }
 
-    pub fn route(&self, path: &str) -> Option<(RouteMatch, Arc<Chain>)> {
+    pub fn route(&self, path: &str) -> Option<(RouteMatch, Target)> {
         self.router
             .route(path)
-            .map(|(m, i)| (m, self.chains[*i].clone()))
+            .map(|(m, i)| (m, self.targets[*i].clone()))
     }
 
     /// Runs `request` through `chain` from link `index` inward, on a worker of that
@@ -364,7 +397,7 @@ fn prepare_components(
     let file = manifest.path.display();
     let m = &manifest.manifest;
     let linker = build_linker(engine, None)?;
-    let mut used: Vec<&String> = m
+    let mut used: Vec<&str> = m
         .trigger
         .http
         .iter()
@@ -372,8 +405,8 @@ fn prepare_components(
             t.dependencies
                 .middleware
                 .iter()
-                .map(|mw| &mw.component)
-                .chain([&t.component])
+                .map(|mw| mw.component.as_str())
+                .chain(t.component())
         })
         .collect();
     used.sort();
@@ -403,7 +436,7 @@ fn prepare_components(
             .map(|(name, _)| name.to_string())
             .collect();
         prepared.insert(
-            id.clone(),
+            id.to_string(),
             Prepared {
                 component,
                 pre,
@@ -434,18 +467,18 @@ fn pre_instantiate(
 fn build_chain(
     file: &str,
     i: usize,
+    component: &str,
     trigger: &crate::manifest::HttpTrigger,
     prepared: &HashMap<String, Prepared>,
     engine: &Engine,
     linkers: &mut HashMap<usize, Linker<InstanceState>>,
 ) -> anyhow::Result<Chain> {
-    let primary = &prepared[&trigger.component];
+    let primary = &prepared[component];
     if primary.shape.imports {
         bail!(
-            "{file}: trigger.http[{i}].component: `{}` imports `{HANDLER}`, so it is middleware and cannot be a trigger's handler \
+            "{file}: trigger.http[{i}].component: `{component}` imports `{HANDLER}`, so it is middleware and cannot be a trigger's handler \
              (if it is not meant to be: a spin-sdk component built in the same `cargo build` as one that enables spin-sdk's \
              `http-middleware` feature gets that import too, because Cargo unifies features; build it with its own `cargo build -p`)",
-            trigger.component
         );
     }
     let mut links = Vec::new();
@@ -464,7 +497,7 @@ fn build_chain(
         });
     }
     links.push(Link {
-        component: trigger.component.clone(),
+        component: component.to_string(),
         own_store: Arc::from([primary.pre.clone()]),
         grants: primary.grants.clone(),
     });
@@ -501,18 +534,23 @@ fn build_chain(
 /// middleware; a component with a single trigger is reached through that chain.
 fn chaining_targets(
     m: &crate::manifest::Manifest,
-    chains: &[Arc<Chain>],
+    targets: &[Target],
     prepared: &HashMap<String, Prepared>,
 ) -> HashMap<String, Arc<Chain>> {
     let mut triggers_of: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, t) in m.trigger.http.iter().enumerate() {
-        triggers_of.entry(t.component.as_str()).or_default().push(i);
+        if let Some(component) = t.component() {
+            triggers_of.entry(component).or_default().push(i);
+        }
     }
     triggers_of
         .into_iter()
         .map(|(id, triggers)| {
             let chain = match triggers.as_slice() {
-                [only] => chains[*only].clone(),
+                [only] => match &targets[*only] {
+                    Target::Chain(chain) => chain.clone(),
+                    Target::Static(_) => unreachable!("a static_response has no component"),
+                },
                 _ => {
                     let p = &prepared[id];
                     Arc::new(Chain::new(

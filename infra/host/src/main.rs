@@ -28,6 +28,7 @@ mod server;
 mod server_tls;
 mod serving;
 mod settle;
+mod static_response;
 mod tick;
 mod upstream_timeouts;
 mod variables;

@@ -2,6 +2,7 @@
 //! (unknown fields are errors) and validated so every error names the file and field.
 
 use crate::routes::RoutePattern;
+use crate::static_response::{StaticResponse, StaticResponseToml};
 use crate::variables::{VariableDecl, is_valid_name};
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -61,9 +62,47 @@ pub struct HttpTrigger {
     #[serde(default)]
     pub id: Option<String>,
     pub route: RouteToml,
-    pub component: String,
+    /// The trigger's component, unless it has a `static_response` (one of the two).
+    #[serde(default)]
+    component: Option<String>,
+    #[serde(default)]
+    static_response: Option<StaticResponseToml>,
+    #[serde(default)]
+    executor: Option<Executor>,
     #[serde(default)]
     pub dependencies: TriggerDependencies,
+}
+
+impl HttpTrigger {
+    /// What answers the trigger's route; `validate` has checked there is one.
+    pub fn handler(&self) -> TriggerHandler<'_> {
+        match (&self.component, &self.static_response) {
+            (Some(component), _) => TriggerHandler::Component(component),
+            (None, Some(response)) => TriggerHandler::Static(response),
+            (None, None) => unreachable!("validate requires a component or a static_response"),
+        }
+    }
+
+    /// The trigger's component, if it has one.
+    pub fn component(&self) -> Option<&str> {
+        self.component.as_deref()
+    }
+}
+
+/// A trigger's component, or the response the host gives in its place.
+pub enum TriggerHandler<'a> {
+    Component(&'a str),
+    Static(&'a StaticResponseToml),
+}
+
+/// `executor = { type = "http" }` (or Spin's older `"spin"`): a component serving
+/// HTTP, the only kind the host runs. Spin's `"wagi"` is parsed to be refused by name.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+enum Executor {
+    #[serde(alias = "spin")]
+    Http,
+    Wagi(#[allow(dead_code, reason = "parsed to be refused by name")] toml::Table),
 }
 
 /// `route = "/x"` or `route = { private = true }` (reachable only by service chaining).
@@ -268,11 +307,31 @@ impl LoadedManifest {
             }
         }
         for (i, t) in m.trigger.http.iter().enumerate() {
-            if !m.component.contains_key(&t.component) {
-                bail!(
-                    "{file}: trigger.http[{i}].component: unknown component `{}`",
-                    t.component
-                );
+            let trigger = format!("{file}: trigger.http[{i}]");
+            if let Some(Executor::Wagi(_)) = t.executor {
+                bail!("{trigger}.executor: Wagi components are not run here, only `http` ones");
+            }
+            let component = match (&t.component, &t.static_response) {
+                (Some(_), Some(_)) => {
+                    bail!("{trigger}: give either `component` or `static_response`, not both")
+                }
+                (None, None) => bail!("{trigger}: give `component` or `static_response`"),
+                (None, Some(response)) => {
+                    StaticResponse::from_toml(response)
+                        .with_context(|| format!("{trigger}.static_response"))?;
+                    if !t.dependencies.middleware.is_empty() {
+                        bail!(
+                            "{trigger}.dependencies.middleware: a static_response runs no component for middleware to wrap"
+                        );
+                    }
+                    None
+                }
+                (Some(component), None) => Some(component),
+            };
+            if let Some(component) = component
+                && !m.component.contains_key(component)
+            {
+                bail!("{trigger}.component: unknown component `{component}`");
             }
             for (j, mw) in t.dependencies.middleware.iter().enumerate() {
                 let field = format!("{file}: trigger.http[{i}].dependencies.middleware[{j}]");
@@ -285,7 +344,7 @@ impl LoadedManifest {
                         "{field}.component: middleware `{}` may not have its own resources or permissions (it declares {}); grant them on `{}` and list them in inherit_configuration",
                         mw.component,
                         own.join(", "),
-                        t.component
+                        component.map(String::as_str).unwrap_or_default()
                     );
                 }
                 if let Some(InheritConfiguration::Some(keys)) = &mw.inherit_configuration {
@@ -386,12 +445,57 @@ source = "auth.wasm"
         assert!(err.to_string().contains("sorce"), "{err}");
     }
 
+    /// The error as `up` prints it: every context, outermost first.
     fn validation_error(text: &str) -> String {
-        load(text)
+        let error = load(text).unwrap().validate(&default_store()).unwrap_err();
+        format!("{error:#}")
+    }
+
+    #[test]
+    fn a_trigger_has_a_component_or_a_static_response() {
+        let static_trigger = "[[trigger.http]]\nroute = \"/moved\"\nstatic_response = { status_code = 301, headers = { location = \"/v1/\" } }\n";
+        load(&format!("{GOOD}{static_trigger}"))
             .unwrap()
             .validate(&default_store())
-            .unwrap_err()
-            .to_string()
+            .unwrap();
+
+        let both = validation_error(&format!("{GOOD}{static_trigger}component = \"router\"\n"));
+        assert!(both.contains("trigger.http[1]: give either"), "{both}");
+        let neither = validation_error(&format!("{GOOD}[[trigger.http]]\nroute = \"/x\"\n"));
+        assert!(
+            neither.contains("trigger.http[1]: give `component`"),
+            "{neither}"
+        );
+        let bad = validation_error(&format!(
+            "{GOOD}[[trigger.http]]\nroute = \"/x\"\nstatic_response = {{ status_code = 42 }}\n"
+        ));
+        assert!(bad.contains("trigger.http[1].static_response"), "{bad}");
+        assert!(bad.contains("status_code: 42"), "{bad}");
+        let wrapped = validation_error(&format!(
+            "{GOOD}{static_trigger}dependencies.middleware = [{{ component = \"auth\" }}]\n"
+        ));
+        assert!(
+            wrapped.contains("trigger.http[1].dependencies.middleware"),
+            "{wrapped}"
+        );
+    }
+
+    #[test]
+    fn an_http_executor_is_accepted_and_wagi_refused_by_name() {
+        let with = |executor: &str| {
+            GOOD.replace(
+                "component = \"router\"\n",
+                &format!("component = \"router\"\nexecutor = {executor}\n"),
+            )
+        };
+        for http in ["{ type = \"http\" }", "{ type = \"spin\" }"] {
+            load(&with(http))
+                .unwrap()
+                .validate(&default_store())
+                .unwrap();
+        }
+        let wagi = validation_error(&with("{ type = \"wagi\", argv = \"x\" }"));
+        assert!(wagi.contains("trigger.http[0].executor: Wagi"), "{wagi}");
     }
 
     #[test]

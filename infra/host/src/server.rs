@@ -2,11 +2,12 @@
 //! Spin gives a component, enforces the body limit, turns failures into
 //! problem+json, logs one line per request, and shuts down gracefully.
 
-use crate::app::App;
+use crate::app::{App, Target};
 use crate::outbound::SelfOrigin;
 use crate::request_body::Cut;
 use crate::routes::RouteMatch;
 use crate::settle::Settled;
+use crate::static_response::StaticResponse;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -477,7 +478,7 @@ async fn dispatch(
         };
         return (response, None, None, None);
     }
-    let Some((matched, chain)) = app.route(path) else {
+    let Some((matched, target)) = app.route(path) else {
         return (
             problem(
                 StatusCode::NOT_FOUND,
@@ -490,6 +491,10 @@ async fn dispatch(
         );
     };
     let route = matched.raw_route.clone();
+    let chain = match target {
+        Target::Chain(chain) => chain,
+        Target::Static(response) => return (static_response(&response), Some(route), None, None),
+    };
     let component = chain.links.last().map(|l| l.component.clone());
     let chain_desc = Some(chain.describe().to_string());
     if let Some(len) = content_length(req.headers())
@@ -640,6 +645,13 @@ fn full(status: StatusCode, content_type: &str, body: Bytes) -> Response<HostBod
         );
     }
     response
+}
+
+/// A trigger's `static_response`, whatever the request (its body unread).
+fn static_response(response: &StaticResponse) -> Response<HostBody> {
+    let mut answer = full(response.status, "", response.body.clone());
+    *answer.headers_mut() = response.headers.clone();
+    answer
 }
 
 fn empty(status: StatusCode) -> Response<HostBody> {
