@@ -14,7 +14,7 @@ use std::time::Duration;
 use waypost_tests::FIXTURE_SECRET as SECRET;
 use waypost_tests::{
     Host, HostOptions, client, fixture_components, fixture_manifest, free_port, metrics, run_host,
-    sample, start_fixture,
+    sample, start_fixture, workspace_root,
 };
 
 fn start(extra: HostOptions) -> Host {
@@ -731,6 +731,13 @@ async fn files_are_mounted_read_only() {
         (200, "hello from a mounted file\n".into())
     );
     assert_eq!(get(&host, "/files-write/static/new.txt").await.0, 403);
+    // In the mounted directory, but matched by `exclude_files`.
+    assert!(
+        workspace_root()
+            .join("tests/fixtures/host/static/excluded.key")
+            .is_file()
+    );
+    assert_eq!(get(&host, "/files/static/excluded.key").await.0, 404);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -769,7 +769,8 @@ fn component_grants(
         Vec::new()
     } else {
         let root = state_dir.join("files").join(id);
-        crate::files::materialize(&manifest.dir, &c.files, &root).context("files")?;
+        crate::files::materialize(&manifest.dir, &c.files, &c.exclude_files, &root)
+            .context("files")?;
         vec![Mount {
             host: root,
             guest: "/".into(),

@@ -1,82 +1,130 @@
 //! `files` capability: each component's mounts are copied into its own directory in
-//! the state dir and preopened read-only at `/`, as Spin does by default.
+//! the state dir and preopened read-only at `/`, as Spin does by default. Files a
+//! directory or a glob brings in are left out when their path in the app matches an
+//! `exclude_files` pattern; a file named on its own is always copied, as on Spin.
 
 use crate::manifest::FileMount;
 use anyhow::{Context, bail};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
-/// Builds `root` from the component's `files` entries (paths relative to `app_dir`).
-pub fn materialize(app_dir: &Path, mounts: &[FileMount], root: &Path) -> anyhow::Result<()> {
+/// Builds `root` from the component's `files` entries (paths relative to `app_dir`),
+/// without the files `exclude_files` names.
+pub fn materialize(
+    app_dir: &Path,
+    mounts: &[FileMount],
+    exclude_files: &[String],
+    root: &Path,
+) -> anyhow::Result<()> {
     if root.exists() {
         std::fs::remove_dir_all(root)
             .with_context(|| format!("cannot clear {}", root.display()))?;
     }
     std::fs::create_dir_all(root)?;
+    let copier = Copier {
+        app_dir,
+        exclude: exclude_patterns(exclude_files)?,
+    };
     for (i, mount) in mounts.iter().enumerate() {
         match mount {
-            FileMount::Pattern(pattern) => copy_pattern(app_dir, pattern, root)
-                .with_context(|| format!("files[{i}] `{pattern}`"))?,
+            FileMount::Pattern(pattern) => copier
+                .copy_pattern(pattern, root)
+                .with_context(|| format!("files[{i}] `{pattern}`")),
             FileMount::Placement {
                 source,
                 destination,
-            } => {
-                let src = app_dir.join(source);
-                let dest = root.join(destination.trim_start_matches('/'));
-                if src.is_dir() {
-                    copy_dir(&src, &dest)
-                } else if src.is_file() {
-                    copy_file(&src, &dest)
-                } else {
-                    bail!("source `{source}` does not exist")
-                }
-                .with_context(|| format!("files[{i}]"))?;
+            } => copier
+                .copy_placement(source, &root.join(destination.trim_start_matches('/')))
+                .with_context(|| format!("files[{i}]")),
+        }?;
+    }
+    Ok(())
+}
+
+/// `exclude_files` as glob patterns; an error names the entry.
+pub fn exclude_patterns(exclude_files: &[String]) -> anyhow::Result<Vec<glob::Pattern>> {
+    exclude_files
+        .iter()
+        .enumerate()
+        .map(|(i, pattern)| {
+            glob::Pattern::new(pattern)
+                .with_context(|| format!("exclude_files[{i}] `{pattern}`: not a glob pattern"))
+        })
+        .collect()
+}
+
+/// Copies from the app's directory, leaving out what `exclude` matches.
+struct Copier<'a> {
+    app_dir: &'a Path,
+    exclude: Vec<glob::Pattern>,
+}
+
+impl Copier<'_> {
+    fn copy_pattern(&self, pattern: &str, root: &Path) -> anyhow::Result<()> {
+        if pattern.split('/').any(|seg| seg == ".." || seg == ".") {
+            bail!("must not contain `.` or `..` segments");
+        }
+        let direct = self.app_dir.join(pattern);
+        if direct.is_dir() {
+            return self.copy_dir(&direct, &root.join(pattern));
+        }
+        if direct.is_file() {
+            return copy_file(&direct, &root.join(pattern));
+        }
+        if glob::Pattern::escape(pattern) == pattern {
+            bail!("does not exist and does not look like a glob pattern");
+        }
+        let full = format!(
+            "{}/{pattern}",
+            glob::Pattern::escape(&self.app_dir.to_string_lossy())
+        );
+        for entry in glob::glob(&full)? {
+            let path = entry?;
+            if path.is_file() && !self.excluded(&path) {
+                let rel = path.strip_prefix(self.app_dir)?;
+                copy_file(&path, &root.join(rel))?;
             }
         }
+        Ok(())
     }
-    Ok(())
-}
 
-fn copy_pattern(app_dir: &Path, pattern: &str, root: &Path) -> anyhow::Result<()> {
-    if pattern.split('/').any(|seg| seg == ".." || seg == ".") {
-        bail!("must not contain `.` or `..` segments");
-    }
-    let direct = app_dir.join(pattern);
-    if direct.is_dir() {
-        return copy_dir(&direct, &root.join(pattern));
-    }
-    if direct.is_file() {
-        return copy_file(&direct, &root.join(pattern));
-    }
-    if glob::Pattern::escape(pattern) == pattern {
-        bail!("does not exist and does not look like a glob pattern");
-    }
-    let full = format!(
-        "{}/{pattern}",
-        glob::Pattern::escape(&app_dir.to_string_lossy())
-    );
-    for entry in glob::glob(&full)? {
-        let path = entry?;
-        if path.is_file() {
-            let rel = path.strip_prefix(app_dir)?;
-            copy_file(&path, &root.join(rel))?;
+    /// `{ source, destination }`: a file or a directory of the app, nowhere else.
+    fn copy_placement(&self, source: &str, dest: &Path) -> anyhow::Result<()> {
+        let inside = Path::new(source)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        if !inside {
+            bail!("source `{source}` is outside the application directory");
         }
-    }
-    Ok(())
-}
-
-fn copy_dir(src: &Path, dest: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dest)?;
-    for entry in std::fs::read_dir(src)? {
-        let entry = entry?;
-        let path = entry.path();
-        let target: PathBuf = dest.join(entry.file_name());
-        if path.is_dir() {
-            copy_dir(&path, &target)?;
+        let src = self.app_dir.join(source);
+        if src.is_dir() {
+            self.copy_dir(&src, dest)
+        } else if src.is_file() {
+            copy_file(&src, dest)
         } else {
-            copy_file(&path, &target)?;
+            bail!("source `{source}` does not exist")
         }
     }
-    Ok(())
+
+    fn copy_dir(&self, src: &Path, dest: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dest)?;
+        for entry in std::fs::read_dir(src)? {
+            let entry = entry?;
+            let path = entry.path();
+            let target: PathBuf = dest.join(entry.file_name());
+            if path.is_dir() {
+                self.copy_dir(&path, &target)?;
+            } else if !self.excluded(&path) {
+                copy_file(&path, &target)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `path`, as a path in the app's directory, matches an exclusion.
+    fn excluded(&self, path: &Path) -> bool {
+        let in_app = path.strip_prefix(self.app_dir).unwrap_or(path);
+        self.exclude.iter().any(|p| p.matches_path(in_app))
+    }
 }
 
 fn copy_file(src: &Path, dest: &Path) -> anyhow::Result<()> {
@@ -86,4 +134,78 @@ fn copy_file(src: &Path, dest: &Path) -> anyhow::Result<()> {
     std::fs::copy(src, dest)
         .with_context(|| format!("cannot copy {} to {}", src.display(), dest.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The files under `root`, as sorted relative paths.
+    fn listing(root: &Path) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut dirs = vec![root.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    let rel = path.strip_prefix(root).unwrap();
+                    found.push(rel.to_string_lossy().into_owned());
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn excluded_files_stay_out_of_directories_and_globs_but_not_named_files() {
+        let app = tempfile::tempdir().unwrap();
+        for file in [
+            "assets/a.txt",
+            "assets/secret.key",
+            "assets/deep/b.key",
+            "c.key",
+        ] {
+            let path = app.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, file).unwrap();
+        }
+        let mounts = vec![
+            FileMount::Placement {
+                source: "assets".into(),
+                destination: "/placed".into(),
+            },
+            FileMount::Pattern("assets/**/*".into()),
+            FileMount::Pattern("c.key".into()),
+        ];
+        let root = app.path().join("mounted");
+        let exclude = ["assets/**/*.key".to_string()];
+        materialize(app.path(), &mounts, &exclude, &root).unwrap();
+        assert_eq!(
+            listing(&root),
+            ["assets/a.txt", "c.key", "placed/a.txt"],
+            "matched against the path in the app, not in the guest"
+        );
+    }
+
+    #[test]
+    fn a_source_outside_the_app_or_a_bad_pattern_is_refused() {
+        let app = tempfile::tempdir().unwrap();
+        let root = app.path().join("mounted");
+        for source in ["/etc", "../outside", "a/../../outside"] {
+            let mounts = [FileMount::Placement {
+                source: source.into(),
+                destination: "/".into(),
+            }];
+            let error = materialize(app.path(), &mounts, &[], &root).unwrap_err();
+            assert!(
+                format!("{error:#}").contains("outside the application directory"),
+                "{source}: {error:#}"
+            );
+        }
+        let error = exclude_patterns(&["ok/*".into(), "[".into()]).unwrap_err();
+        assert!(error.to_string().contains("exclude_files[1]"), "{error}");
+    }
 }

@@ -170,6 +170,10 @@ pub struct Component {
     pub environment: BTreeMap<String, String>,
     #[serde(default)]
     pub files: Vec<FileMount>,
+    /// Glob patterns, relative to the app's directory, of files `files` brings in
+    /// that the component must not see.
+    #[serde(default)]
+    pub exclude_files: Vec<String>,
     #[serde(default)]
     pub allowed_outbound_hosts: Vec<String>,
     #[serde(default)]
@@ -300,6 +304,8 @@ impl LoadedManifest {
                     );
                 }
             }
+            crate::files::exclude_patterns(&c.exclude_files)
+                .with_context(|| format!("{file}: component.{id}"))?;
             for (i, host) in c.allowed_outbound_hosts.iter().enumerate() {
                 crate::allowed_hosts::AllowedHost::parse(host).with_context(|| {
                     format!("{file}: component.{id}.allowed_outbound_hosts[{i}]")
