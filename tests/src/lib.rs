@@ -323,6 +323,15 @@ impl Host {
         within_seconds(10, || self.written().contains(needle))
     }
 
+    /// Whether the host logs one line containing every one of `needles`, as `logged`.
+    pub fn logged_line(&self, needles: &[&str]) -> bool {
+        within_seconds(10, || {
+            let log = self.log.lock().unwrap();
+            log.iter()
+                .any(|line| needles.iter().all(|n| line.contains(n)))
+        })
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

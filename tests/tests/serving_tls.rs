@@ -113,9 +113,14 @@ async fn the_app_is_served_over_https_with_http2_and_http1() {
         );
     }
 
-    // Plain HTTP to the HTTPS port gets no answer.
+    // Plain HTTP to the HTTPS port gets no answer, and a line in the log.
     let plain = waypost_tests::client().get(host.url("/")).send().await;
     assert!(plain.is_err(), "{plain:?}");
+    assert!(
+        host.logged("\"event\":\"tls_handshake_failed\""),
+        "{}",
+        host.final_logs()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -140,6 +145,12 @@ async fn a_client_that_does_not_finish_its_handshake_is_closed_after_the_header_
     // The host serves the next client.
     let (_, status, _) = get(&pki, &host, b"h2", "/").await;
     assert_eq!(status, 200);
+    let client = format!("\"client\":\"{}\"", silent.local_addr().unwrap());
+    assert!(
+        host.logged_line(&["\"event\":\"tls_handshake_failed\"", &client, "timed out"]),
+        "the silent client's line: {}",
+        host.final_logs()
+    );
 }
 
 #[test]
