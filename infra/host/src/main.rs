@@ -20,6 +20,7 @@ mod manifest;
 mod metrics;
 mod otlp;
 mod outbound;
+mod proxy_protocol;
 mod reports;
 mod request_body;
 mod routes;
@@ -171,6 +172,12 @@ struct UpArgs {
     /// no limit.
     #[arg(long = "response-write-timeout", default_value = "60s", value_parser = humantime::parse_duration)]
     response_write_timeout: Duration,
+    /// Every connection starts with a PROXY protocol header (v1 or v2, from HAProxy's
+    /// `send-proxy`, an AWS NLB, ...) naming the client, which is then the request's
+    /// `spin-client-addr`. A connection without one is closed. Only for a listener no
+    /// client can reach except through the proxy.
+    #[arg(long = "proxy-protocol")]
+    proxy_protocol: bool,
 }
 
 fn parse_variable(s: &str) -> Result<(String, String), String> {
@@ -304,6 +311,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 header_read_timeout,
                 response_write_timeout: unless_zero(args.response_write_timeout),
                 tls,
+                proxy_protocol: args.proxy_protocol,
             },
         )
         .await;

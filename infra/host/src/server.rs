@@ -39,6 +39,9 @@ pub struct ServerOptions {
     /// `up --tls-cert --tls-key`: connections are TLS, each given the header-read
     /// timeout for its handshake (`crate::server_tls`).
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// `up --proxy-protocol`: each connection names its client in a PROXY header
+    /// first, read within the header-read timeout (`crate::proxy_protocol`).
+    pub proxy_protocol: bool,
 }
 
 /// Serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests
@@ -166,6 +169,54 @@ where
     }
 }
 
+/// Serves `stream` from `client`: over TLS, after its handshake, when serving HTTPS.
+async fn serve_stream<IO>(
+    builder: auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    stream: IO,
+    app: Arc<App>,
+    opts: Arc<ServerOptions>,
+    client: SocketAddr,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    match opts.tls.clone() {
+        None => serve_connection(&builder, watcher, stream, app, opts, client).await,
+        Some(acceptor) => {
+            if let Some(tls) = tls_handshake(&acceptor, stream, &opts, client).await {
+                serve_connection(&builder, watcher, tls, app, opts, client).await;
+            }
+        }
+    }
+}
+
+/// The client a connection's PROXY header names and the stream after it, or `None`
+/// (logged) when it sends no valid header within the header-read timeout.
+async fn proxy_header<IO>(
+    stream: IO,
+    peer: SocketAddr,
+    opts: &ServerOptions,
+) -> Option<(SocketAddr, crate::proxy_protocol::Prefixed<IO>)>
+where
+    IO: tokio::io::AsyncRead + Unpin,
+{
+    let header = crate::proxy_protocol::accept(stream, peer);
+    let outcome = match opts.header_read_timeout {
+        Some(limit) => tokio::time::timeout(limit, header)
+            .await
+            .unwrap_or_else(|_| Err("timed out".into())),
+        None => header.await,
+    };
+    outcome
+        .inspect_err(|error| {
+            crate::log::event(
+                "proxy_header_failed",
+                &[("peer", &peer.to_string()), ("error", error)],
+            );
+        })
+        .ok()
+}
+
 /// The TLS session of a connection, or `None` (logged) when its handshake fails or
 /// takes longer than the header-read timeout.
 async fn tls_handshake<IO>(
@@ -223,20 +274,15 @@ async fn serve_connections(
         stream.set_timeout(opts.response_write_timeout);
         let stream = Box::pin(stream);
         let (app, opts, watcher) = (app.clone(), opts.clone(), graceful.watcher());
-        match opts.tls.clone() {
-            None => {
-                let conn = serve_connection(&builder, watcher, stream, app, opts, client);
-                tokio::spawn(conn);
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            if !opts.proxy_protocol {
+                return serve_stream(builder, watcher, stream, app, opts, client).await;
             }
-            Some(acceptor) => {
-                let builder = builder.clone();
-                tokio::spawn(async move {
-                    if let Some(tls) = tls_handshake(&acceptor, stream, &opts, client).await {
-                        serve_connection(&builder, watcher, tls, app, opts, client).await;
-                    }
-                });
+            if let Some((client, stream)) = proxy_header(stream, client, &opts).await {
+                serve_stream(builder, watcher, stream, app, opts, client).await;
             }
-        }
+        });
     }
     tokio::select! {
         _ = graceful.shutdown() => true,
@@ -271,6 +317,8 @@ type HostBody = http_body_util::combinators::UnsyncBoxBody<Bytes, HttpError>;
 struct RequestLine {
     answered: bool,
     app: Arc<App>,
+    /// The client's address: the connection's, or the one its PROXY header names.
+    client: String,
     method: http::Method,
     path: String,
     started: Instant,
@@ -284,6 +332,7 @@ impl RequestLine {
         AccessLine {
             ts: crate::log::now_rfc3339(),
             event: "request",
+            client: &self.client,
             method: self.method.as_str(),
             path: &self.path,
             status,
@@ -318,6 +367,7 @@ struct AccessLine<'a> {
     carrier: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     chain: Option<&'a str>,
+    client: &'a str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     client_closed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -372,6 +422,7 @@ async fn handle(
     let mut request = RequestLine {
         answered: false,
         app: app.clone(),
+        client: client.to_string(),
         method,
         path,
         started,
