@@ -358,9 +358,14 @@ impl Host {
     }
 
     pub fn signal_term(&self) {
+        self.signal(libc::SIGTERM);
+    }
+
+    /// Sends `signal` (`libc::SIGHUP`, ...) to the host.
+    pub fn signal(&self, signal: libc::c_int) {
         // SAFETY: plain kill(2) on our own child's pid.
         unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
+            libc::kill(self.child.id() as i32, signal);
         }
     }
 

@@ -48,6 +48,15 @@ async fn connect(
     host: &Host,
     alpn: &[u8],
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    try_connect(pki, host, alpn).await.unwrap()
+}
+
+/// `connect`, or why the handshake failed (a certificate `pki` did not sign).
+async fn try_connect(
+    pki: &Pki,
+    host: &Host,
+    alpn: &[u8],
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(pki.ca_der.clone()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -62,7 +71,6 @@ async fn connect(
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
-        .unwrap()
 }
 
 /// GETs `path` over HTTP/2 (`h2`) or HTTP/1.1 (`http/1.1`): the version the answer
@@ -151,6 +159,44 @@ async fn a_client_that_does_not_finish_its_handshake_is_closed_after_the_header_
         "the silent client's line: {}",
         host.final_logs()
     );
+}
+
+/// A renewed certificate, written over the files, is served after a SIGHUP without a
+/// restart; a pair that cannot be used is logged and the one in service stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_serves_the_certificate_the_files_now_hold() {
+    let pki = Pki::new();
+    let host = start_https(&pki, false, &[]).unwrap();
+    assert!(try_connect(&pki, &host, b"h2").await.is_ok());
+
+    // The same name, from another CA: the files change, then the host is told.
+    let renewed = Pki::new();
+    renewed.issue("localhost", "server");
+    for file in ["server.pem", "server-key.pem"] {
+        std::fs::copy(renewed.path(file), pki.path(file)).unwrap();
+    }
+    assert!(
+        try_connect(&pki, &host, b"h2").await.is_ok(),
+        "read at start only, until told"
+    );
+    host.signal(libc::SIGHUP);
+    assert!(host.logged("\"event\":\"tls_reloaded\""), "{}", host.logs());
+    assert!(try_connect(&pki, &host, b"h2").await.is_err());
+    let (_, status, _) = get(&renewed, &host, b"h2", "/").await;
+    assert_eq!(status, 200);
+
+    // A key that is not the certificate's: logged, and the renewed pair stays.
+    let other = Pki::new();
+    other.issue("localhost", "other");
+    std::fs::copy(other.path("other-key.pem"), pki.path("server-key.pem")).unwrap();
+    host.signal(libc::SIGHUP);
+    assert!(
+        host.logged_line(&["\"event\":\"tls_reload_failed\"", "do not make a pair"]),
+        "{}",
+        host.final_logs()
+    );
+    let (_, status, _) = get(&renewed, &host, b"http/1.1", "/").await;
+    assert_eq!(status, 200);
 }
 
 #[test]

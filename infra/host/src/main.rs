@@ -222,9 +222,12 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     let otlp_endpoint = otlp::endpoint(args.otlp_endpoint.as_deref(), |name| {
         std::env::var(name).ok()
     })?;
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(server_tls::acceptor(cert, key)?),
-        _ => None,
+    let (tls, serving_cert) = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let (acceptor, serving) = server_tls::acceptor(cert, key)?;
+            (Some(acceptor), Some(serving))
+        }
+        _ => (None, None),
     };
     if args.build {
         builder::build(&manifest::LoadedManifest::read(&manifest)?, &[])?;
@@ -297,6 +300,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             eprintln!("Traces to {}", outbound::redact_uri(&endpoint.url));
             warn_unsupported_protocol();
             otlp::start(otlp::Config { endpoint, resource })?;
+        }
+        if let Some(serving) = serving_cert {
+            server_tls::reload_on_hangup(serving)?;
         }
         let served = server::serve(
             app,
