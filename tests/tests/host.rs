@@ -425,6 +425,49 @@ async fn variables_come_from_templates_and_the_environment() {
     assert!(!host.logs().contains(SECRET.1));
 }
 
+/// A component's `environment`, and `up --env` (`-e`) setting a name in every
+/// component over the manifest's value, as `spin up --env` does.
+#[tokio::test(flavor = "multi_thread")]
+async fn components_see_their_environment_and_up_env_sets_it_in_all() {
+    let host = start(HostOptions {
+        args: ["-e", "REGION_HINT=from up", "--env", "SHARED=everyone"]
+            .map(String::from)
+            .to_vec(),
+        ..Default::default()
+    });
+    assert_eq!(
+        get(&host, "/kvless/env/PROBE_MODE").await,
+        (200, "fixture".into())
+    );
+    assert_eq!(
+        get(&host, "/kvless/env/REGION_HINT").await,
+        (200, "from up".into())
+    );
+    assert_eq!(
+        get(&host, "/kvless/env/SHARED").await,
+        (200, "everyone".into())
+    );
+    // The probe has no `environment` of its own: it sees only what `up` set, and
+    // never the host's own environment.
+    assert_eq!(
+        get(&host, "/plain/env/SHARED").await,
+        (200, "everyone".into())
+    );
+    assert_eq!(get(&host, "/plain/env/PROBE_MODE").await.0, 404);
+    assert_eq!(
+        get(&host, "/plain/env/SPIN_VARIABLE_SECRET_TOKEN").await.0,
+        404
+    );
+    assert_eq!(get(&host, "/plain/env/PATH").await.0, 404);
+
+    let (ok, stderr) = run_host(&["up", "-e", "NO_EQUALS_SIGN"], &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("`NO_EQUALS_SIGN` is not of the form name=value"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_required_variable_stops_up_and_names_it() {
     fixture_components();

@@ -43,6 +43,8 @@ pub struct LoadOptions {
     pub reuse: Reuse,
     /// `SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE` (`OutboundSettings::h2c_prior_knowledge`).
     pub h2c_prior_knowledge: Option<String>,
+    /// `up --env name=value`: set in every component's environment.
+    pub environment: Vec<(String, String)>,
 }
 
 /// What answers a trigger's route: its chain of components, or the response the
@@ -181,12 +183,13 @@ impl App {
     }
 
     pub fn load(opts: &LoadOptions) -> anyhow::Result<Arc<App>> {
-        let manifest = LoadedManifest::read(&opts.manifest)?;
+        let mut manifest = LoadedManifest::read(&opts.manifest)?;
         let runtime = match &opts.runtime_config {
             Some(path) => LoadedRuntimeConfig::read(path)?,
             None => LoadedRuntimeConfig::default(),
         };
         manifest.validate(&runtime.store_labels())?;
+        manifest.add_environment(&opts.environment);
         if let Some(path) = &opts.runtime_config {
             runtime
                 .client_tls

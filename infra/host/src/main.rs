@@ -115,6 +115,10 @@ struct UpArgs {
     /// Set an application variable: `name=value`.
     #[arg(long = "variable", value_parser = parse_variable)]
     variables: Vec<(String, String)>,
+    /// Set an environment variable, `name=value`, in every component, as `spin up
+    /// --env` does (over the manifest's `environment`).
+    #[arg(short = 'e', long = "env", value_parser = parse_variable)]
+    env: Vec<(String, String)>,
     /// Largest request body accepted, in bytes (larger gets 413).
     #[arg(long = "max-request-body", default_value_t = 1 << 20)]
     max_request_body: usize,
@@ -253,6 +257,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 idle_timeout: args.idle_instance_timeout,
             },
             h2c_prior_knowledge: std::env::var("SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE").ok(),
+            environment: args.env,
         };
         let app = tokio::task::spawn_blocking(move || app::App::load(&opts))
             .await

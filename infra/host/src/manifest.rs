@@ -232,6 +232,15 @@ pub struct LoadedManifest {
 }
 
 impl LoadedManifest {
+    /// `up --env`, as Spin applies it: each pair set in every component's
+    /// environment, over the manifest's value for the same name. Added after
+    /// `validate`, so middleware is not taken to declare an environment of its own.
+    pub fn add_environment(&mut self, environment: &[(String, String)]) {
+        for component in self.manifest.component.values_mut() {
+            component.environment.extend(environment.iter().cloned());
+        }
+    }
+
     pub fn read(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read manifest {}", path.display()))?;

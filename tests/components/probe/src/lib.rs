@@ -68,6 +68,7 @@ const OPS: &[&str] = &[
     "files",
     "files-write",
     "instance",
+    "env",
 ];
 
 #[http_service]
@@ -134,6 +135,10 @@ async fn handle(req: Request) -> Reply {
             Err(e) => reply(403, e.to_string()),
         },
         ("instance", _) => reply(200, format!("served {served}")),
+        ("env", name) => match std::env::var(name) {
+            Ok(value) => reply(200, value),
+            Err(e) => reply(404, e.to_string()),
+        },
         _ => reply(200, "probe"),
     }
 }
