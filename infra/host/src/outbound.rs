@@ -240,10 +240,13 @@ impl WasiHttpHooks for OutboundHooks {
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
     {
         let done: fn() -> IoFuture = || Box::new(async { Ok(()) });
-        let to_self = request
+        // The host the guest wrote (before a call to `self.alt` is sent to the listener).
+        let host = request
             .uri()
             .host()
-            .is_some_and(|h| h.eq_ignore_ascii_case(SELF_HOST));
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let to_self = host == SELF_HOST;
         let allowed = if to_self {
             self.allowed.allows_self()
         } else {
@@ -265,11 +268,6 @@ impl WasiHttpHooks for OutboundHooks {
                 None => return Box::new(async { Err(HttpError::HttpRequestUriInvalid) }),
             }
         }
-        let host = request
-            .uri()
-            .host()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
         // With OTLP export on, a CLIENT span; the request carries it as the parent.
         let traced = crate::otlp::ClientCall::begin(&self.component, &mut request);
         if let Some(target) = host.strip_suffix(INTERNAL_SUFFIX) {

@@ -171,7 +171,7 @@ where
 
 /// Serves `stream` from `client`: over TLS, after its handshake, when serving HTTPS.
 async fn serve_stream<IO>(
-    builder: auto::Builder<TokioExecutor>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
     watcher: hyper_util::server::graceful::Watcher,
     stream: IO,
     app: Arc<App>,
@@ -201,13 +201,8 @@ where
     IO: tokio::io::AsyncRead + Unpin,
 {
     let header = crate::proxy_protocol::accept(stream, peer);
-    let outcome = match opts.header_read_timeout {
-        Some(limit) => tokio::time::timeout(limit, header)
-            .await
-            .unwrap_or_else(|_| Err("timed out".into())),
-        None => header.await,
-    };
-    outcome
+    within_header_read_timeout(opts, header, || "timed out".to_string())
+        .await
         .inspect_err(|error| {
             crate::log::event(
                 "proxy_header_failed",
@@ -229,13 +224,8 @@ where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let handshake = acceptor.accept(stream);
-    let outcome = match opts.header_read_timeout {
-        Some(limit) => tokio::time::timeout(limit, handshake)
-            .await
-            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
-        None => handshake.await,
-    };
-    match outcome {
+    let timed_out = || std::io::ErrorKind::TimedOut.into();
+    match within_header_read_timeout(opts, handshake, timed_out).await {
         Ok(tls) => Some(tls),
         Err(e) => {
             let client = client.to_string();
@@ -246,6 +236,21 @@ where
             );
             None
         }
+    }
+}
+
+/// `step` (what a connection does before its first request: a PROXY header, a TLS
+/// handshake), failing with `timed_out()` after the header-read timeout.
+async fn within_header_read_timeout<T, E>(
+    opts: &ServerOptions,
+    step: impl Future<Output = Result<T, E>>,
+    timed_out: impl FnOnce() -> E,
+) -> Result<T, E> {
+    match opts.header_read_timeout {
+        Some(limit) => tokio::time::timeout(limit, step)
+            .await
+            .unwrap_or_else(|_| Err(timed_out())),
+        None => step.await,
     }
 }
 
@@ -260,12 +265,13 @@ async fn serve_connections(
     if let Some(window) = opts.busy_poll {
         crate::busy_poll::start(window);
     }
-    // Configured once per thread; each connection takes a copy (`into_owned`).
+    // Configured once per thread and shared by its connections.
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(opts.header_read_timeout);
+    let builder = Arc::new(builder);
     while let Some((stream, client)) = accepted.recv().await {
         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
             continue;
@@ -274,7 +280,7 @@ async fn serve_connections(
         stream.set_timeout(opts.response_write_timeout);
         let stream = Box::pin(stream);
         let (app, opts, watcher) = (app.clone(), opts.clone(), graceful.watcher());
-        let builder = builder.clone();
+        let builder = Arc::clone(&builder);
         tokio::spawn(async move {
             if !opts.proxy_protocol {
                 return serve_stream(builder, watcher, stream, app, opts, client).await;
@@ -318,7 +324,7 @@ struct RequestLine {
     answered: bool,
     app: Arc<App>,
     /// The client's address: the connection's, or the one its PROXY header names.
-    client: String,
+    client: SocketAddr,
     method: http::Method,
     path: String,
     started: Instant,
@@ -332,7 +338,7 @@ impl RequestLine {
         AccessLine {
             ts: crate::log::now_rfc3339(),
             event: "request",
-            client: &self.client,
+            client: Some(self.client),
             method: self.method.as_str(),
             path: &self.path,
             status,
@@ -367,7 +373,9 @@ struct AccessLine<'a> {
     carrier: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     chain: Option<&'a str>,
-    client: &'a str,
+    /// Serialized as `ip:port`, as `Display` writes it; always set (an `Option` only
+    /// so the line has a `Default` for the fields a request may lack).
+    client: Option<SocketAddr>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     client_closed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -422,7 +430,7 @@ async fn handle(
     let mut request = RequestLine {
         answered: false,
         app: app.clone(),
-        client: client.to_string(),
+        client,
         method,
         path,
         started,
