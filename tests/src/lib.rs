@@ -320,7 +320,7 @@ impl Host {
     /// Whether the host logs a line containing `needle` within a few seconds (its
     /// stderr is read by another thread, and it writes access-log lines in batches).
     pub fn logged(&self, needle: &str) -> bool {
-        within_seconds(10, || self.written().contains(needle))
+        self.logged_line(&[needle])
     }
 
     /// Whether the host logs one line containing every one of `needles`, as `logged`.
@@ -433,10 +433,43 @@ pub async fn get_json(url: String) -> serde_json::Value {
         .expect("JSON body")
 }
 
+/// A server a test runs from the Debian package of the same name (`redis-server`,
+/// `nginx`, `haproxy`; `.ci/run` installs them) on 127.0.0.1: started, waited for
+/// until each of its ports accepts connections, killed on drop.
+pub struct Daemon(Child);
+
+impl Daemon {
+    pub fn start(mut command: Command, ports: &[u16]) -> Daemon {
+        let program = command.get_program().to_string_lossy().into_owned();
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("{program} runs (apt-get install {program}; .ci/run installs it): {e}")
+            });
+        let daemon = Daemon(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for &port in ports {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "{program} did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        daemon
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A `redis-server` on 127.0.0.1 for one test, without persistence; stopped on drop.
-/// Debian's `redis-server` package must be installed (`.ci/run` installs it).
 pub struct RedisServer {
-    child: Option<Child>,
+    daemon: Option<Daemon>,
     pub port: u16,
     _dir: tempfile::TempDir,
 }
@@ -446,7 +479,7 @@ impl RedisServer {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let mut server = RedisServer {
-            child: None,
+            daemon: None,
             port,
             _dir: dir,
         };
@@ -460,28 +493,17 @@ impl RedisServer {
 
     /// Starts it (again, on the same port) and waits until it accepts connections.
     pub fn restart(&mut self) {
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        command
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
-            .arg(self._dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server runs (apt-get install redis-server; .ci/run installs it)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            .arg(self._dir.path());
+        self.daemon = Some(Daemon::start(command, &[self.port]));
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.daemon = None;
     }
 
     /// A runtime config file mapping the `default` store to this server.
@@ -496,12 +518,6 @@ impl RedisServer {
         )
         .unwrap();
         path
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

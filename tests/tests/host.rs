@@ -102,10 +102,7 @@ async fn routes_follow_spin_precedence_and_set_spin_headers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_parameter_route_reports_its_match() {
-    fixture_components();
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = write_manifest(
-        dir.path(),
+    let (host, _dir) = serve_manifest(
         r#"
 [[trigger.http]]
 route = "/users/:user_id/..."
@@ -117,7 +114,6 @@ component = "probe"
 source = "PROBE"
 "#,
     );
-    let host = Host::start(&manifest, HostOptions::default()).unwrap();
     let v = echo(&host, "/users/7/echo").await;
     assert_eq!(v["headers"]["spin-path-match-user-id"], "7");
     assert_eq!(v["headers"]["spin-path-info"], "/echo");
@@ -134,10 +130,7 @@ source = "PROBE"
 /// keep theirs.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_static_response_is_served_by_the_host_as_the_manifest_writes_it() {
-    fixture_components();
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = write_manifest(
-        dir.path(),
+    let (host, _dir) = serve_manifest(
         r#"
 [[trigger.http]]
 route = "/users/:userid/..."
@@ -155,7 +148,6 @@ static_response = { status_code = 302, headers = { location = "/users/bob/echo",
 source = "PROBE"
 "#,
     );
-    let host = Host::start(&manifest, HostOptions::default()).unwrap();
     let v = echo(&host, "/users/42/echo").await;
     assert_eq!(v["headers"]["spin-path-match-userid"], "42");
     assert_eq!(
@@ -1481,6 +1473,15 @@ fn up_refuses_a_pool_size_that_is_not_a_number_and_names_the_variable() {
             .contains("SPIN_WASMTIME_INSTANCE_COUNT=lots: expected a number"),
         "{e}"
     );
+}
+
+/// Serves an app of `body` (`write_manifest`) with the default options; the
+/// directory it is written in lives as long as the second half.
+fn serve_manifest(body: &str) -> (Host, tempfile::TempDir) {
+    fixture_components();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_manifest(dir.path(), body);
+    (Host::start(&manifest, HostOptions::default()).unwrap(), dir)
 }
 
 fn write_manifest(dir: &Path, body: &str) -> std::path::PathBuf {

@@ -17,7 +17,7 @@ use tokio_rustls::rustls;
 #[path = "support/pki.rs"]
 mod pki;
 use pki::Pki;
-use waypost_tests::{Host, HostOptions, client, free_port, start_fixture, workspace_root};
+use waypost_tests::{Daemon, Host, HostOptions, client, free_port, start_fixture, workspace_root};
 
 /// A sampled trace context: the host exports its span.
 const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -236,10 +236,9 @@ async fn an_upstream_offering_http2_gets_it_and_concurrent_calls_share_its_conne
 /// NGINX on 127.0.0.1 for one test: HTTPS with HTTP/2 (the `localhost` certificate
 /// the PKI issues) on `https_port`, plain HTTP/1.1 on `http_port` and plain HTTP/2
 /// only (h2c) on `h2c_port`, each answering `nginx over <protocol> host=<the host
-/// it was asked for>`. Debian's `nginx` package (`.ci/run` installs it); stopped on
-/// drop.
+/// it was asked for>`. Stopped on drop.
 struct Nginx {
-    child: std::process::Child,
+    _daemon: Daemon,
     https_port: u16,
     http_port: u16,
     h2c_port: u16,
@@ -269,35 +268,18 @@ impl Nginx {
         );
         let conf_path = pki.path("nginx/nginx.conf");
         std::fs::write(&conf_path, conf).unwrap();
-        let child = std::process::Command::new("nginx")
+        let mut command = std::process::Command::new("nginx");
+        command
             .arg("-p")
             .arg(pki.path("nginx"))
             .arg("-c")
-            .arg(&conf_path)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nginx runs (apt-get install nginx; .ci/run installs it)");
-        let nginx = Self {
-            child,
+            .arg(&conf_path);
+        Self {
+            _daemon: Daemon::start(command, &[https_port, http_port, h2c_port]),
             https_port,
             http_port,
             h2c_port,
-        };
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        for port in [https_port, http_port, h2c_port] {
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(std::time::Instant::now() < deadline, "nginx did not start");
-                std::thread::sleep(Duration::from_millis(20));
-            }
         }
-        nginx
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -6,14 +6,13 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-use waypost_tests::{HostOptions, client, free_port, start_fixture};
+use std::process::Command;
+use waypost_tests::{Daemon, HostOptions, client, free_port, start_fixture};
 
 /// HAProxy on 127.0.0.1 in front of `upstream`: `v2_port` sends PROXY v2, `v1_port`
 /// PROXY v1. Stopped on drop.
 struct Haproxy {
-    child: Child,
+    _daemon: Daemon,
     v2_port: u16,
     v1_port: u16,
     _dir: tempfile::TempDir,
@@ -35,34 +34,14 @@ impl Haproxy {
             ),
         )
         .unwrap();
-        let child = Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("haproxy runs (apt-get install haproxy; .ci/run installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for port in [v2_port, v1_port] {
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(Instant::now() < deadline, "haproxy did not start");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        let mut command = Command::new("haproxy");
+        command.arg("-db").arg("-f").arg(&config);
         Self {
-            child,
+            _daemon: Daemon::start(command, &[v2_port, v1_port]),
             v2_port,
             v1_port,
             _dir: dir,
         }
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
