@@ -2,6 +2,7 @@
 //! on the fixture app (tests/fixtures/host/spin.toml) and checks one feature from
 //! the outside, as a user of the host would.
 
+use futures::FutureExt;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
@@ -796,6 +797,127 @@ async fn a_trapping_component_gets_a_500_problem_and_the_host_keeps_serving() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_computing_component_does_not_hold_up_other_requests_on_its_thread() {
+    // One serving thread: every connection, and every instance, shares it.
+    let host = start(HostOptions {
+        args: vec!["--serving-threads".into(), "1".into()],
+        ..Default::default()
+    });
+    let computing = tokio::spawn(
+        client()
+            .get(host.url("/plain/busy?ms=4000"))
+            .send()
+            .map(|r| r.unwrap().status().as_u16()),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Another component's instance, and the host's own endpoint, on the same thread.
+    assert_eq!(get(&host, "/kvless/").await, (200, "probe".into()));
+    assert_eq!(get(&host, "/.well-known/spin/health").await.0, 200);
+    assert!(
+        !computing.is_finished(),
+        "the other requests were answered only after the computation"
+    );
+    assert_eq!(computing.await.unwrap(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_past_the_request_timeout_gets_504_and_its_instance_is_stopped() {
+    let port = free_port();
+    let host = start(HostOptions {
+        args: vec![
+            "--request-timeout".into(),
+            "1s".into(),
+            "--metrics-listen".into(),
+            format!("127.0.0.1:{port}"),
+        ],
+        ..Default::default()
+    });
+    // A loop that never waits, a guest waiting on a timer, and a loop behind middleware.
+    for path in [
+        "/plain/busy?ms=forever",
+        "/plain/slow?ms=60000",
+        "/layered/busy?ms=forever",
+    ] {
+        let r = client().get(host.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 504, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let problem: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(problem["status"], 504, "{path}");
+        assert_eq!(
+            problem["detail"], "The component did not answer within 1s.",
+            "{path}"
+        );
+    }
+    assert!(host.logged_line(&[
+        "\"event\":\"request_timed_out\"",
+        "\"component\":\"probe\"",
+        "\"timeout\":\"1s\""
+    ]));
+    let text = metrics(port).await;
+    // One per request, named by the store it was handed to (the layered chain's
+    // links each run in a store of their own).
+    let timeouts = |component: &str| {
+        let series = format!("waypost_request_timeouts_total{{component=\"{component}\"}}");
+        sample(&text, &series)
+    };
+    assert_eq!(timeouts("probe"), Some(2.0), "{text}");
+    assert_eq!(timeouts("layer-outer"), Some(1.0), "{text}");
+    assert_eq!(timeouts("layer-inner"), None, "{text}");
+    // The loops went with their instances: the host is idle again, and serving.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let cpu = cpu_used_over_a_second(&host).await;
+    assert!(
+        cpu < 0.5,
+        "{cpu} s of CPU a second after the loops timed out"
+    );
+    assert_eq!(
+        get(&host, "/plain/slow?ms=10").await,
+        (200, "slept 10".into())
+    );
+    // A response still being written when the time is up is cut short, not ended
+    // as if it were whole.
+    let r = client()
+        .get(host.url("/plain/stream?first=early"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await;
+    assert!(body.is_err(), "ended as a whole body: {body:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stuck_request_times_out_while_its_instance_goes_on_serving_others() {
+    let host = start(HostOptions {
+        args: vec![
+            "--request-timeout".into(),
+            "1s".into(),
+            "--serving-threads".into(),
+            "1".into(),
+        ],
+        ..Default::default()
+    });
+    let stuck = tokio::spawn(
+        client()
+            .get(host.url("/plain/slow?ms=60000"))
+            .send()
+            .map(|r| r.unwrap().status().as_u16()),
+    );
+    // Requests keep coming to the instance the stuck one waits in (one takes up to
+    // 16 at once), each one newer than the stuck one.
+    let mut answered = 0;
+    while !stuck.is_finished() && answered < 100 {
+        assert_eq!(get(&host, "/plain/slow?ms=50").await.0, 200);
+        answered += 1;
+    }
+    assert!(
+        stuck.is_finished(),
+        "the stuck request was still waiting after {answered} newer ones"
+    );
+    assert_eq!(stuck.await.unwrap(), 504);
+}
+
 /// What `/plain/instance` answers, `count` times in a row on `connection` (which stays
 /// on one serving thread): how many requests the instance that served each one had
 /// served.
@@ -944,6 +1066,8 @@ fn up_refuses_a_bad_flag_value_and_names_the_flag() {
         ("--header-read-timeout", "soon"),
         ("--body-read-timeout", "soon"),
         ("--response-write-timeout", "soon"),
+        ("--request-timeout", "soon"),
+        ("--idle-instance-timeout", "1e400"),
     ] {
         let manifest = fixture_manifest();
         let (ok, stderr) = run_host(&["up", "-f", manifest.to_str().unwrap(), flag, value], &[]);

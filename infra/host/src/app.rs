@@ -11,6 +11,7 @@ use crate::instance::{Grants, InstanceState, Mount, Next};
 use crate::kv::StoreManager;
 use crate::manifest::{LoadedManifest, RouteToml, TriggerHandler};
 use crate::outbound::{InProcess, OutboundClient, ResponseFuture, SelfOrigin};
+use crate::request_fate::{CutShortIsAnError, Fate};
 use crate::routes::{RouteMatch, RoutePattern, Router};
 use crate::runtime_config::{LoadedRuntimeConfig, OutboundSettings};
 use crate::static_response::StaticResponse;
@@ -25,7 +26,9 @@ use std::time::Duration;
 use wasmtime::Engine;
 use wasmtime::PoolConcurrencyLimitError;
 use wasmtime::component::{Accessor, Component, Linker, Resource};
-use wasmtime_wasi_http::handler::{InstantiationError, ProxyHandler, TrapOrPanicError};
+use wasmtime_wasi_http::handler::{
+    ExpirationError, InstantiationError, ProxyHandler, TrapOrPanicError,
+};
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::{Error as HttpError, WasiBody, WasiHttpView};
@@ -321,16 +324,37 @@ impl App {
                 })
             })
             .clone();
+        let request_timeout = self.reuse.request_timeout;
         Box::pin(async move {
-            let answer = match workers.handle((), request).await {
-                Err(e) if out_of_instance_slots(&e) => retry_with_a_freed_slot(&workers, e).await,
+            let fate = Arc::new(Fate::default());
+            let answer = match workers.handle(fate.clone(), request).await {
+                Err(e) if out_of_instance_slots(&e) => {
+                    retry_with_a_freed_slot(&workers, fate.clone(), e).await
+                }
                 answer => answer,
             };
+            let answer = answer
+                .map(|response| response.map(|body| CutShortIsAnError::wrap(body, fate.clone())));
             answer.map_err(|e| {
                 if let Some(code) = e.downcast_ref::<ErrorCode>() {
                     return error_from_code(code.clone());
                 }
                 let component = &workers.state().component;
+                if let Some(timeout) = request_timeout
+                    && (e.is::<ExpirationError>() || fate.timed_out())
+                {
+                    // Once per client request: a link further in that runs out of
+                    // time passes the error to the middleware before it.
+                    if index == 0 {
+                        let timeout = humantime::format_duration(timeout).to_string();
+                        crate::log::event(
+                            "request_timed_out",
+                            &[("component", component), ("timeout", &timeout)],
+                        );
+                        crate::metrics::record_request_timeout(component);
+                    }
+                    return HttpError::HttpResponseTimeout;
+                }
                 if out_of_instance_slots(&e) {
                     crate::log::event("at_capacity", &[("component", component)]);
                     crate::metrics::record_at_capacity(component);
@@ -349,6 +373,11 @@ impl App {
                 HttpError::InternalError(Some(format!("component `{component}` failed")))
             })
         })
+    }
+
+    /// How long a request may take (`up --request-timeout`); `None`: no limit.
+    pub fn request_timeout(&self) -> Option<Duration> {
+        self.reuse.request_timeout
     }
 
     pub fn engine(&self) -> &Engine {
@@ -630,9 +659,10 @@ const SLOT_PATIENCE: Duration = Duration::from_millis(100);
 /// within `SLOT_PATIENCE`.
 async fn retry_with_a_freed_slot(
     workers: &ProxyHandler<LinkWorkers>,
+    fate: Arc<Fate>,
     refused: wasmtime::Error,
 ) -> wasmtime::Result<http::Response<WasiBody>> {
-    let refused = refused.downcast::<InstantiationError<()>>()?;
+    let refused = refused.downcast::<InstantiationError<Arc<Fate>>>()?;
     if !crate::workers::reclaim_idle_slot(SLOT_PATIENCE).await {
         return Err(wasmtime::Error::new(refused));
     }
@@ -640,13 +670,13 @@ async fn retry_with_a_freed_slot(
         .request
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    workers.handle((), request).await
+    workers.handle(fate, request).await
 }
 
 /// Whether `e` is a new instance failing for want of a free slot in the pooling
 /// allocator (`SPIN_WASMTIME_INSTANCE_COUNT`), which frees up as instances retire.
 fn out_of_instance_slots(e: &wasmtime::Error) -> bool {
-    e.downcast_ref::<InstantiationError<()>>()
+    e.downcast_ref::<InstantiationError<Arc<Fate>>>()
         .is_some_and(|i| i.error.is::<PoolConcurrencyLimitError>())
 }
 
@@ -666,6 +696,7 @@ fn error_to_code(e: &HttpError) -> ErrorCode {
         HttpError::ConnectionReadTimeout => ErrorCode::ConnectionReadTimeout,
         HttpError::HttpProtocolError => ErrorCode::HttpProtocolError,
         HttpError::ConnectionLimitReached => ErrorCode::ConnectionLimitReached,
+        HttpError::HttpResponseTimeout => ErrorCode::HttpResponseTimeout,
         HttpError::InternalError(m) => ErrorCode::InternalError(m.clone()),
         other => ErrorCode::InternalError(Some(other.to_string())),
     }

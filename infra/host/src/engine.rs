@@ -6,6 +6,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
+use std::time::Duration;
 use wasmtime::component::Component;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -37,11 +38,18 @@ fn instance_count(value: Option<&str>) -> anyhow::Result<u32> {
 const MEMORY_KEEP_RESIDENT: usize = 8 << 20;
 const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 
+/// How often the engine's epoch advances. A guest that computes for a tick without
+/// waiting on anything yields its thread there (`workers`), so other requests on that
+/// thread are not held up behind it and a request timeout can stop it. Spin ticks as
+/// often, for its own request deadlines.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
 pub fn new_engine() -> anyhow::Result<Engine> {
     let instances = instance_count(std::env::var(INSTANCES_VAR).ok().as_deref())?;
     let mut config = Config::new();
     config.wasm_component_model_async(true);
     config.concurrency_support(true);
+    config.epoch_interruption(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     let mut pooling = PoolingAllocationConfig::default();
     pooling
@@ -68,9 +76,27 @@ pub fn new_engine() -> anyhow::Result<Engine> {
     if std::env::var_os("WAYPOST_PROFILE").is_some_and(|v| v == "perfmap") {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
-    Engine::new(&config)
+    let engine = Engine::new(&config)
         .map_err(anyhow::Error::from)
-        .with_context(|| format!("creating the engine with room for {instances} instances"))
+        .with_context(|| format!("creating the engine with room for {instances} instances"))?;
+    tick_epochs(&engine)?;
+    Ok(engine)
+}
+
+/// Advances `engine`'s epoch every `EPOCH_TICK` for as long as the engine lives.
+fn tick_epochs(engine: &Engine) -> anyhow::Result<()> {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .context("starting the epoch ticker thread")?;
+    Ok(())
 }
 
 /// Loads `path`, reusing `<cache_dir>/<hash>.cwasm` when this engine compiled it before.

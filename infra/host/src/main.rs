@@ -23,6 +23,7 @@ mod outbound;
 mod proxy_protocol;
 mod reports;
 mod request_body;
+mod request_fate;
 mod routes;
 mod runtime_config;
 mod server;
@@ -147,10 +148,18 @@ struct UpArgs {
     /// Requests one component instance serves at the same time. Spin's flag and default.
     #[arg(long = "max-instance-concurrent-reuse-count", default_value_t = workers::Reuse::default().max_concurrent, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_instance_concurrent_reuse_count: usize,
-    /// How long an idle component instance is kept for reuse (`1s`, `500ms`). Spin's
-    /// flag and default.
-    #[arg(long = "idle-instance-timeout", default_value = "1s", value_parser = humantime::parse_duration)]
+    /// How long an idle component instance is kept for reuse (`1s`, `500ms`; a bare
+    /// number is seconds). Spin's flag and default.
+    #[arg(long = "idle-instance-timeout", default_value = "1s", value_parser = parse_spin_duration)]
     idle_instance_timeout: Duration,
+    /// How long a component may take to answer a request and finish its response
+    /// (`30s`, `500ms`; a bare number is seconds). Then the client gets 504, or its
+    /// response is cut short, and the instance is dropped with what it was doing,
+    /// even a loop that never waits. Spin's flag; the default is longer than the
+    /// largest deadline a route may have (5 min), so the app's own deadlines answer
+    /// first. `0s`: no limit (Spin's default).
+    #[arg(long = "request-timeout", default_value = "6m", value_parser = parse_spin_duration)]
+    request_timeout: Duration,
     /// Threads that serve connections, each on its own single-threaded runtime; a
     /// connection stays on the thread it was handed to. Default: one per core.
     #[arg(long = "serving-threads", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
@@ -189,6 +198,14 @@ fn parse_variable(s: &str) -> Result<(String, String), String> {
         .split_once('=')
         .ok_or_else(|| format!("`{s}` is not of the form name=value"))?;
     Ok((k.to_string(), v.to_string()))
+}
+
+/// A duration as Spin's instance flags take it: `1.5` (seconds), `30s`, `500ms`.
+fn parse_spin_duration(s: &str) -> Result<Duration, String> {
+    match s.parse::<f64>() {
+        Ok(seconds) => Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{s}`: {e}")),
+        Err(_) => humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e}")),
+    }
 }
 
 fn manifest_path(from: PathBuf) -> PathBuf {
@@ -255,6 +272,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 max_reuse: args.max_instance_reuse_count,
                 max_concurrent: args.max_instance_concurrent_reuse_count,
                 idle_timeout: args.idle_instance_timeout,
+                request_timeout: unless_zero(args.request_timeout),
             },
             h2c_prior_knowledge: std::env::var("SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE").ok(),
             environment: args.env,

@@ -75,6 +75,7 @@ struct Metrics {
     instances_started: Family<InstanceLabels, Counter>,
     instances: Family<InstanceLabels, Gauge>,
     at_capacity: Family<InstanceLabels, Counter>,
+    request_timeouts: Family<InstanceLabels, Counter>,
     response_write_timeouts: Counter,
     outbound_connections: ConnectionMetrics,
 }
@@ -184,6 +185,12 @@ fn metrics() -> &'static Metrics {
             "Instances not started for want of a free slot (SPIN_WASMTIME_INSTANCE_COUNT), by component: each a 503",
             at_capacity.clone(),
         );
+        let request_timeouts = Family::<InstanceLabels, Counter>::default();
+        registry.register(
+            "request_timeouts",
+            "Requests not answered within --request-timeout, by component: each a 504",
+            request_timeouts.clone(),
+        );
         let response_write_timeouts = Counter::default();
         registry.register(
             "response_write_timeouts",
@@ -220,6 +227,7 @@ fn metrics() -> &'static Metrics {
             instances_started,
             instances,
             at_capacity,
+            request_timeouts,
             response_write_timeouts,
             outbound_connections,
         }
@@ -337,6 +345,16 @@ pub fn record_instance_dropped(component: &str) {
 pub fn record_at_capacity(component: &str) {
     metrics()
         .at_capacity
+        .get_or_create(&InstanceLabels {
+            component: component.to_string(),
+        })
+        .inc();
+}
+
+/// A request to `component` was not answered within the request timeout.
+pub fn record_request_timeout(component: &str) {
+    metrics()
+        .request_timeouts
         .get_or_create(&InstanceLabels {
             component: component.to_string(),
         })

@@ -611,6 +611,7 @@ async fn dispatch(
         (None, Ok(response)) if head => response,
         (None, Ok(response)) => settled(response).await,
         (None, Err(HttpError::ConnectionLimitReached)) => at_capacity(),
+        (None, Err(HttpError::HttpResponseTimeout)) => timed_out(app.request_timeout()),
         (None, Err(e)) => {
             crate::log::event(
                 "request_failed",
@@ -756,6 +757,19 @@ fn body_stalled(waited: Duration) -> Response<HostBody> {
         .headers_mut()
         .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     response
+}
+
+/// The component did not answer within `up --request-timeout`; its instance is
+/// dropped (`crate::workers`).
+fn timed_out(timeout: Option<Duration>) -> Response<HostBody> {
+    let within = timeout
+        .map(|t| format!(" within {}", humantime::format_duration(t)))
+        .unwrap_or_default();
+    problem(
+        StatusCode::GATEWAY_TIMEOUT,
+        "component-timeout",
+        &format!("The component did not answer{within}."),
+    )
 }
 
 /// Every instance slot of the pooling allocator is in use (`crate::app::App::run`).

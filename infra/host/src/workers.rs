@@ -1,11 +1,13 @@
 //! Instance reuse, as Spin 4 does it for `wasi:http/handler@0.3.0` components: a store
 //! and its instances serve up to `max_reuse` requests, up to `max_concurrent` of them at
-//! once, and are dropped after `idle_timeout` without work. Wasmtime's
+//! once, and are dropped after `idle_timeout` without work, or when a request outlives
+//! `request_timeout`. Wasmtime's
 //! `wasmtime_wasi_http::handler::ProxyHandler` runs the workers; this module says how a
 //! worker's store is built and when it retires.
 
 use crate::app::{App, Chain};
 use crate::instance::InstanceState;
+use crate::request_fate::{Fate, Taken, push_weak};
 use futures::task::AtomicWaker;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,6 +32,10 @@ pub struct Reuse {
     pub max_concurrent: usize,
     /// How long an instance with nothing to do is kept for the next request.
     pub idle_timeout: Duration,
+    /// How long a request may take to be answered, and then the instance to finish
+    /// with it (stream its body, ...). An instance that overruns it is dropped with
+    /// every request it holds. `None`: no limit.
+    pub request_timeout: Option<Duration>,
 }
 
 impl Default for Reuse {
@@ -38,6 +44,7 @@ impl Default for Reuse {
             max_reuse: 128,
             max_concurrent: 16,
             idle_timeout: Duration::from_secs(1),
+            request_timeout: None,
         }
     }
 }
@@ -79,6 +86,11 @@ impl HandlerState for LinkWorkers {
             .map_err(wasmtime::Error::from_anyhow)?;
         let mut store = Store::new(app.engine(), state);
         store.limiter(|s| &mut s.limits);
+        // A guest computing without a pause hands its serving thread back at every
+        // epoch tick (`engine::EPOCH_TICK`), so the other connections on that thread
+        // are served meanwhile and its expiry below is checked.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
         let (outermost, inner) = pres
             .split_first()
             .expect("a store instantiates a component");
@@ -89,28 +101,35 @@ impl HandlerState for LinkWorkers {
         }
         store.data_mut().chained = chained;
         crate::metrics::record_instance_started(&self.component);
+        let taken = Arc::new(Taken::default());
         Ok(Instance {
             store,
             proxy,
             view: <InstanceState as WasiHttpView>::http,
-            expiration: IdleExpiry::new(self.reuse.idle_timeout),
+            expiration: IdleExpiry::new(
+                self.reuse.idle_timeout,
+                self.reuse.request_timeout,
+                taken.clone(),
+            ),
             state: Worker {
                 reuse: self.reuse,
                 component: self.component.clone(),
+                taken,
             },
         })
     }
 }
 
-/// One worker's limits, and its log line when it fails.
+/// One worker's limits, the requests it took, and its log line when it fails.
 pub struct Worker {
     reuse: Reuse,
     component: Arc<str>,
+    taken: Arc<Taken>,
 }
 
 impl WorkerState for Worker {
     type StoreData = InstanceState;
-    type RequestData = ();
+    type RequestData = Arc<Fate>;
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
         self.reuse.accepts(concurrent, total)
@@ -119,15 +138,24 @@ impl WorkerState for Worker {
     fn on_request_start(
         &self,
         _: StoreContextMut<'_, InstanceState>,
-        _: (),
+        fate: Arc<Fate>,
         _: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>> {
-        // No request timeout (none before reuse either; Spin has none by default): a
-        // request runs until its guest answers.
-        Box::pin(std::future::pending())
+        self.taken.add(&fate);
+        // Wasmtime polls this only while the store's event loop runs, which a guest
+        // computing without a pause keeps from running: `IdleExpiry` enforces the
+        // same limit from outside it.
+        match self.reuse.request_timeout {
+            Some(timeout) => Box::pin(tokio::time::sleep(timeout)),
+            None => Box::pin(std::future::pending()),
+        }
     }
 
     fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
+        if result.is_err() {
+            // Before the store goes, and with it the bodies' ends it was writing.
+            self.taken.lose();
+        }
         drop(store);
         SLOT_FREED.notify_waiters();
         crate::metrics::record_instance_dropped(&self.component);
@@ -202,36 +230,34 @@ struct Presence {
 }
 
 /// Retires a worker that has been idle for `idle_timeout`, or that is idle when a
-/// request needs its slot (`reclaim_idle_slot`).
+/// request needs its slot (`reclaim_idle_slot`), or whose latest request, or the
+/// work after its last answer, has taken `request_timeout`.
 pub struct IdleExpiry {
     idle_timeout: Duration,
+    request_timeout: Option<Duration>,
     sleep: Pin<Box<tokio::time::Sleep>>,
     /// The reclaim round when the worker was last seen busy: a round since then
     /// asks for its slot.
     round: u64,
     presence: Arc<Presence>,
+    taken: Arc<Taken>,
 }
 
 impl IdleExpiry {
-    fn new(idle_timeout: Duration) -> Self {
+    fn new(idle_timeout: Duration, request_timeout: Option<Duration>, taken: Arc<Taken>) -> Self {
         let presence = Arc::new(Presence::default());
         let mut instances = INSTANCES
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        // Dropped instances' entries go when the list would grow; it grows only to
-        // twice the instances alive, so this costs O(1) per instance.
-        if instances.len() == instances.capacity() {
-            instances.retain(|presence| presence.strong_count() > 0);
-            let alive = instances.len();
-            instances.reserve(alive);
-        }
-        instances.push(Arc::downgrade(&presence));
+        push_weak(&mut instances, &presence);
         drop(instances);
         Self {
             idle_timeout,
+            request_timeout,
             sleep: Box::pin(tokio::time::sleep(idle_timeout)),
             round: RECLAIM_ROUND.load(Ordering::SeqCst),
             presence,
+            taken,
         }
     }
 }
@@ -243,23 +269,33 @@ impl WorkerExpiration for IdleExpiry {
         status: WorkerStatus,
         start: Instant,
     ) -> Poll<()> {
-        if status != WorkerStatus::Idle {
+        let timeout = if status == WorkerStatus::Idle {
+            // Waker and flag first, then the round: a round that starts after the
+            // check finds the flag set and wakes this worker to check again.
+            self.presence.waker.register(cx.waker());
+            self.presence.idle.store(true, Ordering::SeqCst);
+            if RECLAIM_ROUND.load(Ordering::SeqCst) != self.round {
+                return Poll::Ready(());
+            }
+            self.idle_timeout
+        } else {
             self.presence.idle.store(false, Ordering::SeqCst);
             self.round = RECLAIM_ROUND.load(Ordering::SeqCst);
-            return Poll::Pending;
-        }
-        // Waker and flag first, then the round: a round that starts after the check
-        // finds the flag set and wakes this worker to check again.
-        self.presence.waker.register(cx.waker());
-        self.presence.idle.store(true, Ordering::SeqCst);
-        if RECLAIM_ROUND.load(Ordering::SeqCst) != self.round {
-            return Poll::Ready(());
-        }
-        let deadline = tokio::time::Instant::from_std(start + self.idle_timeout);
+            match self.request_timeout {
+                Some(timeout) => timeout,
+                None => return Poll::Pending,
+            }
+        };
+        let deadline = tokio::time::Instant::from_std(start + timeout);
         if self.sleep.deadline() != deadline {
             self.sleep.as_mut().reset(deadline);
         }
-        self.sleep.as_mut().poll(cx)
+        let expired = self.sleep.as_mut().poll(cx);
+        if expired.is_ready() && status != WorkerStatus::Idle {
+            // Before Wasmtime drops the requests' senders, so their callers see why.
+            self.taken.time_out();
+        }
+        expired
     }
 }
 
@@ -280,7 +316,7 @@ mod tests {
         let reuse = Reuse {
             max_reuse: 3,
             max_concurrent: 2,
-            idle_timeout: Duration::from_secs(1),
+            ..Reuse::default()
         };
         assert_eq!(verdict(&reuse, 0, 0), "yes");
         assert_eq!(verdict(&reuse, 1, 1), "yes");
@@ -328,7 +364,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_reclaim_round_retires_the_workers_idle_then_and_no_busy_one() {
-        let expiry = || Box::pin(IdleExpiry::new(Duration::from_secs(3600)));
+        let expiry = || {
+            Box::pin(IdleExpiry::new(
+                Duration::from_secs(3600),
+                None,
+                Arc::default(),
+            ))
+        };
         let (mut idle, mut busy, mut finishing) = (expiry(), expiry(), expiry());
         let idle_task = Arc::new(Woken::default());
         assert!(!expired_for(&mut idle, WorkerStatus::Idle, &idle_task));
@@ -354,9 +396,58 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_worker_expires_when_its_latest_request_outlives_the_request_timeout() {
+        let second = Duration::from_secs(1);
+        let a_minute_ago = Instant::now() - 60 * second;
+        let mut limited = Box::pin(IdleExpiry::new(
+            3600 * second,
+            Some(10 * second),
+            Arc::default(),
+        ));
+        assert!(!expired_for_since(
+            &mut limited,
+            WorkerStatus::Requests,
+            Instant::now()
+        ));
+        assert!(expired_for_since(
+            &mut limited,
+            WorkerStatus::Requests,
+            a_minute_ago
+        ));
+        assert!(
+            expired_for_since(&mut limited, WorkerStatus::PostReturn, a_minute_ago),
+            "answered, but still at work on the response a minute on"
+        );
+        assert!(
+            !expired_for_since(&mut limited, WorkerStatus::Idle, a_minute_ago),
+            "idle for a minute of its hour"
+        );
+        let unlimited = &mut Box::pin(IdleExpiry::new(3600 * second, None, Arc::default()));
+        assert!(!expired_for_since(
+            unlimited,
+            WorkerStatus::Requests,
+            a_minute_ago
+        ));
+    }
+
+    fn expired_for_since(
+        expiry: &mut Pin<Box<IdleExpiry>>,
+        status: WorkerStatus,
+        since: Instant,
+    ) -> bool {
+        let waker = std::task::Waker::from(Arc::new(Woken::default()));
+        let mut cx = Context::from_waker(&waker);
+        expiry.as_mut().poll(&mut cx, status, since).is_ready()
+    }
+
+    #[tokio::test]
     async fn the_list_of_instances_keeps_no_entry_long_after_its_instance_is_gone() {
         for _ in 0..10_000 {
-            drop(IdleExpiry::new(Duration::from_secs(1)));
+            drop(IdleExpiry::new(
+                Duration::from_secs(1),
+                None,
+                Arc::default(),
+            ));
         }
         let entries = INSTANCES.lock().unwrap().len();
         assert!(entries < 100, "{entries} entries");
@@ -369,7 +460,8 @@ mod tests {
             Reuse {
                 max_reuse: 128,
                 max_concurrent: 16,
-                idle_timeout: Duration::from_secs(1)
+                idle_timeout: Duration::from_secs(1),
+                request_timeout: None,
             }
         );
     }

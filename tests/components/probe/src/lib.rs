@@ -3,7 +3,8 @@
 //! Routing: the operation is taken from the request's URI path (not `spin-path-info`),
 //! so the component works under any route prefix. The path is split into segments and
 //! the FIRST segment that names an operation (`echo`, `kv`, `var`, `outbound`, `trap`,
-//! `slow`, `stream`, `bytes`, `files`, `files-write`, `instance`) selects it; the segments after it are its arguments.
+//! `slow`, `busy`, `stream`, `bytes`, `files`, `files-write`, `instance`, `env`) selects
+//! it; the segments after it are its arguments.
 //! So `/probe/kv/get?store=s&key=k` and `/kv/get?...` are the same operation. Route
 //! prefixes must therefore not contain one of those words as a whole segment.
 //!
@@ -24,12 +25,15 @@
 //! |   `&between_bytes_ms=` (optional)  | timeouts, in ms                                       |
 //! | `/trap`                            | traps (panic)                                         |
 //! | `/slow?ms=N`                       | 200 `slept N` after N ms                              |
+//! | `/busy?ms=N`                       | 200 `busy N` after computing for N ms without once    |
+//! |                                    | waiting; `ms=forever` never stops                     |
 //! | `/stream?first=TEXT`               | 200, body TEXT at once, `late` only 120 s later       |
 //! | `/bytes?n=N`                       | 200, N bytes of `x`, streamed in 16 KiB writes that   |
 //! |                                    | wait once 1,024 are ahead of what the host has taken  |
 //! | `/files/REL`                       | 200 contents of `/REL`, 404 io error text             |
 //! | `/files-write/REL`                 | 200 `written`, 403 io error text                      |
 //! | `/instance`                        | 200 `served N`: requests this instance has served     |
+//! | `/env/NAME`                        | 200 the environment variable's value, 404 error text  |
 //! | anything else                      | 200 `probe`                                           |
 //!
 //! `/kv/bench` is the host benchmark's KV workload: one spin:key-value `get` of K, one
@@ -51,6 +55,23 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// Computes for `ms` milliseconds (`forever`: never stops) without yielding once: a
+/// guest stuck in a loop, or a CPU-heavy one.
+fn busy(ms: &str) -> Reply {
+    let until = match ms.parse() {
+        Ok(ms) => Some(std::time::Instant::now() + Duration::from_millis(ms)),
+        Err(_) if ms == "forever" => None,
+        Err(_) => return reply(400, "ms: a number, or forever"),
+    };
+    let mut spins = 0u64;
+    while until.is_none_or(|until| std::time::Instant::now() < until) {
+        for _ in 0..1_000 {
+            spins = std::hint::black_box(spins.wrapping_add(1));
+        }
+    }
+    reply(200, format!("busy {ms}"))
+}
+
 /// Requests this instance has served, this one included: shows instance reuse.
 static SERVED: AtomicU64 = AtomicU64::new(0);
 
@@ -63,6 +84,7 @@ const OPS: &[&str] = &[
     "outbound",
     "trap",
     "slow",
+    "busy",
     "stream",
     "bytes",
     "files",
@@ -124,6 +146,7 @@ async fn handle(req: Request) -> Reply {
             spin_sdk::time::sleep(Duration::from_millis(ms)).await;
             reply(200, format!("slept {ms}"))
         }
+        ("busy", _) => busy(&param("ms")),
         ("stream", _) => stream(param("first")),
         ("bytes", _) => bytes(param("n").parse().unwrap_or(0)),
         ("files", rel) => match std::fs::read_to_string(format!("/{}", percent_decode(rel))) {
