@@ -57,6 +57,14 @@ struct InstanceLabels {
     component: String,
 }
 
+impl InstanceLabels {
+    fn of(component: &str) -> Self {
+        Self {
+            component: component.to_string(),
+        }
+    }
+}
+
 struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -324,41 +332,27 @@ pub fn record_otlp_dropped(n: u64) {
 /// Counts an instance of `component` started (and alive).
 pub fn record_instance_started(component: &str) {
     let m = metrics();
-    let labels = InstanceLabels {
-        component: component.to_string(),
-    };
+    let labels = InstanceLabels::of(component);
     m.instances_started.get_or_create(&labels).inc();
     m.instances.get_or_create(&labels).inc();
 }
 
 /// An instance of `component` was dropped.
 pub fn record_instance_dropped(component: &str) {
-    metrics()
-        .instances
-        .get_or_create(&InstanceLabels {
-            component: component.to_string(),
-        })
-        .dec();
+    let labels = InstanceLabels::of(component);
+    metrics().instances.get_or_create(&labels).dec();
 }
 
 /// An instance of `component` could not start: every slot of the pool was in use.
 pub fn record_at_capacity(component: &str) {
-    metrics()
-        .at_capacity
-        .get_or_create(&InstanceLabels {
-            component: component.to_string(),
-        })
-        .inc();
+    let labels = InstanceLabels::of(component);
+    metrics().at_capacity.get_or_create(&labels).inc();
 }
 
 /// A request to `component` was not answered within the request timeout.
 pub fn record_request_timeout(component: &str) {
-    metrics()
-        .request_timeouts
-        .get_or_create(&InstanceLabels {
-            component: component.to_string(),
-        })
-        .inc();
+    let labels = InstanceLabels::of(component);
+    metrics().request_timeouts.get_or_create(&labels).inc();
 }
 
 /// A connection was closed: its client read nothing for the response write timeout.

@@ -344,22 +344,29 @@ mod tests {
         }
     }
 
-    /// What `expiry` says when polled with `status`, by a task `woken` records.
+    /// What `expiry` says when polled with `status`, in it `since`, by a task `woken`
+    /// records.
     fn expired_for(
         expiry: &mut Pin<Box<IdleExpiry>>,
         status: WorkerStatus,
+        since: Instant,
         woken: &Arc<Woken>,
     ) -> bool {
         let waker = std::task::Waker::from(woken.clone());
         let mut cx = Context::from_waker(&waker);
-        expiry
-            .as_mut()
-            .poll(&mut cx, status, Instant::now())
-            .is_ready()
+        expiry.as_mut().poll(&mut cx, status, since).is_ready()
     }
 
     fn expired(expiry: &mut Pin<Box<IdleExpiry>>, status: WorkerStatus) -> bool {
-        expired_for(expiry, status, &Arc::default())
+        expired_since(expiry, status, Instant::now())
+    }
+
+    fn expired_since(
+        expiry: &mut Pin<Box<IdleExpiry>>,
+        status: WorkerStatus,
+        since: Instant,
+    ) -> bool {
+        expired_for(expiry, status, since, &Arc::default())
     }
 
     #[tokio::test]
@@ -373,7 +380,12 @@ mod tests {
         };
         let (mut idle, mut busy, mut finishing) = (expiry(), expiry(), expiry());
         let idle_task = Arc::new(Woken::default());
-        assert!(!expired_for(&mut idle, WorkerStatus::Idle, &idle_task));
+        assert!(!expired_for(
+            &mut idle,
+            WorkerStatus::Idle,
+            Instant::now(),
+            &idle_task
+        ));
         assert!(!expired(&mut busy, WorkerStatus::Requests));
         assert!(!expired(&mut finishing, WorkerStatus::Requests));
 
@@ -404,40 +416,30 @@ mod tests {
             Some(10 * second),
             Arc::default(),
         ));
-        assert!(!expired_for_since(
+        assert!(!expired_since(
             &mut limited,
             WorkerStatus::Requests,
             Instant::now()
         ));
-        assert!(expired_for_since(
+        assert!(expired_since(
             &mut limited,
             WorkerStatus::Requests,
             a_minute_ago
         ));
         assert!(
-            expired_for_since(&mut limited, WorkerStatus::PostReturn, a_minute_ago),
+            expired_since(&mut limited, WorkerStatus::PostReturn, a_minute_ago),
             "answered, but still at work on the response a minute on"
         );
         assert!(
-            !expired_for_since(&mut limited, WorkerStatus::Idle, a_minute_ago),
+            !expired_since(&mut limited, WorkerStatus::Idle, a_minute_ago),
             "idle for a minute of its hour"
         );
         let unlimited = &mut Box::pin(IdleExpiry::new(3600 * second, None, Arc::default()));
-        assert!(!expired_for_since(
+        assert!(!expired_since(
             unlimited,
             WorkerStatus::Requests,
             a_minute_ago
         ));
-    }
-
-    fn expired_for_since(
-        expiry: &mut Pin<Box<IdleExpiry>>,
-        status: WorkerStatus,
-        since: Instant,
-    ) -> bool {
-        let waker = std::task::Waker::from(Arc::new(Woken::default()));
-        let mut cx = Context::from_waker(&waker);
-        expiry.as_mut().poll(&mut cx, status, since).is_ready()
     }
 
     #[tokio::test]
