@@ -332,6 +332,27 @@ impl Host {
         })
     }
 
+    /// The access-log line of the request with `x-request-id: request_id`, once the
+    /// host has logged it (within a few seconds).
+    pub fn access_line(&self, request_id: &str) -> serde_json::Value {
+        let needles = [
+            "\"event\":\"request\"".to_string(),
+            format!("\"request_id\":\"{request_id}\""),
+        ];
+        let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
+        assert!(
+            self.logged_line(&needles),
+            "no access-log line for {request_id}: {}",
+            self.written()
+        );
+        let log = self.log.lock().unwrap();
+        let line = log
+            .iter()
+            .find(|line| needles.iter().all(|n| line.contains(n)))
+            .unwrap();
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -797,6 +797,72 @@ async fn a_trapping_component_gets_a_500_problem_and_the_host_keeps_serving() {
     );
 }
 
+/// `GET path` with `x-request-id: id`.
+async fn get_as(host: &Host, path: &str, id: &str) -> reqwest::Response {
+    let request = client().get(host.url(path)).header("x-request-id", id);
+    request.send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_access_line_says_how_much_of_its_response_left_and_what_cut_it_off() {
+    let port = free_port();
+    let host = start(HostOptions {
+        args: vec!["--metrics-listen".into(), format!("127.0.0.1:{port}")],
+        ..Default::default()
+    });
+    // Whole: a streamed body, logged once all of it is sent; a HEAD sends none.
+    let r = get_as(&host, "/plain/bytes?n=100000", "whole").await;
+    assert_eq!(r.bytes().await.unwrap().len(), 100_000);
+    let line = host.access_line("whole");
+    assert_eq!(line["response_bytes"], 100_000, "{line}");
+    assert_eq!(line["response_cut"], serde_json::Value::Null, "{line}");
+    let us = |field: &str| {
+        line[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{field}: {line}"))
+    };
+    assert!(us("duration_us") >= us("latency_us"), "{line}");
+    let head = client()
+        .head(host.url("/plain/x"))
+        .header("x-request-id", "head");
+    assert_eq!(head.send().await.unwrap().status(), 200);
+    let line = host.access_line("head");
+    assert_eq!(line["response_bytes"], 0, "{line}");
+    assert_eq!(line["response_cut"], serde_json::Value::Null, "{line}");
+
+    // The component traps after its head and first chunk have left: the client sees
+    // the body broken off, and the line says the component cut it.
+    let r = get_as(&host, "/plain/stream?first=early&then=trap", "trapped").await;
+    assert_eq!(r.status(), 200);
+    let body = r.text().await;
+    assert!(body.is_err(), "ended as a whole body: {body:?}");
+    let line = host.access_line("trapped");
+    assert_eq!(line["status"], 200, "{line}");
+    assert_eq!(line["response_bytes"], 5, "{line}");
+    assert_eq!(line["response_cut"], "component", "{line}");
+    assert!(host.logged("probe asked to trap mid-stream"));
+    assert!(host.logged_line(&["\"event\":\"guest_error\"", "\"component\":\"probe\""]));
+    assert_eq!(get(&host, "/plain/x").await, (200, "probe".into()));
+
+    // The client goes away after the first chunk of a body that goes on.
+    let mut r = get_as(&host, "/plain/stream?first=early", "left").await;
+    assert_eq!(r.chunk().await.unwrap().as_deref(), Some(&b"early"[..]));
+    drop(r);
+    let line = host.access_line("left");
+    assert_eq!(line["response_bytes"], 5, "{line}");
+    assert_eq!(line["response_cut"], "connection", "{line}");
+    // Logged when the client left, not when the stream would have gone on.
+    assert!(line["duration_us"].as_u64().unwrap() < 60_000_000, "{line}");
+
+    let text = metrics(port).await;
+    let cut = |by: &str| {
+        let series = format!("waypost_responses_cut_total{{route=\"/plain/...\",by=\"{by}\"}}");
+        sample(&text, &series)
+    };
+    assert_eq!(cut("component"), Some(1.0), "{text}");
+    assert_eq!(cut("connection"), Some(1.0), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_computing_component_does_not_hold_up_other_requests_on_its_thread() {
     // One serving thread: every connection, and every instance, shares it.
@@ -877,14 +943,12 @@ async fn a_request_past_the_request_timeout_gets_504_and_its_instance_is_stopped
     );
     // A response still being written when the time is up is cut short, not ended
     // as if it were whole.
-    let r = client()
-        .get(host.url("/plain/stream?first=early"))
-        .send()
-        .await
-        .unwrap();
+    let r = get_as(&host, "/plain/stream?first=early", "timed-out").await;
     assert_eq!(r.status(), 200);
     let body = r.text().await;
     assert!(body.is_err(), "ended as a whole body: {body:?}");
+    let line = host.access_line("timed-out");
+    assert_eq!(line["response_cut"], "component", "{line}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1204,14 +1268,8 @@ fn a_request_whose_client_goes_away_is_logged_with_status_499() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     drop(conn);
-    assert!(
-        host.logged("\"status\":499"),
-        "no 499 line: {}",
-        host.logs()
-    );
-    let logs = host.logs();
-    let line = logs.lines().find(|l| l.contains("\"status\":499")).unwrap();
-    let line: serde_json::Value = serde_json::from_str(line).unwrap();
+    let line = host.access_line("gone-1");
+    assert_eq!(line["status"], 499);
     assert_eq!(line["path"], "/slow");
     assert_eq!(line["client_closed"], true);
     assert_eq!(line["request_id"], "gone-1");
@@ -1371,7 +1429,11 @@ async fn a_client_that_stops_reading_its_response_is_cut_off_and_its_instance_le
     });
     // Far more than the socket buffers between the host and the client hold.
     const LONG: usize = 64 << 20;
-    let request = format!("GET /bytes?n={LONG} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n");
+    let request = |id: &str| {
+        format!(
+            "GET /bytes?n={LONG} HTTP/1.1\r\nhost: t\r\nx-request-id: {id}\r\nconnection: close\r\n\r\n"
+        )
+    };
     let chunked_end = b"\r\n0\r\n\r\n";
     let body_len = |answer: &[u8]| {
         let head = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
@@ -1380,7 +1442,10 @@ async fn a_client_that_stops_reading_its_response_is_cut_off_and_its_instance_le
 
     let instances = "waypost_instances{component=\"probe\"}";
     let mut stalled = tokio::net::TcpStream::connect(&host.addr).await.unwrap();
-    stalled.write_all(request.as_bytes()).await.unwrap();
+    stalled
+        .write_all(request("stalled").as_bytes())
+        .await
+        .unwrap();
     // Past the idle timeout (1 s) the instance is still there: its response is not done.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(sample(&metrics(port).await, instances), Some(1.0));
@@ -1402,12 +1467,22 @@ async fn a_client_that_stops_reading_its_response_is_cut_off_and_its_instance_le
     let text = metrics(port).await;
     let closed = "waypost_response_write_timeouts_total";
     assert_eq!(sample(&text, closed), Some(1.0), "{text}");
+    let line = host.access_line("stalled");
+    assert_eq!(line["response_cut"], "connection", "{line}");
+    let sent = line["response_bytes"].as_u64().unwrap();
+    assert!(
+        sent >= body_len(&answer) as u64 && sent < LONG as u64,
+        "{line}"
+    );
 
     // The timeout is between writes, not for the whole response: a client reading
     // at most 1 MiB every 50 ms (at least 3.2 s for all of it) keeps the host waiting
     // for each write far less than 2 s, and gets the whole response.
     let mut steady = tokio::net::TcpStream::connect(&host.addr).await.unwrap();
-    steady.write_all(request.as_bytes()).await.unwrap();
+    steady
+        .write_all(request("steady").as_bytes())
+        .await
+        .unwrap();
     let mut answer = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -1422,6 +1497,9 @@ async fn a_client_that_stops_reading_its_response_is_cut_off_and_its_instance_le
     assert_eq!(body_len(&answer), LONG, "{start}");
     assert!(answer.ends_with(chunked_end));
     assert_eq!(sample(&metrics(port).await, closed), Some(1.0));
+    let line = host.access_line("steady");
+    assert_eq!(line["response_bytes"], LONG, "{line}");
+    assert_eq!(line["response_cut"], serde_json::Value::Null, "{line}");
 }
 
 /// Sets process `pid`'s soft limit on open file descriptors; its previous limits.

@@ -38,13 +38,7 @@ async fn access_log_trace_context_and_metrics() {
     let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
     let echo: serde_json::Value = r.json().await.unwrap();
     assert_eq!(echo["headers"]["traceparent"], TRACE);
-    let line = host
-        .logs()
-        .lines()
-        .find(|l| l.contains("\"event\":\"request\"") && l.contains(&id))
-        .map(str::to_string)
-        .expect("an access-log line with the request id");
-    let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let line = host.access_line(&id);
     assert_eq!(line["traceparent"], TRACE);
     assert_eq!(line["tenant"], "prairie-supply");
     assert_eq!(line["carrier"], "ups");

@@ -1,5 +1,6 @@
 //! `waypost`: a Spin-compatible Wasmtime host for the Waypost gateway.
 
+mod access_log;
 mod allowed_hosts;
 mod app;
 mod blocked_networks;

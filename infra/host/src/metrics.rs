@@ -36,6 +36,12 @@ struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CutLabels {
+    route: String,
+    by: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LimitLabels {
     limit: String,
 }
@@ -85,6 +91,7 @@ struct Metrics {
     at_capacity: Family<InstanceLabels, Counter>,
     request_timeouts: Family<InstanceLabels, Counter>,
     response_write_timeouts: Counter,
+    responses_cut: Family<CutLabels, Counter>,
     outbound_connections: ConnectionMetrics,
 }
 
@@ -205,6 +212,12 @@ fn metrics() -> &'static Metrics {
             "Connections closed because the client read nothing for --response-write-timeout while a response waited to be written",
             response_write_timeouts.clone(),
         );
+        let responses_cut = Family::<CutLabels, Counter>::default();
+        registry.register(
+            "responses_cut",
+            "Responses whose body was cut off after their head was sent, by route and by what cut it (component, connection)",
+            responses_cut.clone(),
+        );
         let outbound_connections = ConnectionMetrics {
             open: gauge(
                 &mut registry,
@@ -237,6 +250,7 @@ fn metrics() -> &'static Metrics {
             at_capacity,
             request_timeouts,
             response_write_timeouts,
+            responses_cut,
             outbound_connections,
         }
     })
@@ -358,6 +372,15 @@ pub fn record_request_timeout(component: &str) {
 /// A connection was closed: its client read nothing for the response write timeout.
 pub fn record_response_write_timeout() {
     metrics().response_write_timeouts.inc();
+}
+
+/// A response to `route` was cut off after its head was sent.
+pub fn record_response_cut(route: &str, cut: crate::access_log::Cut) {
+    let labels = CutLabels {
+        route: route.to_string(),
+        by: cut.as_str(),
+    };
+    metrics().responses_cut.get_or_create(&labels).inc();
 }
 
 /// Where the outbound client's connections are counted.

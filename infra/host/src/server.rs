@@ -314,94 +314,7 @@ async fn shutdown_signal() {
     }
 }
 
-type HostBody = http_body_util::combinators::UnsyncBoxBody<Bytes, HttpError>;
-
-/// What every access-log line says about a request, known before it is dispatched.
-/// Dropped unanswered (hyper drops `handle` when the client closes the connection
-/// before the response head is ready), it logs the request with status 499, as NGINX
-/// does, so the request is not missing from the log.
-struct RequestLine {
-    answered: bool,
-    app: Arc<App>,
-    /// The client's address: the connection's, or the one its PROXY header names.
-    client: SocketAddr,
-    method: http::Method,
-    path: String,
-    started: Instant,
-    traceparent: String,
-    request_id: Option<String>,
-}
-
-impl RequestLine {
-    /// The fields every request's line has, for `status` after `latency`.
-    fn line(&self, status: u16, latency: Duration) -> AccessLine<'_> {
-        AccessLine {
-            ts: crate::log::now_rfc3339(),
-            event: "request",
-            client: Some(self.client),
-            method: self.method.as_str(),
-            path: &self.path,
-            status,
-            latency_us: latency.as_micros() as u64,
-            traceparent: &self.traceparent,
-            region: self.app.variable("region"),
-            request_id: self.request_id.as_deref(),
-            ..AccessLine::default()
-        }
-    }
-}
-
-impl Drop for RequestLine {
-    fn drop(&mut self) {
-        if self.answered {
-            return;
-        }
-        let line = AccessLine {
-            client_closed: true,
-            ..self.line(499, self.started.elapsed())
-        };
-        crate::log::access(&line);
-    }
-}
-
-/// One request's access-log line, serialized from its fields without building a JSON
-/// map first (it is written for every request). The fields are in alphabetical order,
-/// the order the host's other lines (`serde_json` maps) print theirs in.
-#[derive(serde::Serialize, Default)]
-struct AccessLine<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    carrier: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    chain: Option<&'a str>,
-    /// Serialized as `ip:port`, as `Display` writes it; always set (an `Option` only
-    /// so the line has a `Default` for the fields a request may lack).
-    client: Option<SocketAddr>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    client_closed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    component: Option<&'a str>,
-    event: &'static str,
-    latency_us: u64,
-    method: &'a str,
-    path: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    region: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    route: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    span_id: Option<String>,
-    status: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tenant: Option<&'a str>,
-    traceparent: &'a str,
-    ts: String,
-}
+pub type HostBody = http_body_util::combinators::UnsyncBoxBody<Bytes, HttpError>;
 
 /// Response headers components set for the host's log and metrics only (the caller's
 /// tenant from `auth`, the carrier from the router); removed before the response leaves.
@@ -416,102 +329,52 @@ async fn handle(
 ) -> Response<HostBody> {
     let started = Instant::now();
     crate::busy_poll::request_arrived(started);
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
     let crate::otlp::ServerTrace { traceparent, span } =
         crate::otlp::server_trace(req.headers_mut());
     crate::reports::strip(req.headers_mut());
     let request_bytes = content_length(req.headers());
-    let mut request = RequestLine {
-        answered: false,
-        app: app.clone(),
-        client,
-        method,
-        path,
-        started,
-        traceparent,
-        request_id,
-    };
-    let (mut response, route, component, chain) = dispatch(&app, opts, req, client).await;
-    request.answered = true;
-    let status = response.status().as_u16();
+    let request =
+        crate::access_log::RequestLine::new(app.clone(), client, &req, started, traceparent);
+    let (response, route, component, chain) = dispatch(&app, opts, req, client).await;
+    let (mut parts, body) = response.into_parts();
     let mut take = |name: &str| {
-        response
-            .headers_mut()
+        parts
+            .headers
             .remove(name)
             .and_then(|v| v.to_str().ok().map(str::to_string))
     };
     let tenant = take(REPORT_TENANT).filter(|t| !t.is_empty());
     let carrier = take(REPORT_CARRIER);
-    crate::reports::take(response.headers_mut());
+    crate::reports::take(&mut parts.headers);
     let latency = started.elapsed();
-    let response_request_id = response
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok());
-    let response_bytes = content_length(response.headers());
-    let base = request.line(status, latency);
-    let line = AccessLine {
-        span_id: span.as_ref().map(|span| span.span_id_hex()),
-        route: route.as_deref(),
-        component: component.as_deref(),
-        chain: chain.as_deref(),
-        tenant: tenant.as_deref(),
-        carrier: carrier.as_deref(),
-        request_id: base.request_id.or(response_request_id),
-        request_bytes,
-        response_bytes,
-        ..base
-    };
-    if let Some(span) = span {
-        crate::otlp::record(server_span(span, &line));
-    }
-    crate::log::access(&line);
-    let route = route.unwrap_or_else(|| "(none)".to_string());
-    crate::metrics::record_request(&route, tenant.as_deref(), status, latency.as_secs_f64());
-    if status == 429
-        && let Some(policy) = response
-            .headers()
+    let status = parts.status;
+    crate::metrics::record_request(
+        route.as_deref().unwrap_or("(none)"),
+        tenant.as_deref(),
+        status.as_u16(),
+        latency.as_secs_f64(),
+    );
+    if status == StatusCode::TOO_MANY_REQUESTS
+        && let Some(policy) = parts
+            .headers
             .get("ratelimit-policy")
             .and_then(|v| v.to_str().ok())
     {
         crate::metrics::record_rate_limited(policy);
     }
-    response
-}
-
-/// The request's SERVER span, from what its access-log line says.
-fn server_span(span: crate::otlp::SpanStart, line: &AccessLine) -> crate::otlp::Span {
-    use crate::otlp::Value;
-    let mut attributes: Vec<(&'static str, Value)> = vec![
-        ("http.request.method", line.method.into()),
-        ("http.response.status_code", line.status.into()),
-        ("url.path", line.path.into()),
-    ];
-    for (value, attribute) in [
-        (line.route, "http.route"),
-        (line.tenant, "waypost.tenant"),
-        (line.carrier, "waypost.carrier"),
-        (line.region, "waypost.region"),
-        (line.chain, "waypost.chain"),
-        (line.component, "waypost.component"),
-        (line.request_id, "waypost.request_id"),
-    ] {
-        if let Some(value) = value {
-            attributes.push((attribute, value.into()));
-        }
-    }
-    let name = match line.route {
-        Some(route) => format!("{} {route}", line.method),
-        None => line.method.to_string(),
+    let answer = crate::access_log::Answer {
+        status,
+        latency,
+        route,
+        component,
+        chain,
+        tenant,
+        carrier,
+        request_bytes,
+        span,
     };
-    let error = (line.status >= 500).then(|| line.status.to_string());
-    span.end(name, crate::otlp::Kind::Server, attributes, error)
+    let body = request.answered(answer, &parts.headers, body);
+    Response::from_parts(parts, body)
 }
 
 async fn dispatch(

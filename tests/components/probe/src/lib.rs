@@ -28,6 +28,7 @@
 //! | `/busy?ms=N`                       | 200 `busy N` after computing for N ms without once    |
 //! |                                    | waiting; `ms=forever` never stops                     |
 //! | `/stream?first=TEXT`               | 200, body TEXT at once, `late` only 120 s later       |
+//! | `/stream?first=TEXT&then=trap`     | 200, body TEXT at once, then traps 200 ms later       |
 //! | `/bytes?n=N`                       | 200, N bytes of `x`, streamed in 16 KiB writes that   |
 //! |                                    | wait once 1,024 are ahead of what the host has taken  |
 //! | `/files/REL`                       | 200 contents of `/REL`, 404 io error text             |
@@ -147,7 +148,7 @@ async fn handle(req: Request) -> Reply {
             reply(200, format!("slept {ms}"))
         }
         ("busy", _) => busy(&param("ms")),
-        ("stream", _) => stream(param("first")),
+        ("stream", _) => stream(param("first"), param("then") == "trap"),
         ("bytes", _) => bytes(param("n").parse().unwrap_or(0)),
         ("files", rel) => match std::fs::read_to_string(format!("/{}", percent_decode(rel))) {
             Ok(contents) => reply(200, contents),
@@ -283,10 +284,16 @@ fn kv_cas(label: &str, key: &str, new_value: Option<Bytes>) -> Reply {
 /// A streamed answer: `first` is written at once, and the stream stays open for two
 /// minutes before `late` ends it, so a client sees the first chunk only if the host
 /// passes a stream on as it is written.
-fn stream(first: String) -> Reply {
+/// A body that starts with `first` and goes on only after 120 s, or that breaks off
+/// with a trap (`then_trap`) once `first` has had time to reach the client.
+fn stream(first: String, then_trap: bool) -> Reply {
     let (mut chunks, body) = spin_sdk::http::body::stream::<String>();
     spin_sdk::wasip3::spawn(async move {
         let _ = chunks.try_send(first);
+        if then_trap {
+            spin_sdk::time::sleep(Duration::from_millis(200)).await;
+            panic!("probe asked to trap mid-stream");
+        }
         spin_sdk::time::sleep(Duration::from_secs(120)).await;
         let _ = chunks.try_send("late".to_string());
     });
