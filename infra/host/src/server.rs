@@ -1,6 +1,7 @@
 //! The HTTP trigger's listener: routes each request to its chain with the headers
 //! Spin gives a component, enforces the body limit, turns failures into
-//! problem+json, logs one line per request, and shuts down gracefully.
+//! problem+json, hands each response to the access log (`crate::access_log`), and
+//! shuts down gracefully.
 
 use crate::app::{App, Target};
 use crate::outbound::SelfOrigin;
