@@ -22,6 +22,14 @@ fn start(extra: HostOptions) -> Host {
     start_fixture(extra).expect("host starts")
 }
 
+/// The host started with `opts` and `--metrics-listen` on a free port, and that port.
+fn start_with_metrics(mut opts: HostOptions) -> (Host, u16) {
+    let port = free_port();
+    opts.args
+        .extend(["--metrics-listen".into(), format!("127.0.0.1:{port}")]);
+    (start(opts), port)
+}
+
 async fn get(host: &Host, path: &str) -> (u16, String) {
     let r = client().get(host.url(path)).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
@@ -805,11 +813,7 @@ async fn get_as(host: &Host, path: &str, id: &str) -> reqwest::Response {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_access_line_says_how_much_of_its_response_left_and_what_cut_it_off() {
-    let port = free_port();
-    let host = start(HostOptions {
-        args: vec!["--metrics-listen".into(), format!("127.0.0.1:{port}")],
-        ..Default::default()
-    });
+    let (host, port) = start_with_metrics(HostOptions::default());
     // Whole: a streamed body, logged once all of it is sent; a HEAD sends none.
     let r = get_as(&host, "/plain/bytes?n=100000", "whole").await;
     assert_eq!(r.bytes().await.unwrap().len(), 100_000);
@@ -889,14 +893,8 @@ async fn a_computing_component_does_not_hold_up_other_requests_on_its_thread() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_past_the_request_timeout_gets_504_and_its_instance_is_stopped() {
-    let port = free_port();
-    let host = start(HostOptions {
-        args: vec![
-            "--request-timeout".into(),
-            "1s".into(),
-            "--metrics-listen".into(),
-            format!("127.0.0.1:{port}"),
-        ],
+    let (host, port) = start_with_metrics(HostOptions {
+        args: vec!["--request-timeout".into(), "1s".into()],
         ..Default::default()
     });
     // A loop that never waits, a guest waiting on a timer, and a loop behind middleware.
@@ -1098,14 +1096,8 @@ async fn an_instance_that_trapped_is_not_reused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_metrics_count_instances_started_and_alive() {
-    let port = free_port();
-    let host = start(HostOptions {
-        args: vec![
-            "--metrics-listen".into(),
-            format!("127.0.0.1:{port}"),
-            "--idle-instance-timeout".into(),
-            "100ms".into(),
-        ],
+    let (host, port) = start_with_metrics(HostOptions {
+        args: vec!["--idle-instance-timeout".into(), "100ms".into()],
         ..Default::default()
     });
     let mut connection = Connection::open(&host).await;
@@ -1306,14 +1298,8 @@ async fn closed_by_host(stream: &mut tokio::net::TcpStream, within: Duration) ->
 #[tokio::test(flavor = "multi_thread")]
 async fn the_header_read_timeout_closes_trickling_and_idle_connections_not_slow_ones() {
     use tokio::io::AsyncWriteExt;
-    let port = free_port();
-    let host = start(HostOptions {
-        args: vec![
-            "--header-read-timeout".into(),
-            "2s".into(),
-            "--metrics-listen".into(),
-            format!("127.0.0.1:{port}"),
-        ],
+    let (host, port) = start_with_metrics(HostOptions {
+        args: vec!["--header-read-timeout".into(), "2s".into()],
         ..Default::default()
     });
     let connect = || tokio::net::TcpStream::connect(&host.addr);
@@ -1417,14 +1403,8 @@ async fn a_request_body_that_stalls_gets_408_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_stops_reading_its_response_is_cut_off_and_its_instance_let_go() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let port = free_port();
-    let host = start(HostOptions {
-        args: vec![
-            "--response-write-timeout".into(),
-            "2s".into(),
-            "--metrics-listen".into(),
-            format!("127.0.0.1:{port}"),
-        ],
+    let (host, port) = start_with_metrics(HostOptions {
+        args: vec!["--response-write-timeout".into(), "2s".into()],
         ..Default::default()
     });
     // Far more than the socket buffers between the host and the client hold.
@@ -1558,15 +1538,9 @@ async fn out_of_file_descriptors_the_host_pauses_accepting_then_serves_who_waite
 #[tokio::test(flavor = "multi_thread")]
 async fn with_every_instance_slot_busy_a_request_gets_503_and_retry_after() {
     // Room for two instances, each serving one request at a time.
-    let port = free_port();
-    let host = start(HostOptions {
+    let (host, port) = start_with_metrics(HostOptions {
         env: vec![("SPIN_WASMTIME_INSTANCE_COUNT".into(), "2".into())],
-        args: vec![
-            "--max-instance-concurrent-reuse-count".into(),
-            "1".into(),
-            "--metrics-listen".into(),
-            format!("127.0.0.1:{port}"),
-        ],
+        args: vec!["--max-instance-concurrent-reuse-count".into(), "1".into()],
         ..Default::default()
     });
     let slow: Vec<_> = (0..2)
@@ -1608,15 +1582,9 @@ async fn an_idle_instance_gives_its_slot_up_to_a_request_that_finds_none_free() 
     // in turn (each `get` is a new connection): every request needs the slot that the
     // instance before it sits idle in, kept for reuse on the other thread or by the
     // other component.
-    let port = free_port();
-    let host = start(HostOptions {
+    let (host, port) = start_with_metrics(HostOptions {
         env: vec![("SPIN_WASMTIME_INSTANCE_COUNT".into(), "1".into())],
-        args: vec![
-            "--serving-threads".into(),
-            "2".into(),
-            "--metrics-listen".into(),
-            format!("127.0.0.1:{port}"),
-        ],
+        args: vec!["--serving-threads".into(), "2".into()],
         ..Default::default()
     });
     for path in [

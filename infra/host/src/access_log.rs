@@ -68,10 +68,8 @@ impl RequestLine {
         if self.request_id.is_none() {
             self.request_id = request_id(headers);
         }
-        let bodiless = self.method == http::Method::HEAD
-            || answer.status.is_informational()
-            || answer.status == http::StatusCode::NO_CONTENT
-            || answer.status == http::StatusCode::NOT_MODIFIED;
+        let bodiless =
+            self.method == http::Method::HEAD || crate::server::never_has_body(answer.status);
         http_body_util::BodyExt::boxed_unsync(LoggedBody {
             body,
             request: self,

@@ -495,11 +495,8 @@ async fn dispatch(
 /// once leaves whole, with its length, in one write.
 async fn settled(response: Response<HostBody>) -> Response<HostBody> {
     let (mut parts, body) = response.into_parts();
-    // These have no body, and a length would be wrong on them (RFC 9110, 8.6).
-    let bodiless = parts.status.is_informational()
-        || parts.status == StatusCode::NO_CONTENT
-        || parts.status == StatusCode::NOT_MODIFIED;
-    if bodiless || parts.headers.contains_key(http::header::TRANSFER_ENCODING) {
+    // A length would be wrong on these (RFC 9110, 8.6).
+    if never_has_body(parts.status) || parts.headers.contains_key(http::header::TRANSFER_ENCODING) {
         return Response::from_parts(parts, body);
     }
     let body = match crate::settle::settle(body).await {
@@ -513,6 +510,14 @@ async fn settled(response: Response<HostBody>) -> Response<HostBody> {
         Settled::Streaming(rest) => rest.boxed_unsync(),
     };
     Response::from_parts(parts, body)
+}
+
+/// Whether a response with `status` has no body whatever its component wrote (1xx,
+/// 204, 304): hyper sends none.
+pub fn never_has_body(status: StatusCode) -> bool {
+    status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
 }
 
 /// The request headers Spin adds for a component.
