@@ -3,7 +3,7 @@
 
 use anyhow::{Context, bail};
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -416,9 +416,41 @@ fn within_seconds(seconds: u64, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Runs `waypost ARGS` to completion: (success, stderr).
+/// A manifest of `body` after its `[application]` table, each placeholder in
+/// `files` replaced by its path, written as `dir/spin.toml`.
+pub fn write_app(dir: &Path, body: &str, files: &[(&str, &Path)]) -> PathBuf {
+    let body = files
+        .iter()
+        .fold(body.to_string(), |body, (placeholder, file)| {
+            body.replace(placeholder, file.to_str().unwrap())
+        });
+    let path = dir.join("spin.toml");
+    let text = format!("spin_manifest_version = 2\n[application]\nname = \"t\"\n{body}");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `waypost up` refuses `manifest`: its stderr, which names the file.
+pub fn up_refused(manifest: &Path) -> String {
+    let args = [
+        "up",
+        "-f",
+        manifest.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let (ok, stderr) = run_host(&args, &[]);
+    let text = std::fs::read_to_string(manifest).unwrap();
+    assert!(!ok, "up should fail for:\n{text}");
+    assert!(stderr.contains("spin.toml"), "names the file: {stderr}");
+    stderr
+}
+
+/// Runs `waypost ARGS` to completion: (success, stderr). A command still running
+/// after two minutes (an `up` expected to be refused that serves instead) is killed
+/// and fails the test, instead of holding it until CI's limit.
 pub fn run_host(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
-    let out = Command::new(host_binary())
+    let mut child = Command::new(host_binary())
         .args(args)
         .env(
             "WAYPOST_CACHE_DIR",
@@ -426,12 +458,36 @@ pub fn run_host(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
         )
         .envs(env.iter().copied())
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run waypost");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut pipe = child.stderr.take().expect("stderr piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for waypost") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = reader.join().expect("stderr reader");
+    let Some(status) = status else {
+        panic!(
+            "`waypost {}` was still running after 120 s:\n{stderr}",
+            args.join(" ")
+        );
+    };
+    (status.success(), stderr)
 }
 
 pub fn client() -> reqwest::Client {

@@ -27,6 +27,9 @@ const CONTRACT: &[(&str, &str)] = &[
     ("waypost-layer-outer", "layer"),
     ("waypost-layer-inner", "layer"),
     ("waypost-pass", "middleware"),
+    // A component dependency and the handler it is composed into (tests/tests/dependencies.rs).
+    ("waypost-greeter", "greeter"),
+    ("waypost-greet-handler", "greet-handler"),
     // The host bench's trivial component (tests/benches/host-bench.toml).
     ("waypost-hello", "handler"),
 ];

@@ -1660,32 +1660,12 @@ fn write_manifest(dir: &Path, body: &str) -> std::path::PathBuf {
         "waypost-layer-outer",
         "waypost-layer-inner",
     ]);
-    let text = format!(
-        "spin_manifest_version = 2\n[application]\nname = \"t\"\n{}",
-        body.replace("PROBE", wasm[0].to_str().unwrap())
-            .replace("OUTER", wasm[1].to_str().unwrap())
-    );
-    let path = dir.join("spin.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    waypost_tests::write_app(dir, body, &[("PROBE", &wasm[0]), ("OUTER", &wasm[1])])
 }
 
 fn up_fails(body: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = write_manifest(dir.path(), body);
-    let (ok, stderr) = run_host(
-        &[
-            "up",
-            "-f",
-            manifest.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        &[],
-    );
-    assert!(!ok, "up should fail for:\n{body}");
-    assert!(stderr.contains("spin.toml"), "names the file: {stderr}");
-    stderr
+    waypost_tests::up_refused(&write_manifest(dir.path(), body))
 }
 
 #[test]

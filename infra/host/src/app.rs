@@ -6,6 +6,7 @@
 
 use crate::allowed_hosts::AllowedHosts;
 use crate::client_tls::ClientTls;
+use crate::dependencies;
 use crate::engine;
 use crate::instance::{Grants, InstanceState, Mount, Next};
 use crate::kv::StoreManager;
@@ -445,14 +446,9 @@ fn prepare_components(
     used.dedup();
     let mut prepared = HashMap::new();
     for id in used {
-        let source = manifest.resolve(&m.component[id].source);
-        if !source.exists() {
-            bail!(
-                "{file}: component.{id}.source: {} does not exist (run `waypost build` first?)",
-                source.display()
-            );
-        }
-        let component = engine::load_component(engine, &source, cache_dir)
+        let bytes =
+            dependencies::component_bytes(manifest, id, &manifest.granted_capabilities(id))?;
+        let component = engine::load_component(engine, &bytes, cache_dir)
             .with_context(|| format!("{file}: component.{id}.source"))?;
         let shape = HandlerShape::of(engine, &component);
         if !shape.exports {

@@ -99,16 +99,19 @@ fn tick_epochs(engine: &Engine) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads `path`, reusing `<cache_dir>/<hash>.cwasm` when this engine compiled it before.
-pub fn load_component(engine: &Engine, path: &Path, cache_dir: &Path) -> anyhow::Result<Component> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read component {}", path.display()))?;
+/// Compiles `bytes`, reusing `<cache_dir>/<hash>.cwasm` when this engine compiled
+/// them before.
+pub fn load_component(
+    engine: &Engine,
+    bytes: &[u8],
+    cache_dir: &Path,
+) -> anyhow::Result<Component> {
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
     engine
         .precompile_compatibility_hash()
         .hash(&mut engine_hash);
     let mut digest = Sha256::new();
-    digest.update(&bytes);
+    digest.update(bytes);
     digest.update(engine_hash.finish().to_le_bytes());
     digest.update(env!("CARGO_PKG_VERSION"));
     let key = format!("{:x}", digest.finalize());
@@ -120,9 +123,9 @@ pub fn load_component(engine: &Engine, path: &Path, cache_dir: &Path) -> anyhow:
             return Ok(component);
         }
     }
-    let component = Component::new(engine, &bytes)
+    let component = Component::new(engine, bytes)
         .map_err(anyhow::Error::from)
-        .with_context(|| format!("{} is not a valid component", path.display()))?;
+        .context("not a valid component")?;
     std::fs::create_dir_all(cache_dir)?;
     let tmp = cache_dir.join(format!("{key}.tmp{}", std::process::id()));
     std::fs::write(&tmp, component.serialize()?)?;

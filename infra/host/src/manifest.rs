@@ -1,6 +1,7 @@
 //! `spin.toml` (manifest version 2): the subset Waypost's host runs, parsed strictly
 //! (unknown fields are errors) and validated so every error names the file and field.
 
+use crate::dependencies::ComponentDependency;
 use crate::routes::RoutePattern;
 use crate::static_response::{StaticResponse, StaticResponseToml};
 use crate::variables::{VariableDecl, is_valid_name};
@@ -147,13 +148,20 @@ pub const CAPABILITY_KEYS: [&str; 5] = [
     "variables",
 ];
 
+impl InheritConfiguration {
+    pub fn includes(&self, key: &str) -> bool {
+        match self {
+            Self::All(all) => *all,
+            Self::Some(keys) => keys.iter().any(|k| k == key),
+        }
+    }
+}
+
 impl MiddlewareRef {
     pub fn inherits(&self, key: &str) -> bool {
-        match &self.inherit_configuration {
-            None | Some(InheritConfiguration::All(false)) => false,
-            Some(InheritConfiguration::All(true)) => true,
-            Some(InheritConfiguration::Some(keys)) => keys.iter().any(|k| k == key),
-        }
+        self.inherit_configuration
+            .as_ref()
+            .is_some_and(|config| config.includes(key))
     }
 }
 
@@ -180,6 +188,13 @@ pub struct Component {
     pub key_value_stores: Vec<String>,
     #[serde(default)]
     pub build: Option<BuildConfig>,
+    /// `true`: every dependency may use all of this component's capabilities (unless
+    /// it says otherwise with its own `inherit_configuration`).
+    #[serde(default)]
+    pub dependencies_inherit_configuration: Option<bool>,
+    /// Components satisfying this one's imports, by import name (dependencies.rs).
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, ComponentDependency>,
 }
 
 /// `"static/**"` (mounted at the same relative path) or `{ source, destination }`.
@@ -313,6 +328,7 @@ impl LoadedManifest {
                     );
                 }
             }
+            crate::dependencies::validate(self, id)?;
             crate::files::exclude_patterns(&c.exclude_files)
                 .with_context(|| format!("{file}: component.{id}"))?;
             for (i, host) in c.allowed_outbound_hosts.iter().enumerate() {
@@ -385,6 +401,34 @@ impl LoadedManifest {
             }
         }
         Ok(())
+    }
+
+    /// The capability keys component `id`'s instances are granted: its own, and as
+    /// middleware what it inherits from each trigger's component it wraps.
+    pub fn granted_capabilities(&self, id: &str) -> Vec<&'static str> {
+        let m = &self.manifest;
+        let mut keys = m.component[id].declared_capabilities();
+        for trigger in &m.trigger.http {
+            let Some(primary) = trigger.component().and_then(|c| m.component.get(c)) else {
+                continue;
+            };
+            for mw in trigger
+                .dependencies
+                .middleware
+                .iter()
+                .filter(|mw| mw.component == id)
+            {
+                keys.extend(
+                    primary
+                        .declared_capabilities()
+                        .into_iter()
+                        .filter(|key| mw.inherits(key)),
+                );
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        keys
     }
 
     pub fn variable_decls(&self) -> BTreeMap<String, VariableDecl> {
