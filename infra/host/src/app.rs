@@ -446,8 +446,7 @@ fn prepare_components(
     used.dedup();
     let mut prepared = HashMap::new();
     for id in used {
-        let bytes =
-            dependencies::component_bytes(manifest, id, &manifest.granted_capabilities(id))?;
+        let bytes = dependencies::component_bytes(manifest, id)?;
         let component = engine::load_component(engine, &bytes, cache_dir)
             .with_context(|| format!("{file}: component.{id}.source"))?;
         let shape = HandlerShape::of(engine, &component);

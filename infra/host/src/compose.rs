@@ -156,12 +156,12 @@ pub struct Dependency {
 }
 
 /// `component` with `dependencies` composed in. `vet_import` is asked about every
-/// import of every dependency (with its name) before anything is composed, so the
-/// caller can refuse a capability the dependency may not have.
+/// import of every dependency (by its index in `dependencies`) before anything is
+/// composed, so the caller can refuse a capability the dependency may not have.
 pub fn compose(
     component: Vec<u8>,
     dependencies: Vec<Dependency>,
-    vet_import: impl Fn(&DependencyName, &str) -> anyhow::Result<()>,
+    vet_import: impl Fn(usize, &str) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<u8>> {
     let mut graph = CompositionGraph::new();
     let (world, instance) = register(&mut graph, "root:component", component)?;
@@ -188,7 +188,7 @@ pub fn compose(
         )
         .with_context(|| format!("dependency `{}`", dependency.name))?;
         for import in graph.types()[dep_world].imports.keys() {
-            vet_import(&dependency.name, import)?;
+            vet_import(index, import)?;
         }
         for import in matched {
             let export = dependency.export.clone().unwrap_or_else(|| import.clone());

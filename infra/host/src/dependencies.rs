@@ -15,7 +15,7 @@
 //! dependency is denied it as on Spin.
 
 use crate::compose::{self, DependencyName};
-use crate::manifest::{CAPABILITY_KEYS, Component, InheritConfiguration, LoadedManifest};
+use crate::manifest::{Component, InheritConfiguration, LoadedManifest};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
@@ -177,15 +177,8 @@ pub fn validate(manifest: &LoadedManifest, id: &str) -> anyhow::Result<()> {
                 "{field}.inherit_configuration: give it here or as component.{id}.dependencies_inherit_configuration, not both (as Spin)"
             );
         }
-        if let Some(InheritConfiguration::Some(keys)) = dependency.inherit_configuration() {
-            for (k, key) in keys.iter().enumerate() {
-                if !CAPABILITY_KEYS.contains(&key.as_str()) {
-                    bail!(
-                        "{field}.inherit_configuration[{k}]: unknown capability `{key}` (one of {})",
-                        CAPABILITY_KEYS.join(", ")
-                    );
-                }
-            }
+        if let Some(config) = dependency.inherit_configuration() {
+            config.check_keys(&field)?;
         }
         if parsed.is_whole_package() && dependency.export().is_some() {
             bail!(
@@ -236,13 +229,8 @@ pub fn validate(manifest: &LoadedManifest, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Component `id`'s binary with its dependencies composed in; `granted` are the
-/// capability keys its instances are granted.
-pub fn component_bytes(
-    manifest: &LoadedManifest,
-    id: &str,
-    granted: &[&str],
-) -> anyhow::Result<Vec<u8>> {
+/// Component `id`'s binary with its dependencies composed in.
+pub fn component_bytes(manifest: &LoadedManifest, id: &str) -> anyhow::Result<Vec<u8>> {
     let file = manifest.path.display();
     let components = &manifest.manifest.component;
     let component = &components[id];
@@ -262,8 +250,11 @@ pub fn component_bytes(
     if component.dependencies.is_empty() {
         return Ok(bytes);
     }
+    let granted = manifest.granted_capabilities(id);
+    // In the order `compose` gets them, so its index names the dependency.
+    let declared: Vec<(&String, &ComponentDependency)> = component.dependencies.iter().collect();
     let mut dependencies = Vec::new();
-    for (name, dependency) in &component.dependencies {
+    for &(name, dependency) in &declared {
         let field = format!("{file}: component.{id}.dependencies.\"{name}\"");
         let (path, what) = match dependency {
             ComponentDependency::Local(local) => (manifest.resolve(&local.path), "path"),
@@ -285,8 +276,8 @@ pub fn component_bytes(
             export: dependency.export().cloned(),
         });
     }
-    compose::compose(bytes, dependencies, |name, import| {
-        let dependency = &component.dependencies[&name.to_string()];
+    compose::compose(bytes, dependencies, |index, import| {
+        let (name, dependency) = declared[index];
         match capability_of(import) {
             Some(key) if granted.contains(&key) && !inherits(component, dependency, key) => bail!(
                 "dependency `{name}` imports `{import}`, and `{id}` is granted {key}, which the dependency does not inherit. \

@@ -155,6 +155,23 @@ impl InheritConfiguration {
             Self::Some(keys) => keys.iter().any(|k| k == key),
         }
     }
+
+    /// Refuses a key that is not one of `CAPABILITY_KEYS`, naming it under `field`
+    /// (the middleware or dependency whose `inherit_configuration` this is).
+    pub fn check_keys(&self, field: &str) -> anyhow::Result<()> {
+        let Self::Some(keys) = self else {
+            return Ok(());
+        };
+        for (k, key) in keys.iter().enumerate() {
+            if !CAPABILITY_KEYS.contains(&key.as_str()) {
+                bail!(
+                    "{field}.inherit_configuration[{k}]: unknown capability `{key}` (one of {})",
+                    CAPABILITY_KEYS.join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 impl MiddlewareRef {
@@ -378,15 +395,8 @@ impl LoadedManifest {
                         component.map(String::as_str).unwrap_or_default()
                     );
                 }
-                if let Some(InheritConfiguration::Some(keys)) = &mw.inherit_configuration {
-                    for (k, key) in keys.iter().enumerate() {
-                        if !CAPABILITY_KEYS.contains(&key.as_str()) {
-                            bail!(
-                                "{field}.inherit_configuration[{k}]: unknown capability `{key}` (one of {})",
-                                CAPABILITY_KEYS.join(", ")
-                            );
-                        }
-                    }
+                if let Some(config) = &mw.inherit_configuration {
+                    config.check_keys(&field)?;
                 }
             }
             match &t.route {
