@@ -11,6 +11,7 @@ use crate::engine;
 use crate::instance::{Grants, InstanceState, Mount, Next};
 use crate::kv::StoreManager;
 use crate::manifest::{LoadedManifest, RouteToml, TriggerHandler};
+use crate::memory_limit::{self, InstanceLimits};
 use crate::outbound::{InProcess, OutboundClient, ResponseFuture, SelfOrigin};
 use crate::request_fate::{CutShortIsAnError, Fate};
 use crate::routes::{RouteMatch, RoutePattern, Router};
@@ -49,6 +50,11 @@ pub struct LoadOptions {
     pub h2c_prior_knowledge: Option<String>,
     /// `up --env name=value`: set in every component's environment.
     pub environment: Vec<(String, String)>,
+    /// `up --max-instance-memory`, over the runtime config's `max_instance_memory`.
+    pub max_instance_memory: Option<u64>,
+    /// `up --key-value key=value`: written to the `default` store once the app has
+    /// loaded, before it serves (as Spin writes them).
+    pub key_values: Vec<(String, String)>,
 }
 
 /// What answers a trigger's route: its chain of components, or the response the
@@ -171,9 +177,9 @@ pub struct App {
     reuse: Reuse,
     /// Set once the app is served (`serving_at`).
     self_origin: std::sync::OnceLock<SelfOrigin>,
+    /// The most each linear memory of an instance may grow to (`memory_limit`).
+    max_memory: usize,
 }
-
-const MAX_GUEST_MEMORY: usize = 256 << 20;
 
 impl App {
     /// Where the app is served: the origin of its components' calls to `self.alt`.
@@ -219,6 +225,14 @@ impl App {
             .with_context(|| format!("{file}: variables"))?;
         let stores = runtime.build_stores(&state_dir)?;
 
+        let max_memory = match (opts.max_instance_memory, runtime.config.max_instance_memory) {
+            (Some(bytes), _) => memory_limit::validate(bytes).context("--max-instance-memory")?,
+            (None, Some(bytes)) => memory_limit::validate(bytes).with_context(|| {
+                let path = opts.runtime_config.as_deref().unwrap_or(Path::new(""));
+                format!("{}: max_instance_memory", path.display())
+            })?,
+            (None, None) => memory_limit::DEFAULT,
+        };
         let engine = engine::new_engine()?;
         let cache_dir = opts
             .cache_dir
@@ -235,6 +249,12 @@ impl App {
             &engine,
             &cache_dir,
         )?;
+        let mut ids: Vec<&String> = prepared.keys().collect();
+        ids.sort();
+        for id in ids {
+            memory_limit::check_initial(&prepared[id].component, max_memory)
+                .with_context(|| format!("{file}: component.{id}"))?;
+        }
 
         let mut targets = Vec::new();
         let mut routes = Vec::new();
@@ -272,6 +292,7 @@ impl App {
             );
         }
         let by_component = chaining_targets(m, &targets, &prepared);
+        write_key_values(&stores, &opts.key_values)?;
 
         Ok(Arc::new(App {
             name: m.application.name.clone(),
@@ -290,6 +311,7 @@ impl App {
             routes_desc,
             reuse: opts.reuse,
             self_origin: std::sync::OnceLock::new(),
+            max_memory,
         }))
     }
 
@@ -402,7 +424,7 @@ impl App {
             &self.client,
             self.clone(),
             next,
-            MAX_GUEST_MEMORY,
+            InstanceLimits::new(self.max_memory, store.name.clone()),
         )?;
         Ok((state, store.pres.clone()))
     }
@@ -415,6 +437,19 @@ struct Prepared {
     grants: Grants,
     shape: HandlerShape,
     imports: Vec<String>,
+}
+
+/// `up --key-value`'s pairs, into the `default` store, over what it held.
+fn write_key_values(stores: &StoreManager, pairs: &[(String, String)]) -> anyhow::Result<()> {
+    let Some(store) = stores.get("default") else {
+        bail!("--key-value: the app has no `default` key-value store");
+    };
+    for (key, value) in pairs {
+        store
+            .set(key, value.as_bytes())
+            .map_err(|e| anyhow::anyhow!("--key-value {key}: the `default` store: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Loads every component some trigger uses.

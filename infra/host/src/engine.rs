@@ -51,13 +51,15 @@ pub fn new_engine() -> anyhow::Result<Engine> {
     config.concurrency_support(true);
     config.epoch_interruption(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // A pooled memory may grow to the pool's default, the 4 GiB it can address:
+    // each store's limiter bounds it (`memory_limit`), and a component that starts
+    // too big is refused with an error naming the setting, where the pool's would not.
     let mut pooling = PoolingAllocationConfig::default();
     pooling
         .total_component_instances(instances)
         .total_core_instances(instances * 4)
         .total_memories(instances * 2)
         .total_tables(instances * 4)
-        .max_memory_size(256 << 20)
         .max_component_instance_size(1 << 20)
         .max_core_instances_per_component(16)
         .max_memories_per_component(4)

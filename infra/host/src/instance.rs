@@ -8,7 +8,6 @@ use crate::outbound::{OutboundClient, OutboundHooks};
 use crate::variables::ComponentVariables;
 use std::path::PathBuf;
 use std::sync::Arc;
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p3::bindings::Service;
@@ -53,7 +52,7 @@ pub struct InstanceState {
     /// middleware at position `p` reaches the next one, `chained[p]`.
     pub chained: Vec<Arc<Service>>,
     pub app: Arc<crate::app::App>,
-    pub limits: StoreLimits,
+    pub limits: crate::memory_limit::InstanceLimits,
 }
 
 impl Grants {
@@ -99,7 +98,7 @@ impl InstanceState {
         client: &OutboundClient,
         app: Arc<crate::app::App>,
         next: Option<Next>,
-        max_memory: usize,
+        limits: crate::memory_limit::InstanceLimits,
     ) -> anyhow::Result<Self> {
         let mut wasi = WasiCtxBuilder::new();
         wasi.inherit_stdout().stderr(crate::log::GuestStderr);
@@ -125,9 +124,7 @@ impl InstanceState {
             next,
             chained: Vec::new(),
             app,
-            limits: wasmtime::StoreLimitsBuilder::new()
-                .memory_size(max_memory)
-                .build(),
+            limits,
         })
     }
 

@@ -20,6 +20,7 @@ mod keys_cmd;
 mod kv;
 mod log;
 mod manifest;
+mod memory_limit;
 mod metrics;
 mod otlp;
 mod outbound;
@@ -36,6 +37,7 @@ mod settle;
 mod static_response;
 mod tick;
 mod upstream_timeouts;
+mod variable_flags;
 mod variables;
 mod wit;
 mod workers;
@@ -116,13 +118,27 @@ struct UpArgs {
     /// Run the build commands first.
     #[arg(long)]
     build: bool,
-    /// Set an application variable: `name=value`.
-    #[arg(long = "variable", value_parser = parse_variable)]
-    variables: Vec<(String, String)>,
+    /// Set an application variable: `name=value`, `name=@file` (the file's contents),
+    /// or `@file.json` / `@file.toml` (a table of names to values), as `spin up` takes
+    /// them. Repeatable; the last value for a name wins.
+    #[arg(
+        long = "variable",
+        value_name = "NAME=VALUE | NAME=@FILE | @FILE.json | @FILE.toml"
+    )]
+    variables: Vec<variable_flags::VariableFlag>,
+    /// Set `key` to `value` in the app's `default` key-value store before serving,
+    /// over what it held, as `spin up --key-value` does. Repeatable.
+    #[arg(long = "key-value", value_parser = parse_variable, value_name = "KEY=VALUE")]
+    key_values: Vec<(String, String)>,
     /// Set an environment variable, `name=value`, in every component, as `spin up
     /// --env` does (over the manifest's `environment`).
     #[arg(short = 'e', long = "env", value_parser = parse_variable)]
     env: Vec<(String, String)>,
+    /// The most memory one component instance may have, in bytes: a guest growing
+    /// its memory past it is refused (its request gets a 500). Spin's flag; over the
+    /// runtime config's `max_instance_memory` [default: 268435456 (256 MiB)]
+    #[arg(long = "max-instance-memory", env = "SPIN_MAX_INSTANCE_MEMORY")]
+    max_instance_memory: Option<u64>,
     /// Largest request body accepted, in bytes (larger gets 413).
     #[arg(long = "max-request-body", default_value_t = 1 << 20)]
     max_request_body: usize,
@@ -267,7 +283,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             manifest,
             runtime_config: args.runtime_config_file,
             state_dir: args.state_dir,
-            variables: args.variables.into_iter().collect::<HashMap<_, _>>(),
+            variables: variable_flags::resolve(&args.variables)?
+                .into_iter()
+                .collect::<HashMap<_, _>>(),
             cache_dir: args
                 .cache_dir
                 .or_else(|| std::env::var_os("WAYPOST_CACHE_DIR").map(PathBuf::from)),
@@ -279,6 +297,8 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             },
             h2c_prior_knowledge: std::env::var("SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE").ok(),
             environment: args.env,
+            max_instance_memory: args.max_instance_memory,
+            key_values: args.key_values,
         };
         let app = tokio::task::spawn_blocking(move || app::App::load(&opts))
             .await

@@ -17,7 +17,8 @@ use std::sync::Arc;
 pub struct RuntimeConfig {
     #[serde(default)]
     pub key_value_store: BTreeMap<String, KeyValueStoreConfig>,
-    #[serde(default)]
+    /// Spin also reads the table by its old name, `config_provider`.
+    #[serde(default, alias = "config_provider")]
     pub variables_provider: Vec<VariablesProvider>,
     #[serde(default)]
     pub state_dir: Option<String>,
@@ -27,6 +28,9 @@ pub struct RuntimeConfig {
     pub outbound_http: OutboundHttp,
     #[serde(default)]
     pub client_tls: Vec<ClientTlsToml>,
+    /// Bytes each linear memory of an instance may grow to (`memory_limit`).
+    #[serde(default)]
+    pub max_instance_memory: Option<u64>,
 }
 
 /// `[outbound_networking]`.
@@ -280,6 +284,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.key_value_store.len(), 2);
+        assert_eq!(cfg.variables_provider.len(), 1);
+        let old_name = "[[config_provider]]\ntype = 'env'\nprefix = 'ACME'";
+        let old: RuntimeConfig = toml::from_str(old_name).unwrap();
+        assert!(matches!(
+            &old.variables_provider[..],
+            [VariablesProvider::Env { prefix: Some(p) }] if p == "ACME"
+        ));
+        let memory: RuntimeConfig = toml::from_str("max_instance_memory = 1048576").unwrap();
+        assert_eq!(memory.max_instance_memory, Some(1 << 20));
         assert!(toml::from_str::<RuntimeConfig>("[sqlite_database.x]\ntype='spin'").is_err());
         assert!(toml::from_str::<RuntimeConfig>("[key_value_store.x]\ntype='mongo'").is_err());
         let tls = "[[client_tls]]\ncomponent_ids = ['router']\nhosts = ['api.ups.com']";

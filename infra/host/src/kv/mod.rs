@@ -104,6 +104,10 @@ impl StoreManager {
         self.stores.contains_key(label)
     }
 
+    pub fn get(&self, label: &str) -> Option<&Arc<dyn Store>> {
+        self.stores.get(label)
+    }
+
     /// The view for a component granted `allowed` labels (built once at start-up;
     /// cloning it per instance only bumps reference counts).
     pub fn view_for(&self, allowed: &[String]) -> KvView {

@@ -73,6 +73,16 @@ fn busy(ms: &str) -> Reply {
     reply(200, format!("busy {ms}"))
 }
 
+/// Holds `mib` MiB, every page written, for the rest of the request: a guest that
+/// needs that much memory (`--max-instance-memory`).
+fn alloc(mib: &str) -> Reply {
+    let Ok(mib) = mib.parse::<usize>() else {
+        return reply(400, "mib: a number");
+    };
+    let held = std::hint::black_box(vec![1u8; mib << 20]);
+    reply(200, format!("allocated {} MiB", held.len() >> 20))
+}
+
 /// Requests this instance has served, this one included: shows instance reuse.
 static SERVED: AtomicU64 = AtomicU64::new(0);
 
@@ -92,6 +102,7 @@ const OPS: &[&str] = &[
     "files-write",
     "instance",
     "env",
+    "alloc",
 ];
 
 #[http_service]
@@ -148,6 +159,7 @@ async fn handle(req: Request) -> Reply {
             reply(200, format!("slept {ms}"))
         }
         ("busy", _) => busy(&param("ms")),
+        ("alloc", _) => alloc(&param("mib")),
         ("stream", _) => stream(param("first"), param("then") == "trap"),
         ("bytes", _) => bytes(param("n").parse().unwrap_or(0)),
         ("files", rel) => match std::fs::read_to_string(format!("/{}", percent_decode(rel))) {

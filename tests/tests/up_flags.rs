@@ -1,0 +1,285 @@
+//! `spin up` flags the host takes as Spin does: `--max-instance-memory` (and the
+//! runtime config's `max_instance_memory`), `--key-value`, and `--variable` in its
+//! file forms. Each runs the probe component alone on `/...`.
+
+use std::path::{Path, PathBuf};
+use waypost_tests::{Host, HostOptions, client, run_host, wasm, write_app};
+
+/// The probe on `/...` with `component` after its `source` line.
+fn probe_app(dir: &Path, component: &str) -> PathBuf {
+    let probe = wasm(&["waypost-probe"]);
+    let body = format!(
+        "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"probe\"\n[component.probe]\nsource = \"PROBE\"\n{component}"
+    );
+    write_app(dir, &body, &[("PROBE", &probe[0])])
+}
+
+fn start(manifest: &Path, args: &[&str], env: &[(&str, &str)]) -> Host {
+    let opts = HostOptions {
+        args: args.iter().map(|a| a.to_string()).collect(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Default::default()
+    };
+    Host::start(manifest, opts).unwrap()
+}
+
+/// Status and body of GET `path`.
+async fn get(host: &Host, path: &str) -> (u16, String) {
+    let response = client().get(host.url(path)).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+/// `waypost up` with `args` after the manifest fails: its stderr.
+fn up_refused_with(manifest: &Path, args: &[&str]) -> String {
+    let mut all = vec![
+        "up",
+        "-f",
+        manifest.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    all.extend_from_slice(args);
+    let (ok, stderr) = run_host(&all, &[]);
+    assert!(!ok, "up {args:?} should fail");
+    stderr
+}
+
+const MIB: u64 = 1 << 20;
+
+#[tokio::test]
+async fn an_instance_growing_past_its_memory_limit_fails_its_request_and_the_next_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = probe_app(dir.path(), "");
+    let limit = (32 * MIB).to_string();
+    let host = start(&manifest, &[], &[("SPIN_MAX_INSTANCE_MEMORY", &limit)]);
+
+    assert_eq!(
+        get(&host, "/alloc?mib=8").await,
+        (200, "allocated 8 MiB".into())
+    );
+    let response = client()
+        .get(host.url("/alloc?mib=48"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert!(
+        host.logged_line(&[
+            r#""event":"memory_limit_exceeded""#,
+            r#""component":"probe""#,
+            &format!(r#""max_instance_memory":"{limit}""#),
+        ]),
+        "{}",
+        host.logs()
+    );
+    assert_eq!(
+        get(&host, "/alloc?mib=8").await,
+        (200, "allocated 8 MiB".into())
+    );
+}
+
+#[tokio::test]
+async fn the_runtime_configs_limit_applies_the_flag_overrides_it_and_the_default_is_256_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = probe_app(dir.path(), "");
+    let config = dir.path().join("runtime-config.toml");
+    std::fs::write(&config, format!("max_instance_memory = {}\n", 16 * MIB)).unwrap();
+    let config = config.to_str().unwrap();
+
+    let from_config = start(&manifest, &["--runtime-config-file", config], &[]);
+    assert_eq!(get(&from_config, "/alloc?mib=24").await.0, 500);
+    drop(from_config);
+
+    let flag = (64 * MIB).to_string();
+    let args = [
+        "--runtime-config-file",
+        config,
+        "--max-instance-memory",
+        &flag,
+    ];
+    let overridden = start(&manifest, &args, &[]);
+    assert_eq!(get(&overridden, "/alloc?mib=24").await.0, 200);
+    assert_eq!(get(&overridden, "/alloc?mib=80").await.0, 500);
+    drop(overridden);
+
+    let default = start(&manifest, &[], &[]);
+    assert_eq!(get(&default, "/alloc?mib=200").await.0, 200);
+    assert_eq!(get(&default, "/alloc?mib=300").await.0, 500);
+}
+
+#[test]
+fn a_memory_limit_out_of_range_or_below_a_components_start_stops_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = probe_app(dir.path(), "");
+
+    let e = up_refused_with(&manifest, &["--max-instance-memory", "65536"]);
+    assert!(
+        e.contains("component.probe: its memory starts at")
+            && e.contains("more than the instance memory limit of 65536 bytes"),
+        "{e}"
+    );
+    let e = up_refused_with(&manifest, &["--max-instance-memory", "0"]);
+    assert!(
+        e.contains("--max-instance-memory: 0 bytes: must be from 65536"),
+        "{e}"
+    );
+    let e = up_refused_with(&manifest, &["--max-instance-memory", "lots"]);
+    assert!(e.contains("--max-instance-memory"), "{e}");
+
+    let config = dir.path().join("runtime-config.toml");
+    std::fs::write(&config, "max_instance_memory = 5000000000\n").unwrap();
+    let e = up_refused_with(
+        &manifest,
+        &["--runtime-config-file", config.to_str().unwrap()],
+    );
+    assert!(
+        e.contains(&format!(
+            "{}: max_instance_memory: 5000000000 bytes",
+            config.display()
+        )),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn key_values_are_written_to_the_default_store_before_serving_over_what_it_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = probe_app(dir.path(), "key_value_stores = [\"default\"]\n");
+    let state = dir.path().join("state");
+    let opts = |args: &[&str]| HostOptions {
+        args: args.iter().map(|a| a.to_string()).collect(),
+        state_dir: Some(state.clone()),
+        ..Default::default()
+    };
+
+    let before = Host::start(&manifest, opts(&[])).unwrap();
+    let set = client()
+        .put(before.url("/kv/set?store=default&key=carrier"))
+        .body("old")
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success());
+    drop(before);
+
+    let args = [
+        "--key-value",
+        "carrier=ups",
+        "--key-value",
+        "carrier=dhl",
+        "--key-value",
+        "region=eu=west",
+        "--key-value",
+        "empty=",
+    ];
+    let seeded = Host::start(&manifest, opts(&args)).unwrap();
+    let value = |key: &str| format!("/kv/get?store=default&key={key}");
+    assert_eq!(get(&seeded, &value("carrier")).await, (200, "dhl".into()));
+    assert_eq!(
+        get(&seeded, &value("region")).await,
+        (200, "eu=west".into())
+    );
+    assert_eq!(get(&seeded, &value("empty")).await, (200, "".into()));
+    drop(seeded);
+
+    // Written to the store itself: there after a restart without the flags.
+    let after = Host::start(&manifest, opts(&[])).unwrap();
+    assert_eq!(get(&after, &value("carrier")).await, (200, "dhl".into()));
+}
+
+#[tokio::test]
+async fn a_refused_up_writes_no_key_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let state_arg = state.to_str().unwrap();
+    let required = "[variables]\ntoken = { required = true }\n";
+    let broken = probe_app(dir.path(), "key_value_stores = [\"default\"]\n");
+    let text = std::fs::read_to_string(&broken).unwrap();
+    std::fs::write(&broken, format!("{text}{required}")).unwrap();
+    let e = up_refused_with(
+        &broken,
+        &["--state-dir", state_arg, "--key-value", "carrier=ups"],
+    );
+    assert!(e.contains("token"), "{e}");
+    let e = up_refused_with(&broken, &["--key-value", "carrier"]);
+    assert!(e.contains("`carrier` is not of the form name=value"), "{e}");
+
+    let manifest = probe_app(dir.path(), "key_value_stores = [\"default\"]\n");
+    let opts = HostOptions {
+        state_dir: Some(state.clone()),
+        ..Default::default()
+    };
+    let host = Host::start(&manifest, opts).unwrap();
+    let (status, _) = get(&host, "/kv/get?store=default&key=carrier").await;
+    assert_eq!(status, 404, "the refused up wrote nothing");
+}
+
+#[tokio::test]
+async fn variables_come_from_files_as_spin_up_reads_them_and_the_last_flag_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = probe_app(
+        dir.path(),
+        r#"[component.probe.variables]
+token = "{{ token }}"
+region = "{{ region }}"
+plan = "{{ plan }}"
+[variables]
+token = { required = true, secret = true }
+region = { default = "us" }
+plan = { required = true }
+"#,
+    );
+    let at = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let secret = at("token.txt", "tok-from-file\n");
+    let json = at("vars.json", r#"{"region": "eu", "plan": "pro"}"#);
+    let toml = at("vars.toml", "plan = \"team\"\n");
+    let args = [
+        "--variable".to_string(),
+        format!("token=@{secret}"),
+        "--variable".to_string(),
+        format!("@{json}"),
+        "--variable".to_string(),
+        format!("@{toml}"),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let host = start(&manifest, &args, &[]);
+    assert_eq!(
+        get(&host, "/var/token").await,
+        (200, "tok-from-file\n".into())
+    );
+    assert_eq!(get(&host, "/var/region").await, (200, "eu".into()));
+    assert_eq!(get(&host, "/var/plan").await, (200, "team".into()));
+    drop(host);
+
+    let bad = at("bad.toml", "plan = 7\ntoken = \"hunter2\"\n");
+    let e = up_refused_with(&manifest, &["--variable", &format!("@{bad}")]);
+    assert!(
+        e.contains(&format!(
+            "--variable @{bad}: `plan` is not a string (integer)"
+        )),
+        "{e}"
+    );
+    let missing = dir.path().join("missing.txt");
+    let e = up_refused_with(
+        &manifest,
+        &["--variable", &format!("token=@{}", missing.display())],
+    );
+    assert!(
+        e.contains("--variable token=@") && e.contains("missing.txt"),
+        "{e}"
+    );
+    let e = up_refused_with(&manifest, &["--variable", "@vars.yaml"]);
+    assert!(e.contains("must end in .json or .toml"), "{e}");
+}
