@@ -283,3 +283,141 @@ plan = { required = true }
     let e = up_refused_with(&manifest, &["--variable", "@vars.yaml"]);
     assert!(e.contains("must end in .json or .toml"), "{e}");
 }
+
+/// The probe twice: as `probe` on `/probe/...` and as `other` on `/other/...`.
+fn two_printers(dir: &Path) -> PathBuf {
+    let probe = wasm(&["waypost-probe"]);
+    let body = r#"
+[[trigger.http]]
+route = "/probe/..."
+component = "probe"
+[[trigger.http]]
+route = "/other/..."
+component = "other"
+[component.probe]
+source = "PROBE"
+[component.other]
+source = "PROBE"
+"#;
+    write_app(dir, body, &[("PROBE", &probe[0])])
+}
+
+/// Has `component` print `<component>-<tag>-out` to stdout and `...-err` to stderr.
+async fn print(host: &Host, component: &str, tag: &str) {
+    let path = format!("/{component}/print?out={component}-{tag}-out&err={component}-{tag}-err");
+    assert_eq!(get(host, &path).await, (200, "printed".into()));
+}
+
+fn read(path: PathBuf) -> String {
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[tokio::test]
+async fn component_output_goes_to_its_own_log_files_and_only_followed_components_reach_the_host_log()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = two_printers(dir.path());
+    let logs = dir.path().join("logs");
+    let logs_arg = logs.to_str().unwrap();
+
+    let followed = start(
+        &manifest,
+        &["--log-dir", logs_arg, "--follow", "probe"],
+        &[],
+    );
+    print(&followed, "probe", "a").await;
+    print(&followed, "other", "a").await;
+    let host_log = followed.logs();
+    assert!(host_log.contains("probe-a-err"), "{host_log}");
+    assert!(
+        !host_log.contains("other-a-err"),
+        "not followed: {host_log}"
+    );
+    assert!(
+        !host_log.contains("-a-out"),
+        "stdout is not the log: {host_log}"
+    );
+    drop(followed);
+    assert_eq!(read(logs.join("probe_stdout.txt")), "probe-a-out\n");
+    assert_eq!(read(logs.join("probe_stderr.txt")), "probe-a-err\n");
+    assert_eq!(read(logs.join("other_stdout.txt")), "other-a-out\n");
+    assert_eq!(read(logs.join("other_stderr.txt")), "other-a-err\n");
+
+    // Appended to across runs; --quiet passes nothing on.
+    let quiet = start(&manifest, &["--log-dir", logs_arg, "--quiet"], &[]);
+    print(&quiet, "probe", "b").await;
+    let host_log = quiet.logs();
+    assert!(!host_log.contains("probe-b-err"), "{host_log}");
+    drop(quiet);
+    assert_eq!(
+        read(logs.join("probe_stderr.txt")),
+        "probe-a-err\nprobe-b-err\n"
+    );
+
+    // No flags: no files written, every component followed.
+    let plain = start(&manifest, &[], &[]);
+    print(&plain, "other", "c").await;
+    assert!(plain.logged("other-c-err"), "{}", plain.logs());
+    drop(plain);
+    assert!(!read(logs.join("other_stderr.txt")).contains("other-c-err"));
+}
+
+#[tokio::test]
+async fn the_runtime_configs_log_dir_is_used_and_truncate_logs_empties_it_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = two_printers(dir.path());
+    let config_dir = dir.path().join("config");
+    std::fs::create_dir(&config_dir).unwrap();
+    let config = config_dir.join("runtime-config.toml");
+    std::fs::write(&config, "log_dir = \"component-logs\"\n").unwrap();
+    let config_arg = config.to_str().unwrap();
+    let logs = config_dir.join("component-logs");
+
+    let first = start(&manifest, &["--runtime-config-file", config_arg], &[]);
+    print(&first, "probe", "a").await;
+    drop(first);
+    assert_eq!(read(logs.join("probe_stdout.txt")), "probe-a-out\n");
+    std::fs::write(
+        logs.join("removed_stdout.txt"),
+        "from a component since removed",
+    )
+    .unwrap();
+
+    let truncated = start(
+        &manifest,
+        &["--runtime-config-file", config_arg, "--truncate-logs"],
+        &[],
+    );
+    print(&truncated, "probe", "b").await;
+    drop(truncated);
+    assert_eq!(read(logs.join("probe_stdout.txt")), "probe-b-out\n");
+    assert_eq!(read(logs.join("removed_stdout.txt")), "");
+
+    // `--log-dir ""` turns the runtime config's off.
+    let none = start(
+        &manifest,
+        &["--runtime-config-file", config_arg, "--log-dir", ""],
+        &[],
+    );
+    print(&none, "probe", "c").await;
+    drop(none);
+    assert_eq!(read(logs.join("probe_stdout.txt")), "probe-b-out\n");
+    let cwd = std::env::current_dir().unwrap();
+    assert!(
+        !cwd.join("probe_stdout.txt").exists(),
+        "an empty log dir is none, not the working directory"
+    );
+}
+
+#[test]
+fn following_a_component_the_app_lacks_or_with_quiet_stops_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = two_printers(dir.path());
+    let e = up_refused_with(&manifest, &["--follow", "porbe"]);
+    assert!(
+        e.contains("--follow: no component `porbe` in the app; its components are: other, probe"),
+        "{e}"
+    );
+    let e = up_refused_with(&manifest, &["--follow", "probe", "--quiet"]);
+    assert!(e.contains("--quiet") && e.contains("--follow"), "{e}");
+}

@@ -6,6 +6,7 @@
 
 use crate::allowed_hosts::AllowedHosts;
 use crate::client_tls::ClientTls;
+use crate::component_output::OutputOptions;
 use crate::dependencies;
 use crate::engine;
 use crate::instance::{Grants, InstanceState, Mount, Next};
@@ -55,6 +56,9 @@ pub struct LoadOptions {
     /// `up --key-value key=value`: written to the `default` store once the app has
     /// loaded, before it serves (as Spin writes them).
     pub key_values: Vec<(String, String)>,
+    /// `up --log-dir`, `--follow`, `--quiet`, `--truncate-logs`; a log dir given
+    /// here wins over the runtime config's `log_dir`.
+    pub output: OutputOptions,
 }
 
 /// What answers a trigger's route: its chain of components, or the response the
@@ -240,7 +244,7 @@ impl App {
             .unwrap_or_else(|| state_dir.join("compiled"));
 
         let m = &manifest.manifest;
-        let prepared = prepare_components(
+        let mut prepared = prepare_components(
             &manifest,
             &app_values,
             &stores,
@@ -254,6 +258,16 @@ impl App {
         for id in ids {
             memory_limit::check_initial(&prepared[id].component, max_memory)
                 .with_context(|| format!("{file}: component.{id}"))?;
+        }
+        let output = OutputOptions {
+            log_dir: opts.output.log_dir.clone().or_else(|| runtime.log_dir()),
+            ..opts.output.clone()
+        };
+        let all_ids: Vec<&str> = m.component.keys().map(String::as_str).collect();
+        let used: Vec<&str> = prepared.keys().map(String::as_str).collect();
+        let mut outputs = output.open(&all_ids, &used)?;
+        for (id, component) in prepared.iter_mut() {
+            component.grants.output = outputs.remove(id).expect("opened for every component");
         }
 
         let mut targets = Vec::new();
@@ -555,7 +569,7 @@ fn build_chain(
         links.push(Link {
             component: mw.component.clone(),
             own_store: Arc::from([layer.pre.clone()]),
-            grants: middleware_grants(&primary.grants, &mw.component, |k| mw.inherits(k)),
+            grants: middleware_grants(&primary.grants, &layer.grants, |k| mw.inherits(k)),
         });
     }
     links.push(Link {
@@ -848,13 +862,16 @@ fn component_grants(
         tls: Arc::new(tls.for_component(id)),
         environment: c.environment.clone().into_iter().collect(),
         mounts,
+        output: Default::default(),
     })
 }
 
-/// A middleware runs with the primary component's grants, only those it inherits.
-fn middleware_grants(primary: &Grants, id: &str, inherits: impl Fn(&str) -> bool) -> Grants {
+/// A middleware runs with the primary component's grants, only those it inherits,
+/// and writes its output where its own goes.
+fn middleware_grants(primary: &Grants, own: &Grants, inherits: impl Fn(&str) -> bool) -> Grants {
     Grants {
-        component: id.into(),
+        component: own.component.clone(),
+        output: own.output.clone(),
         kv: if inherits("key_value_stores") {
             primary.kv.clone()
         } else {

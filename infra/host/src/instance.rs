@@ -3,6 +3,7 @@
 
 use crate::allowed_hosts::AllowedHosts;
 use crate::client_tls::ComponentTls;
+use crate::component_output::ComponentOutput;
 use crate::kv::{KvCtx, KvView};
 use crate::outbound::{OutboundClient, OutboundHooks};
 use crate::variables::ComponentVariables;
@@ -31,6 +32,8 @@ pub struct Grants {
     pub tls: Arc<ComponentTls>,
     pub environment: Vec<(String, String)>,
     pub mounts: Vec<Mount>,
+    /// Where its stdout and stderr go (`--log-dir`, `--follow`).
+    pub output: ComponentOutput,
 }
 
 /// Where a middleware's `wasi:http/handler` import leads.
@@ -88,7 +91,9 @@ impl Grants {
         let environment =
             self.environment == primary.environment || !imports_any(&["wasi:cli/environment"]);
         let files = self.mounts == primary.mounts || !imports_any(&["wasi:filesystem/"]);
-        kv && variables && outbound && environment && files
+        let output =
+            self.output == primary.output || !imports_any(&["wasi:cli/stdout", "wasi:cli/stderr"]);
+        kv && variables && outbound && environment && files && output
     }
 }
 
@@ -101,7 +106,8 @@ impl InstanceState {
         limits: crate::memory_limit::InstanceLimits,
     ) -> anyhow::Result<Self> {
         let mut wasi = WasiCtxBuilder::new();
-        wasi.inherit_stdout().stderr(crate::log::GuestStderr);
+        wasi.stdout(grants.output.stdout.clone())
+            .stderr(grants.output.stderr.clone());
         for (k, v) in &grants.environment {
             wasi.env(k, v);
         }

@@ -10,7 +10,7 @@
 //! What a kill -9 loses is at most the last interval's access lines.
 //!
 //! What guests write to stderr (each component's own JSON line) goes through the same
-//! queue (`GuestStderr`), so it is batched too and keeps its place before its
+//! queue (`component_output`), so it is batched too and keeps its place before its
 //! request's access line.
 
 use std::io::Write;
@@ -66,7 +66,7 @@ fn line_of(value: &impl serde::Serialize) -> Vec<u8> {
 
 /// Queues `bytes` for the flusher; writes them at once if it is not running, or if
 /// `MAX_PENDING` would be passed (a guest writing faster than stderr drains).
-fn queue(bytes: &[u8]) {
+pub fn queue(bytes: &[u8]) {
     FLUSHER.call_once(start_flusher);
     if !BATCHING.load(Ordering::Relaxed) {
         return write_pending_then(bytes);
@@ -142,68 +142,4 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
-}
-
-/// A guest's stderr: what it writes is queued with the access log, in the order written.
-pub struct GuestStderr;
-
-impl wasmtime_wasi::cli::IsTerminal for GuestStderr {
-    fn is_terminal(&self) -> bool {
-        false
-    }
-}
-
-impl wasmtime_wasi::cli::StdoutStream for GuestStderr {
-    fn p2_stream(&self) -> Box<dyn wasmtime_wasi::p2::OutputStream> {
-        Box::new(GuestStderr)
-    }
-
-    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        Box::new(GuestStderr)
-    }
-}
-
-impl wasmtime_wasi::p2::OutputStream for GuestStderr {
-    fn write(&mut self, bytes: bytes::Bytes) -> wasmtime_wasi::p2::StreamResult<()> {
-        queue(&bytes);
-        Ok(())
-    }
-
-    fn flush(&mut self) -> wasmtime_wasi::p2::StreamResult<()> {
-        Ok(())
-    }
-
-    fn check_write(&mut self) -> wasmtime_wasi::p2::StreamResult<usize> {
-        Ok(FLUSH_BYTES)
-    }
-}
-
-#[async_trait::async_trait]
-impl wasmtime_wasi::p2::Pollable for GuestStderr {
-    async fn ready(&mut self) {}
-}
-
-impl tokio::io::AsyncWrite for GuestStderr {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        queue(buf);
-        std::task::Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
 }

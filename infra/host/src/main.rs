@@ -7,6 +7,7 @@ mod blocked_networks;
 mod builder;
 mod busy_poll;
 mod client_tls;
+mod component_output;
 mod compose;
 mod config_cmd;
 mod connection_cap;
@@ -139,6 +140,22 @@ struct UpArgs {
     /// runtime config's `max_instance_memory` [default: 268435456 (256 MiB)]
     #[arg(long = "max-instance-memory", env = "SPIN_MAX_INSTANCE_MEMORY")]
     max_instance_memory: Option<u64>,
+    /// Append each component's stdout and stderr to `<id>_stdout.txt` and
+    /// `<id>_stderr.txt` in this directory, as Spin does (over the runtime config's
+    /// `log_dir`; empty: none). Default: none, unlike Spin's `.spin/logs`.
+    #[arg(short = 'L', long = "log-dir", env = "SPIN_LOG_DIR",
+          value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from))]
+    log_dir: Option<PathBuf>,
+    /// Empty the log directory's component logs before starting.
+    #[arg(long = "truncate-logs")]
+    truncate_logs: bool,
+    /// Pass only these components' output on to the host's stdout and stderr
+    /// (repeatable). Default: every component's.
+    #[arg(long = "follow", value_name = "COMPONENT")]
+    follow: Vec<String>,
+    /// Pass no component's output on to the host's stdout and stderr.
+    #[arg(short = 'q', long = "quiet", conflicts_with = "follow")]
+    quiet: bool,
     /// Largest request body accepted, in bytes (larger gets 413).
     #[arg(long = "max-request-body", default_value_t = 1 << 20)]
     max_request_body: usize,
@@ -299,6 +316,11 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             environment: args.env,
             max_instance_memory: args.max_instance_memory,
             key_values: args.key_values,
+            output: component_output::OutputOptions {
+                log_dir: args.log_dir.clone(),
+                follow: component_output::Follow::from_flags(args.follow, args.quiet),
+                truncate: args.truncate_logs,
+            },
         };
         let app = tokio::task::spawn_blocking(move || app::App::load(&opts))
             .await

@@ -28,6 +28,10 @@ pub struct RuntimeConfig {
     pub outbound_http: OutboundHttp,
     #[serde(default)]
     pub client_tls: Vec<ClientTlsToml>,
+    /// Where components' stdout and stderr are written (`component_output`); empty:
+    /// nowhere.
+    #[serde(default)]
+    pub log_dir: Option<String>,
     /// Bytes each linear memory of an instance may grow to (`memory_limit`).
     #[serde(default)]
     pub max_instance_memory: Option<u64>,
@@ -193,6 +197,14 @@ impl LoadedRuntimeConfig {
             max_connections,
             h2c_prior_knowledge: None,
         })
+    }
+
+    /// `log_dir`, relative to the file's directory as `state_dir` is; `""` is none.
+    pub fn log_dir(&self) -> Option<PathBuf> {
+        match self.config.log_dir.as_deref() {
+            None | Some("") => None,
+            Some(dir) => Some(self.dir.join(dir)),
+        }
     }
 
     /// Labels the manifest may grant: the configured ones plus `default`.

@@ -103,6 +103,7 @@ const OPS: &[&str] = &[
     "instance",
     "env",
     "alloc",
+    "print",
 ];
 
 #[http_service]
@@ -160,6 +161,11 @@ async fn handle(req: Request) -> Reply {
         }
         ("busy", _) => busy(&param("ms")),
         ("alloc", _) => alloc(&param("mib")),
+        ("print", _) => {
+            println!("{}", param("out"));
+            eprintln!("{}", param("err"));
+            reply(200, "printed")
+        }
         ("stream", _) => stream(param("first"), param("then") == "trap"),
         ("bytes", _) => bytes(param("n").parse().unwrap_or(0)),
         ("files", rel) => match std::fs::read_to_string(format!("/{}", percent_decode(rel))) {
