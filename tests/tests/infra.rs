@@ -595,14 +595,17 @@ fn waypost_up_flags() -> BTreeSet<String> {
         .next()
         .unwrap();
     let mut flags = BTreeSet::new();
-    let mut attr: Option<&str> = None;
+    // An attribute rustfmt spread over several lines is read as one.
+    let mut attr: Option<String> = None;
+    let mut open = false;
     for line in body
         .lines()
         .map(str::trim)
         .filter(|l| !l.starts_with("///"))
     {
-        if line.starts_with("#[arg(") {
-            attr = Some(line);
+        if line.starts_with("#[arg(") || open {
+            attr.get_or_insert_with(String::new).push_str(line);
+            open = !line.ends_with(")]");
         } else if let (Some(a), Some((field, _))) = (attr.take(), line.split_once(':')) {
             match a.split("long = \"").nth(1) {
                 Some(long) => flags.insert(format!("--{}", long.split('"').next().unwrap())),

@@ -383,6 +383,22 @@ async fn the_runtime_configs_log_dir_is_used_and_truncate_logs_empties_it_first(
     )
     .unwrap();
 
+    // Refused once the logs are open (a middleware as a trigger's handler): kept.
+    let layer = wasm(&["waypost-layer-outer"]);
+    let refused_dir = dir.path().join("refused");
+    std::fs::create_dir(&refused_dir).unwrap();
+    let refused = write_app(
+        &refused_dir,
+        "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"probe\"\n[component.probe]\nsource = \"LAYER\"\n",
+        &[("LAYER", &layer[0])],
+    );
+    let e = up_refused_with(
+        &refused,
+        &["--runtime-config-file", config_arg, "--truncate-logs"],
+    );
+    assert!(e.contains("is middleware"), "{e}");
+    assert_eq!(read(logs.join("probe_stdout.txt")), "probe-a-out\n");
+
     let truncated = start(
         &manifest,
         &["--runtime-config-file", config_arg, "--truncate-logs"],

@@ -307,6 +307,7 @@ impl App {
         }
         let by_component = chaining_targets(m, &targets, &prepared);
         write_key_values(&stores, &opts.key_values)?;
+        output.truncate_if_asked()?;
 
         Ok(Arc::new(App {
             name: m.application.name.clone(),

@@ -65,10 +65,9 @@ impl Default for OutputOptions {
 }
 
 impl OutputOptions {
-    /// Each of `ids`' output, its log files opened (the directory made, and with
-    /// `truncate` every `*_stdout.txt` and `*_stderr.txt` in it emptied first, as
-    /// Spin does). A `--follow` naming no component of `all_ids` is refused, listing
-    /// the components there are.
+    /// Each of `ids`' output, its log files opened for appending (the directory
+    /// made). A `--follow` naming no component of `all_ids` is refused, listing the
+    /// components there are.
     pub fn open(
         &self,
         all_ids: &[&str],
@@ -88,16 +87,10 @@ impl OutputOptions {
                 );
             }
         }
-        let log_dir = self
-            .log_dir
-            .as_deref()
-            .filter(|dir| !dir.as_os_str().is_empty());
+        let log_dir = self.log_dir();
         if let Some(dir) = log_dir {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("--log-dir: cannot create {}", dir.display()))?;
-            if self.truncate {
-                truncate_logs(dir)?;
-            }
         }
         let mut outputs = HashMap::new();
         for id in ids {
@@ -120,6 +113,35 @@ impl OutputOptions {
         }
         Ok(outputs)
     }
+
+    /// With `truncate`, empties every `*_stdout.txt` and `*_stderr.txt` in the log
+    /// directory, as Spin does; called once the app has loaded, so a refused `up`
+    /// keeps the logs. The files stay open for appending, so what is written next
+    /// starts them again.
+    pub fn truncate_if_asked(&self) -> anyhow::Result<()> {
+        let Some(dir) = self.log_dir().filter(|_| self.truncate) else {
+            return Ok(());
+        };
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("--log-dir: cannot read {}", dir.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with("_stdout.txt") || name.ends_with("_stderr.txt") {
+                File::create(&path)
+                    .with_context(|| format!("--truncate-logs: cannot empty {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The log directory; an empty path is none.
+    fn log_dir(&self) -> Option<&Path> {
+        self.log_dir
+            .as_deref()
+            .filter(|dir| !dir.as_os_str().is_empty())
+    }
 }
 
 fn log_file(dir: &Path, id: &str, suffix: &str) -> anyhow::Result<File> {
@@ -129,21 +151,6 @@ fn log_file(dir: &Path, id: &str, suffix: &str) -> anyhow::Result<File> {
         .create(true)
         .open(&path)
         .with_context(|| format!("--log-dir: cannot open {}", path.display()))
-}
-
-fn truncate_logs(dir: &Path) -> anyhow::Result<()> {
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("--log-dir: cannot read {}", dir.display()))?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.ends_with("_stdout.txt") || name.ends_with("_stderr.txt") {
-            File::create(&path)
-                .with_context(|| format!("--truncate-logs: cannot empty {}", path.display()))?;
-        }
-    }
-    Ok(())
 }
 
 /// Where a followed stream goes on the host.
@@ -213,6 +220,15 @@ impl GuestStream {
             None => {}
         }
     }
+
+    /// What a guest's flush reaches: the host's stdout buffer (as Wasmtime's own
+    /// stdout stream does). Files are written unbuffered; the log queue has its own
+    /// flusher.
+    fn flush(&self) {
+        if self.to == Some(Terminal::Stdout) {
+            let _ = std::io::stdout().flush();
+        }
+    }
 }
 
 impl wasmtime_wasi::cli::IsTerminal for GuestStream {
@@ -238,6 +254,7 @@ impl wasmtime_wasi::p2::OutputStream for GuestStream {
     }
 
     fn flush(&mut self) -> wasmtime_wasi::p2::StreamResult<()> {
+        GuestStream::flush(self);
         Ok(())
     }
 
@@ -265,6 +282,7 @@ impl tokio::io::AsyncWrite for GuestStream {
         self: std::pin::Pin<&mut Self>,
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
+        GuestStream::flush(&self);
         std::task::Poll::Ready(Ok(()))
     }
 
@@ -327,8 +345,16 @@ mod tests {
             truncate: true,
             ..options
         };
-        truncating.open(&["a", "b"], &["a"]).unwrap();
+        let opened = truncating.open(&["a", "b"], &["a"]).unwrap();
+        assert_eq!(
+            read("a_stdout.txt").unwrap(),
+            "one\ntwo\n",
+            "not on opening"
+        );
+        truncating.truncate_if_asked().unwrap();
         assert_eq!(read("a_stdout.txt").unwrap(), "");
+        opened["a"].stdout.write(b"three\n");
+        assert_eq!(read("a_stdout.txt").unwrap(), "three\n");
         assert_eq!(
             read("gone_stderr.txt").unwrap(),
             "",

@@ -3,7 +3,8 @@
 //! bytes, as Spin spells them. It bounds each of an instance's linear memories. A
 //! guest asking to grow past it is refused (its `memory.grow` fails, which Rust's
 //! allocator turns into an abort, so the request gets a 500), and the host logs a
-//! `memory_limit_exceeded` event naming the component, as Spin logs a warning.
+//! `memory_limit_exceeded` event naming the component, as Spin logs a warning: once
+//! per instance, so a guest retrying in a loop does not flood the log.
 
 use anyhow::bail;
 use std::sync::Arc;
@@ -52,11 +53,16 @@ pub struct InstanceLimits {
     max_memory: usize,
     /// What the log names: the component, or the chain sharing the store.
     name: Arc<str>,
+    logged: bool,
 }
 
 impl InstanceLimits {
     pub fn new(max_memory: usize, name: Arc<str>) -> Self {
-        Self { max_memory, name }
+        Self {
+            max_memory,
+            name,
+            logged: false,
+        }
     }
 }
 
@@ -69,6 +75,9 @@ impl ResourceLimiter for InstanceLimits {
     ) -> wasmtime::Result<bool> {
         if desired <= self.max_memory {
             return Ok(true);
+        }
+        if std::mem::replace(&mut self.logged, true) {
+            return Ok(false);
         }
         crate::log::event(
             "memory_limit_exceeded",
@@ -120,5 +129,7 @@ mod tests {
         let mut limits = InstanceLimits::new(1 << 20, "probe".into());
         assert!(limits.memory_growing(0, 1 << 20, None).unwrap());
         assert!(!limits.memory_growing(1 << 20, (1 << 20) + 1, None).unwrap());
+        assert!(limits.logged);
+        assert!(!limits.memory_growing(1 << 20, 2 << 20, None).unwrap());
     }
 }
