@@ -437,3 +437,82 @@ fn following_a_component_the_app_lacks_or_with_quiet_stops_up() {
     let e = up_refused_with(&manifest, &["--follow", "probe", "--quiet"]);
     assert!(e.contains("--quiet") && e.contains("--follow"), "{e}");
 }
+
+#[tokio::test]
+async fn a_listen_port_in_use_is_refused_or_with_find_free_port_the_next_free_one_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = probe_app(dir.path(), "");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+
+    let (ok, e) = run_host(
+        &["up", "-f", manifest.to_str().unwrap(), "--listen", &addr],
+        &[],
+    );
+    assert!(!ok);
+    assert!(
+        e.contains(&format!("cannot listen on {addr}: it is already in use"))
+            && e.contains("--find-free-port"),
+        "{e}"
+    );
+
+    // Host::start listens on port 0, so this one is started by hand.
+    let mut child = std::process::Command::new(waypost_tests::host_binary())
+        .args(["up", "-f", manifest.to_str().unwrap(), "--listen", &addr])
+        .args([
+            "--find-free-port",
+            "--state-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .env(
+            "WAYPOST_CACHE_DIR",
+            waypost_tests::workspace_root().join("target/waypost-test-cache"),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let serving = std::io::BufRead::lines(stderr)
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("Serving http://").map(str::to_string));
+    let serving = serving.expect("waypost up serves");
+    assert_ne!(serving, addr);
+    let body = client()
+        .get(format!("http://{serving}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(body, "probe");
+}
+
+#[tokio::test]
+async fn an_http1_request_head_larger_than_http1_max_buf_size_gets_431() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = probe_app(dir.path(), "");
+    let big = "x".repeat(12 * 1024);
+    let status = |host: &Host| {
+        let request = client().get(host.url("/")).header("x-big", big.clone());
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+
+    let bounded = start(&manifest, &[], &[("SPIN_HTTP1_MAX_BUF_SIZE", "8192")]);
+    assert_eq!(status(&bounded).await, 431);
+    assert_eq!(get(&bounded, "/").await, (200, "probe".into()));
+    drop(bounded);
+
+    let default = start(&manifest, &[], &[]);
+    assert_eq!(status(&default).await, 200);
+    drop(default);
+
+    let e = up_refused_with(&manifest, &["--http1-max-buf-size", "4096"]);
+    assert!(
+        e.contains("--http1-max-buf-size 4096: must be at least 8192"),
+        "{e}"
+    );
+}

@@ -19,6 +19,7 @@ mod files;
 mod instance;
 mod keys_cmd;
 mod kv;
+mod listener;
 mod log;
 mod manifest;
 mod memory_limit;
@@ -100,6 +101,14 @@ struct UpArgs {
     /// Address to listen on.
     #[arg(long, env = "SPIN_HTTP_LISTEN_ADDR", default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
+    /// When the `--listen` port is in use, listen on the first free one of the next
+    /// ten, as `spin up --find-free-port` does.
+    #[arg(long = "find-free-port")]
+    find_free_port: bool,
+    /// Largest HTTP/1 request head read, in bytes (at least 8192); a larger head is
+    /// answered 431. Spin's flag; default: hyper's, about 400 KiB.
+    #[arg(long = "http1-max-buf-size", env = "SPIN_HTTP1_MAX_BUF_SIZE")]
+    http1_max_buf_size: Option<usize>,
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
     #[arg(long = "tls-cert", env = "SPIN_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -325,9 +334,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         let app = tokio::task::spawn_blocking(move || app::App::load(&opts))
             .await
             .context("loading the app panicked")??;
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let listener = listener::bind(args.listen, args.find_free_port).await?;
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         eprintln!("Serving {scheme}://{addr}");
@@ -336,6 +343,15 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         if args.max_request_body == 0 {
             bail!("--max-request-body must be positive");
+        }
+        if let Some(bytes) = args
+            .http1_max_buf_size
+            .filter(|b| *b < server::MIN_HTTP1_BUF)
+        {
+            bail!(
+                "--http1-max-buf-size {bytes}: must be at least {} (HTTP/1's smallest buffer)",
+                server::MIN_HTTP1_BUF
+            );
         }
         let header_read_timeout = unless_zero(args.header_read_timeout);
         if let Some(metrics_addr) = args.metrics_listen {
@@ -386,6 +402,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 response_write_timeout: unless_zero(args.response_write_timeout),
                 tls,
                 proxy_protocol: args.proxy_protocol,
+                http1_max_buf_size: args.http1_max_buf_size,
             },
         )
         .await;

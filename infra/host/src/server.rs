@@ -43,7 +43,13 @@ pub struct ServerOptions {
     /// `up --proxy-protocol`: each connection names its client in a PROXY header
     /// first, read within the header-read timeout (`crate::proxy_protocol`).
     pub proxy_protocol: bool,
+    /// `up --http1-max-buf-size`: the most of an HTTP/1 request head read (hyper
+    /// answers a larger one 431). `None`: hyper's default.
+    pub http1_max_buf_size: Option<usize>,
 }
+
+/// The smallest `http1_max_buf_size` hyper takes (it panics below it).
+pub const MIN_HTTP1_BUF: usize = 8192;
 
 /// Serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests
 /// finish (up to the grace period) and returns.
@@ -272,6 +278,9 @@ async fn serve_connections(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(opts.header_read_timeout);
+    if let Some(bytes) = opts.http1_max_buf_size {
+        builder.http1().max_buf_size(bytes);
+    }
     let builder = Arc::new(builder);
     while let Some((stream, client)) = accepted.recv().await {
         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
