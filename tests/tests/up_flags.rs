@@ -515,4 +515,8 @@ async fn an_http1_request_head_larger_than_http1_max_buf_size_gets_431() {
         e.contains("--http1-max-buf-size 4096: must be at least 8192"),
         "{e}"
     );
+    assert!(
+        !e.contains("Serving"),
+        "refused before the app is loaded: {e}"
+    );
 }

@@ -284,6 +284,18 @@ fn main() {
 }
 
 fn up(args: UpArgs) -> anyhow::Result<()> {
+    if args.max_request_body == 0 {
+        bail!("--max-request-body must be positive");
+    }
+    if let Some(bytes) = args
+        .http1_max_buf_size
+        .filter(|b| *b < server::MIN_HTTP1_BUF)
+    {
+        bail!(
+            "--http1-max-buf-size {bytes}: must be at least {} (HTTP/1's smallest buffer)",
+            server::MIN_HTTP1_BUF
+        );
+    }
     let manifest = manifest_path(args.from);
     let otlp_endpoint = otlp::endpoint(args.otlp_endpoint.as_deref(), |name| {
         std::env::var(name).ok()
@@ -340,18 +352,6 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         eprintln!("Serving {scheme}://{addr}");
         for route in app.describe_routes() {
             eprintln!("  {route}");
-        }
-        if args.max_request_body == 0 {
-            bail!("--max-request-body must be positive");
-        }
-        if let Some(bytes) = args
-            .http1_max_buf_size
-            .filter(|b| *b < server::MIN_HTTP1_BUF)
-        {
-            bail!(
-                "--http1-max-buf-size {bytes}: must be at least {} (HTTP/1's smallest buffer)",
-                server::MIN_HTTP1_BUF
-            );
         }
         let header_read_timeout = unless_zero(args.header_read_timeout);
         if let Some(metrics_addr) = args.metrics_listen {
