@@ -472,11 +472,19 @@ async fn a_listen_port_in_use_is_refused_or_with_find_free_port_the_next_free_on
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Read to the end, so the host's later lines never meet a closed pipe.
     let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let serving = std::io::BufRead::lines(stderr)
-        .map_while(Result::ok)
-        .find_map(|line| line.strip_prefix("Serving http://").map(str::to_string));
-    let serving = serving.expect("waypost up serves");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("Serving http://") {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    let serving = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("waypost up serves");
     assert_ne!(serving, addr);
     let body = client()
         .get(format!("http://{serving}/"))
