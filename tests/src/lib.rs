@@ -432,17 +432,24 @@ pub fn write_app(dir: &Path, body: &str, files: &[(&str, &Path)]) -> PathBuf {
 
 /// `waypost up` refuses `manifest`: its stderr, which names the file.
 pub fn up_refused(manifest: &Path) -> String {
-    let args = [
+    let stderr = up_refused_with(manifest, &[]);
+    assert!(stderr.contains("spin.toml"), "names the file: {stderr}");
+    stderr
+}
+
+/// `waypost up` with `flags` refuses `manifest`: its stderr.
+pub fn up_refused_with(manifest: &Path, flags: &[&str]) -> String {
+    let mut args = vec![
         "up",
         "-f",
         manifest.to_str().unwrap(),
         "--listen",
         "127.0.0.1:0",
     ];
+    args.extend_from_slice(flags);
     let (ok, stderr) = run_host(&args, &[]);
     let text = std::fs::read_to_string(manifest).unwrap();
-    assert!(!ok, "up should fail for:\n{text}");
-    assert!(stderr.contains("spin.toml"), "names the file: {stderr}");
+    assert!(!ok, "up {flags:?} should fail for:\n{text}");
     stderr
 }
 
@@ -499,6 +506,12 @@ pub fn client() -> reqwest::Client {
 }
 
 /// GETs `url` and parses the JSON body (panics on transport errors: tests only).
+/// Status and body of GET `path` from `host`.
+pub async fn get_text(host: &Host, path: &str) -> (u16, String) {
+    let response = client().get(host.url(path)).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
 pub async fn get_json(url: String) -> serde_json::Value {
     client()
         .get(url)

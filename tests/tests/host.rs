@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use waypost_tests::FIXTURE_SECRET as SECRET;
+use waypost_tests::get_text as get;
 use waypost_tests::{
     Host, HostOptions, client, fixture_components, fixture_manifest, free_port, metrics, run_host,
     sample, start_fixture, workspace_root,
@@ -28,11 +29,6 @@ fn start_with_metrics(mut opts: HostOptions) -> (Host, u16) {
     opts.args
         .extend(["--metrics-listen".into(), format!("127.0.0.1:{port}")]);
     (start(opts), port)
-}
-
-async fn get(host: &Host, path: &str) -> (u16, String) {
-    let r = client().get(host.url(path)).send().await.unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
 }
 
 async fn post(host: &Host, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {

@@ -3,7 +3,8 @@
 //! file forms. Each runs the probe component alone on `/...`.
 
 use std::path::{Path, PathBuf};
-use waypost_tests::{Host, HostOptions, client, run_host, wasm, write_app};
+use waypost_tests::get_text as get;
+use waypost_tests::{Host, HostOptions, client, run_host, up_refused_with, wasm, write_app};
 
 /// The probe on `/...` with `component` after its `source` line.
 fn probe_app(dir: &Path, component: &str) -> PathBuf {
@@ -24,28 +25,6 @@ fn start(manifest: &Path, args: &[&str], env: &[(&str, &str)]) -> Host {
         ..Default::default()
     };
     Host::start(manifest, opts).unwrap()
-}
-
-/// Status and body of GET `path`.
-async fn get(host: &Host, path: &str) -> (u16, String) {
-    let response = client().get(host.url(path)).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap())
-}
-
-/// `waypost up` with `args` after the manifest fails: its stderr.
-fn up_refused_with(manifest: &Path, args: &[&str]) -> String {
-    let mut all = vec![
-        "up",
-        "-f",
-        manifest.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    all.extend_from_slice(args);
-    let (ok, stderr) = run_host(&all, &[]);
-    assert!(!ok, "up {args:?} should fail");
-    stderr
 }
 
 const MIB: u64 = 1 << 20;
