@@ -163,6 +163,8 @@ pub struct HostOptions {
     pub state_dir: Option<PathBuf>,
     /// Run this `waypost` binary (the bench's release build); the dev build otherwise.
     pub binary: Option<PathBuf>,
+    /// Listen on this address; an ephemeral port of 127.0.0.1 otherwise.
+    pub listen: Option<String>,
 }
 
 /// Lines of the host's stderr kept (it logs one line per request).
@@ -199,7 +201,8 @@ impl Host {
         cmd.arg("up")
             .arg("-f")
             .arg(manifest)
-            .args(["--listen", "127.0.0.1:0"])
+            .arg("--listen")
+            .arg(opts.listen.as_deref().unwrap_or("127.0.0.1:0"))
             .arg("--state-dir")
             .arg(&state_dir)
             .args(&opts.args)

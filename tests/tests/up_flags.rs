@@ -435,47 +435,14 @@ async fn a_listen_port_in_use_is_refused_or_with_find_free_port_the_next_free_on
         "{e}"
     );
 
-    // Host::start listens on port 0, so this one is started by hand.
-    let mut child = std::process::Command::new(waypost_tests::host_binary())
-        .args(["up", "-f", manifest.to_str().unwrap(), "--listen", &addr])
-        .args([
-            "--find-free-port",
-            "--state-dir",
-            dir.path().to_str().unwrap(),
-        ])
-        .env(
-            "WAYPOST_CACHE_DIR",
-            waypost_tests::workspace_root().join("target/waypost-test-cache"),
-        )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Read to the end, so the host's later lines never meet a closed pipe.
-    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("Serving http://") {
-                let _ = tx.send(addr.to_string());
-            }
-        }
-    });
-    let serving = rx
-        .recv_timeout(std::time::Duration::from_secs(120))
-        .expect("waypost up serves");
-    assert_ne!(serving, addr);
-    let body = client()
-        .get(format!("http://{serving}/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
-    assert_eq!(body, "probe");
+    let opts = HostOptions {
+        listen: Some(addr.clone()),
+        args: vec!["--find-free-port".into()],
+        ..Default::default()
+    };
+    let host = Host::start(&manifest, opts).unwrap();
+    assert_ne!(host.addr, addr);
+    assert_eq!(get(&host, "/").await, (200, "probe".into()));
 }
 
 #[tokio::test]
