@@ -1,10 +1,14 @@
 //! `spin up` flags the host takes as Spin does: `--max-instance-memory` (and the
-//! runtime config's `max_instance_memory`), `--key-value`, and `--variable` in its
-//! file forms. Each runs the probe component alone on `/...`.
+//! runtime config's `max_instance_memory`), `--key-value`, `--variable` in its file
+//! forms, component output, the listen port, the compilation cache and the engine's
+//! flags. Most run the probe component alone on `/...`.
 
 use std::path::{Path, PathBuf};
 use waypost_tests::get_text as get;
-use waypost_tests::{Host, HostOptions, client, run_host, up_refused_with, wasm, write_app};
+use waypost_tests::{
+    Host, HostOptions, client, free_port, host_binary, run_host, up_refused_with, wasm,
+    workspace_root, write_app,
+};
 
 /// The probe on `/...` with `component` after its `source` line.
 fn probe_app(dir: &Path, component: &str) -> PathBuf {
@@ -473,4 +477,199 @@ async fn an_http1_request_head_larger_than_http1_max_buf_size_gets_431() {
         !e.contains("Serving"),
         "refused before the app is loaded: {e}"
     );
+}
+
+/// The host's `components_loaded` start-up event: (compiled, from cache, directory).
+fn components_loaded(host: &Host) -> (String, String, String) {
+    let logs = host.logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("\"event\":\"components_loaded\""))
+        .unwrap_or_else(|| panic!("no components_loaded event: {logs}"));
+    let event: serde_json::Value = serde_json::from_str(line).unwrap();
+    let field = |name: &str| event[name].as_str().unwrap().to_string();
+    (field("compiled"), field("from_cache"), field("cache"))
+}
+
+#[tokio::test]
+async fn compiled_components_are_kept_across_restarts_where_the_cache_flags_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = probe_app(dir.path(), "");
+    let cache = dir.path().join("cache");
+    let cache_dir = cache.to_str().unwrap();
+    // Wasmtime names the directory as it resolves it.
+    let shown = dir.path().canonicalize().unwrap().join("cache");
+
+    let host = start(&manifest, &["--cache-dir", cache_dir], &[]);
+    assert_eq!(
+        components_loaded(&host),
+        ("1".into(), "0".into(), shown.display().to_string())
+    );
+    assert_eq!(get(&host, "/").await, (200, "probe".into()));
+    drop(host);
+    let host = start(&manifest, &["--cache-dir", cache_dir], &[]);
+    assert_eq!(
+        components_loaded(&host),
+        ("0".into(), "1".into(), shown.display().to_string()),
+        "a restart compiles nothing"
+    );
+    drop(host);
+
+    // Unoptimised code with DWARF is another artifact, not the one cached.
+    let host = start(&manifest, &["--cache-dir", cache_dir, "--debug-info"], &[]);
+    assert_eq!(components_loaded(&host).0, "1");
+    assert_eq!(get(&host, "/").await, (200, "probe".into()));
+    drop(host);
+
+    // Spin's variable for --disable-cache.
+    let host = start(&manifest, &[], &[("DISABLE_WASMTIME_CACHE", "true")]);
+    assert_eq!(
+        components_loaded(&host),
+        ("1".into(), "0".into(), "off".into())
+    );
+    drop(host);
+
+    // Wasmtime's cache configuration, by flag and then by Spin's variable.
+    let elsewhere = dir.path().canonicalize().unwrap().join("wasmtime-cache");
+    let config = dir.path().join("cache.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[cache]\ndirectory = \"{}\"\nfiles-total-size-soft-limit = \"64Mi\"\n",
+            elsewhere.display()
+        ),
+    )
+    .unwrap();
+    let host = start(&manifest, &["--cache", config.to_str().unwrap()], &[]);
+    assert_eq!(
+        components_loaded(&host),
+        ("1".into(), "0".into(), elsewhere.display().to_string())
+    );
+    drop(host);
+    let host = start(
+        &manifest,
+        &[],
+        &[("WASMTIME_CACHE_FILE", config.to_str().unwrap())],
+    );
+    assert_eq!(
+        components_loaded(&host),
+        ("0".into(), "1".into(), elsewhere.display().to_string())
+    );
+}
+
+#[test]
+fn a_cache_configuration_wasmtime_would_refuse_stops_up_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = probe_app(dir.path(), "");
+    let config = dir.path().join("cache.toml");
+    let flag = format!("--cache {}", config.display());
+
+    std::fs::write(&config, "[cache]\ndirectory = \"relative/dir\"\n").unwrap();
+    let e = up_refused_with(&manifest, &["--cache", config.to_str().unwrap()]);
+    assert!(e.contains(&flag) && e.contains("has to be absolute"), "{e}");
+
+    std::fs::write(&config, "[cache]\nsize = \"1G\"\n").unwrap();
+    let e = up_refused_with(&manifest, &["--cache", config.to_str().unwrap()]);
+    assert!(
+        e.contains(&flag) && e.contains("unknown field `size`"),
+        "{e}"
+    );
+
+    // Wasmtime's cleanup deletes what it did not write in its directory.
+    let shared = dir.path().canonicalize().unwrap().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("keep.txt"), "mine").unwrap();
+    let toml = format!("[cache]\ndirectory = \"{}\"\n", shared.display());
+    std::fs::write(&config, toml).unwrap();
+    let e = up_refused_with(&manifest, &["--cache", config.to_str().unwrap()]);
+    assert!(
+        e.contains(&flag) && e.contains("holds `keep.txt`, which Wasmtime's cache cleanup"),
+        "{e}"
+    );
+    let state = dir.path().join("state");
+    let state = state.to_str().unwrap();
+    let e = up_refused_with(&manifest, &["--state-dir", state, "--cache-dir", state]);
+    assert!(e.contains("holds the state dir"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(shared.join("keep.txt")).unwrap(),
+        "mine"
+    );
+
+    std::fs::remove_file(&config).unwrap();
+    let e = up_refused_with(&manifest, &["--cache", config.to_str().unwrap()]);
+    assert!(e.contains(&flag), "{e}");
+
+    let e = up_refused_with(
+        &manifest,
+        &["--cache", config.to_str().unwrap(), "--cache-dir", "x"],
+    );
+    assert!(e.contains("cannot be used with"), "{e}");
+    let e = up_refused_with(&manifest, &["--disable-cache", "--cache-dir", "x"]);
+    assert!(e.contains("cannot be used with"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_pooling_disabled_instances_are_not_limited_by_the_pool_and_memory_still_is() {
+    // A pool of one instance: a second request while the first sleeps finds no slot.
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = probe_app(dir.path(), "");
+    let env = [
+        ("SPIN_WASMTIME_INSTANCE_COUNT", "1"),
+        ("SPIN_MAX_INSTANCE_MEMORY", "33554432"),
+    ];
+    let reuse = ["--max-instance-concurrent-reuse-count", "1"];
+    let second_while_first_sleeps = |host: Host| async move {
+        let slow = tokio::spawn(client().get(host.url("/slow?ms=1500")).send());
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let second = get(&host, "/").await.0;
+        assert_eq!(slow.await.unwrap().unwrap().status(), 200);
+        (second, host)
+    };
+    let (status, _) = second_while_first_sleeps(start(&manifest, &reuse, &env)).await;
+    assert_eq!(status, 503, "the pool of one is in use");
+
+    let mut flags = reuse.to_vec();
+    flags.push("--disable-pooling");
+    let (status, host) = second_while_first_sleeps(start(&manifest, &flags, &env)).await;
+    assert_eq!(status, 200, "{}", host.logs());
+    assert_eq!(get(&host, "/alloc?mib=8").await.0, 200);
+    assert_eq!(get(&host, "/alloc?mib=48").await.0, 500);
+    assert!(host.logged("\"event\":\"memory_limit_exceeded\""));
+}
+
+#[tokio::test]
+async fn a_host_whose_stderr_is_closed_starts_and_serves() {
+    // A supervisor whose log pipe has gone: every write to stderr fails (EPIPE).
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = probe_app(dir.path(), "");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut child = std::process::Command::new(host_binary())
+        .args(["up", "-f", manifest.to_str().unwrap(), "--listen", &addr])
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .env(
+            "WAYPOST_CACHE_DIR",
+            workspace_root().join("target/waypost-test-cache"),
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    let mut answer = None;
+    for _ in 0..600 {
+        if let Ok(r) = client().get(format!("http://{addr}/")).send().await {
+            answer = Some(r.status().as_u16());
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the host stopped: {status}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(answer, Some(200));
 }

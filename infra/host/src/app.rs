@@ -6,9 +6,10 @@
 
 use crate::allowed_hosts::AllowedHosts;
 use crate::client_tls::ClientTls;
+use crate::compile_cache::{self, CacheSetting};
 use crate::component_output::OutputOptions;
 use crate::dependencies;
-use crate::engine;
+use crate::engine::{self, EngineOptions};
 use crate::instance::{Grants, InstanceState, Mount, Next};
 use crate::kv::StoreManager;
 use crate::manifest::{LoadedManifest, RouteToml, TriggerHandler};
@@ -44,8 +45,10 @@ pub struct LoadOptions {
     pub runtime_config: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
     pub variables: HashMap<String, String>,
-    /// Where compiled components are cached; `<state_dir>/compiled` by default.
-    pub cache_dir: Option<PathBuf>,
+    /// Where compiled components are kept (`--cache-dir`, `--cache`, `--disable-cache`).
+    pub cache: CacheSetting,
+    /// `--disable-pooling`, `--debug-info`.
+    pub engine: EngineOptions,
     pub reuse: Reuse,
     /// `SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE` (`OutboundSettings::h2c_prior_knowledge`).
     pub h2c_prior_knowledge: Option<String>,
@@ -237,11 +240,8 @@ impl App {
             })?,
             (None, None) => memory_limit::DEFAULT,
         };
-        let engine = engine::new_engine()?;
-        let cache_dir = opts
-            .cache_dir
-            .clone()
-            .unwrap_or_else(|| state_dir.join("compiled"));
+        let cache = compile_cache::open(&opts.cache, &state_dir)?;
+        let engine = engine::new_engine(&opts.engine, cache.clone())?;
 
         let m = &manifest.manifest;
         let mut prepared = prepare_components(
@@ -251,8 +251,8 @@ impl App {
             &runtime.client_tls,
             &state_dir,
             &engine,
-            &cache_dir,
         )?;
+        compile_cache::report(cache.as_ref(), prepared.len());
         let mut ids: Vec<&String> = prepared.keys().collect();
         ids.sort();
         for id in ids {
@@ -475,7 +475,6 @@ fn prepare_components(
     tls: &ClientTls,
     state_dir: &Path,
     engine: &Engine,
-    cache_dir: &Path,
 ) -> anyhow::Result<HashMap<String, Prepared>> {
     let file = manifest.path.display();
     let m = &manifest.manifest;
@@ -497,8 +496,9 @@ fn prepare_components(
     let mut prepared = HashMap::new();
     for id in used {
         let bytes = dependencies::component_bytes(manifest, id)?;
-        let component = engine::load_component(engine, &bytes, cache_dir)
-            .with_context(|| format!("{file}: component.{id}.source"))?;
+        let component = Component::new(engine, &bytes)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("{file}: component.{id}.source: not a valid component"))?;
         let shape = HandlerShape::of(engine, &component);
         if !shape.exports {
             bail!("{file}: component.{id}: does not export `{HANDLER}`");

@@ -21,7 +21,10 @@ pub fn build(manifest: &LoadedManifest, only: &[String]) -> anyhow::Result<()> {
             Some(dir) => manifest.dir.join(dir),
             None => manifest.dir.clone(),
         };
-        eprintln!("Building component {id} with `{}`", build.command);
+        crate::log::say(format_args!(
+            "Building component {id} with `{}`",
+            build.command
+        ));
         let status = Command::new("sh")
             .arg("-c")
             .arg(&build.command)
@@ -32,6 +35,6 @@ pub fn build(manifest: &LoadedManifest, only: &[String]) -> anyhow::Result<()> {
             bail!("build command for component {id} failed with {status}");
         }
     }
-    eprintln!("Finished building all Spin components");
+    crate::log::say(format_args!("Finished building all Spin components"));
     Ok(())
 }

@@ -1,14 +1,11 @@
-//! The Wasmtime engine and component loading: compiled once, cached on disk (keyed
-//! by the component's bytes and the engine's compatibility hash) so restarts skip
-//! Cranelift.
+//! The Wasmtime engine: the pooling allocator, epochs, and the compilation cache
+//! (`compile_cache`) that lets restarts skip Cranelift.
 
 use anyhow::Context;
-use sha2::{Digest, Sha256};
-use std::hash::{Hash, Hasher};
-use std::path::Path;
 use std::time::Duration;
-use wasmtime::component::Component;
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Cache, Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 /// Concurrent component instances the pooling allocator reserves room for, unless
 /// `SPIN_WASMTIME_INSTANCE_COUNT` says otherwise (Spin's variable and default).
@@ -44,13 +41,39 @@ const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 /// often, for its own request deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-pub fn new_engine() -> anyhow::Result<Engine> {
-    let instances = instance_count(std::env::var(INSTANCES_VAR).ok().as_deref())?;
+/// `up`'s engine flags, named as Spin names them.
+#[derive(Clone, Debug, Default)]
+pub struct EngineOptions {
+    /// `--disable-pooling`: each instance's memories and tables are mapped when it
+    /// starts instead of taken from the pool, so there is no instance limit and
+    /// no address space reserved up front.
+    pub disable_pooling: bool,
+    /// `--debug-info`: DWARF for native debuggers, and unoptimised code, as Spin.
+    pub debug_info: bool,
+}
+
+pub fn new_engine(opts: &EngineOptions, cache: Option<Cache>) -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model_async(true);
     config.concurrency_support(true);
     config.epoch_interruption(true);
-    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    config.cache(cache);
+    if opts.debug_info {
+        config.debug_info(true);
+        config.cranelift_opt_level(wasmtime::OptLevel::None);
+    } else {
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    }
+    // `perf record` sees guest code as anonymous JIT frames unless the engine writes
+    // `/tmp/perf-<pid>.map`, which names them (README, Benchmarks).
+    if std::env::var_os("WAYPOST_PROFILE").is_some_and(|v| v == "perfmap") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
+    if opts.disable_pooling {
+        config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+        return finish(&config, "on demand");
+    }
+    let instances = instance_count(std::env::var(INSTANCES_VAR).ok().as_deref())?;
     // A pooled memory may grow to the pool's default, the 4 GiB it can address:
     // each store's limiter bounds it (`memory_limit`), and a component that starts
     // too big is refused with an error naming the setting, where the pool's would not.
@@ -73,14 +96,13 @@ pub fn new_engine() -> anyhow::Result<Engine> {
         .decommit_batch_size(64)
         .pagemap_scan(Enabled::Auto);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
-    // `perf record` sees guest code as anonymous JIT frames unless the engine writes
-    // `/tmp/perf-<pid>.map`, which names them (README, Benchmarks).
-    if std::env::var_os("WAYPOST_PROFILE").is_some_and(|v| v == "perfmap") {
-        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
-    }
-    let engine = Engine::new(&config)
+    finish(&config, &format!("with room for {instances} instances"))
+}
+
+fn finish(config: &Config, allocation: &str) -> anyhow::Result<Engine> {
+    let engine = Engine::new(config)
         .map_err(anyhow::Error::from)
-        .with_context(|| format!("creating the engine with room for {instances} instances"))?;
+        .with_context(|| format!("creating the engine, instances allocated {allocation}"))?;
     tick_epochs(&engine)?;
     Ok(engine)
 }
@@ -99,40 +121,6 @@ fn tick_epochs(engine: &Engine) -> anyhow::Result<()> {
         })
         .context("starting the epoch ticker thread")?;
     Ok(())
-}
-
-/// Compiles `bytes`, reusing `<cache_dir>/<hash>.cwasm` when this engine compiled
-/// them before.
-pub fn load_component(
-    engine: &Engine,
-    bytes: &[u8],
-    cache_dir: &Path,
-) -> anyhow::Result<Component> {
-    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-    engine
-        .precompile_compatibility_hash()
-        .hash(&mut engine_hash);
-    let mut digest = Sha256::new();
-    digest.update(bytes);
-    digest.update(engine_hash.finish().to_le_bytes());
-    digest.update(env!("CARGO_PKG_VERSION"));
-    let key = format!("{:x}", digest.finalize());
-    let cached = cache_dir.join(format!("{key}.cwasm"));
-    if cached.exists() {
-        // SAFETY: the file was written by `Component::serialize` of an engine with the
-        // same compatibility hash, in a directory only this host writes.
-        if let Ok(component) = unsafe { Component::deserialize_file(engine, &cached) } {
-            return Ok(component);
-        }
-    }
-    let component = Component::new(engine, bytes)
-        .map_err(anyhow::Error::from)
-        .context("not a valid component")?;
-    std::fs::create_dir_all(cache_dir)?;
-    let tmp = cache_dir.join(format!("{key}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, component.serialize()?)?;
-    std::fs::rename(&tmp, &cached)?;
-    Ok(component)
 }
 
 #[cfg(test)]

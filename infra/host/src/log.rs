@@ -85,6 +85,12 @@ pub fn queue(bytes: &[u8]) {
     }
 }
 
+/// Writes a plain line for whoever reads the terminal (the start-up banner). As for
+/// the JSON lines, a stderr that is closed is not an error: `eprintln!` would panic.
+pub fn say(line: std::fmt::Arguments) {
+    write_pending_then(format!("{line}\n").as_bytes());
+}
+
 /// Writes every pending access-log line (at exit).
 pub fn flush() {
     write_pending_then(&[]);

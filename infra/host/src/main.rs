@@ -7,6 +7,7 @@ mod blocked_networks;
 mod builder;
 mod busy_poll;
 mod client_tls;
+mod compile_cache;
 mod component_output;
 mod compose;
 mod config_cmd;
@@ -45,6 +46,7 @@ mod wit;
 mod workers;
 
 use anyhow::{Context, bail};
+use compile_cache::CacheSetting;
 
 /// Every request allocates HTTP plumbing and resources, and every instance a store and
 /// WASI contexts; mimalloc's thread-local free lists serve that churn faster than glibc
@@ -125,6 +127,26 @@ struct UpArgs {
     /// also settable with WAYPOST_CACHE_DIR).
     #[arg(long = "cache-dir")]
     cache_dir: Option<PathBuf>,
+    /// Wasmtime's cache configuration file (its directory and limits), as `spin up`
+    /// takes it; WAYPOST_CACHE_DIR does not apply then.
+    #[arg(
+        long = "cache",
+        env = "WASMTIME_CACHE_FILE",
+        value_name = "FILE",
+        conflicts_with = "disable_cache"
+    )]
+    cache: Option<PathBuf>,
+    /// Compile every component at every start, keeping nothing on disk.
+    #[arg(long = "disable-cache", env = "DISABLE_WASMTIME_CACHE",
+        value_parser = clap::builder::BoolishValueParser::new())]
+    disable_cache: bool,
+    /// Allocate each instance's memory when it starts instead of from a pool sized
+    /// up front (SPIN_WASMTIME_INSTANCE_COUNT does not apply then).
+    #[arg(long = "disable-pooling")]
+    disable_pooling: bool,
+    /// DWARF debug info for the guests, unoptimised, for gdb or lldb.
+    #[arg(long = "debug-info")]
+    debug_info: bool,
     /// Run the build commands first.
     #[arg(long)]
     build: bool,
@@ -278,7 +300,7 @@ fn main() {
     };
     log::flush();
     if let Err(e) = result {
-        eprintln!("Error: {e:#}");
+        log::say(format_args!("Error: {e:#}"));
         std::process::exit(1);
     }
 }
@@ -296,6 +318,12 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             server::MIN_HTTP1_BUF
         );
     }
+    let cache = CacheSetting::from_flags(
+        args.disable_cache,
+        args.cache,
+        args.cache_dir,
+        std::env::var_os("WAYPOST_CACHE_DIR").map(PathBuf::from),
+    )?;
     let manifest = manifest_path(args.from);
     let otlp_endpoint = otlp::endpoint(args.otlp_endpoint.as_deref(), |name| {
         std::env::var(name).ok()
@@ -324,9 +352,11 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             variables: variable_flags::resolve(&args.variables)?
                 .into_iter()
                 .collect::<HashMap<_, _>>(),
-            cache_dir: args
-                .cache_dir
-                .or_else(|| std::env::var_os("WAYPOST_CACHE_DIR").map(PathBuf::from)),
+            cache,
+            engine: engine::EngineOptions {
+                disable_pooling: args.disable_pooling,
+                debug_info: args.debug_info,
+            },
             reuse: workers::Reuse {
                 max_reuse: args.max_instance_reuse_count,
                 max_concurrent: args.max_instance_concurrent_reuse_count,
@@ -349,16 +379,16 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         let listener = listener::bind(args.listen, args.find_free_port).await?;
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
-        eprintln!("Serving {scheme}://{addr}");
+        log::say(format_args!("Serving {scheme}://{addr}"));
         for route in app.describe_routes() {
-            eprintln!("  {route}");
+            log::say(format_args!("  {route}"));
         }
         let header_read_timeout = unless_zero(args.header_read_timeout);
         if let Some(metrics_addr) = args.metrics_listen {
             let bound = metrics::serve(metrics_addr, header_read_timeout)
                 .await
                 .with_context(|| format!("cannot listen on {metrics_addr} for metrics"))?;
-            eprintln!("Metrics on http://{bound}/metrics");
+            log::say(format_args!("Metrics on http://{bound}/metrics"));
         }
         if let Some(every) = args.tick {
             let token = app.variable("admin_token");
@@ -381,7 +411,10 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             if let Some(region) = app.variable("region") {
                 resource.push(("waypost.region", region.to_string()));
             }
-            eprintln!("Traces to {}", outbound::redact_uri(&endpoint.url));
+            log::say(format_args!(
+                "Traces to {}",
+                outbound::redact_uri(&endpoint.url)
+            ));
             warn_unsupported_protocol();
             otlp::start(otlp::Config { endpoint, resource })?;
         }
