@@ -673,3 +673,39 @@ async fn a_host_whose_stderr_is_closed_starts_and_serves() {
     let _ = child.wait();
     assert_eq!(answer, Some(200));
 }
+
+#[tokio::test]
+async fn allow_transient_write_lets_a_component_change_its_files_until_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("assets")).unwrap();
+    let original = dir.path().join("assets/hello.txt");
+    std::fs::write(&original, "hi").unwrap();
+    let manifest = probe_app(
+        dir.path(),
+        "files = [{ source = \"assets\", destination = \"/\" }]\n",
+    );
+    let state = dir.path().join("state");
+    let start_with = |args: &[&str]| {
+        let opts = HostOptions {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            state_dir: Some(state.clone()),
+            ..Default::default()
+        };
+        Host::start(&manifest, opts).unwrap()
+    };
+
+    let host = start_with(&["--allow-transient-write"]);
+    assert_eq!(get(&host, "/files-write/hello.txt").await.0, 200);
+    assert_eq!(get(&host, "/files-write/new.txt").await.0, 200);
+    assert_eq!(get(&host, "/files/hello.txt").await, (200, "x".into()));
+    assert_eq!(get(&host, "/files/new.txt").await, (200, "x".into()));
+    drop(host);
+    assert_eq!(std::fs::read_to_string(&original).unwrap(), "hi");
+    assert!(!dir.path().join("assets/new.txt").exists());
+
+    // Without the flag the files are read-only, and as the app has them.
+    let host = start_with(&[]);
+    assert_eq!(get(&host, "/files/hello.txt").await, (200, "hi".into()));
+    assert_eq!(get(&host, "/files/new.txt").await.0, 404);
+    assert_eq!(get(&host, "/files-write/hello.txt").await.0, 403);
+}

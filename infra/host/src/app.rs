@@ -49,6 +49,9 @@ pub struct LoadOptions {
     pub cache: CacheSetting,
     /// `--disable-pooling`, `--debug-info`.
     pub engine: EngineOptions,
+    /// `up --allow-transient-write`: `files` mounted writable; writes change the
+    /// copy in the state dir, which the next start makes afresh.
+    pub allow_transient_write: bool,
     pub reuse: Reuse,
     /// `SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE` (`OutboundSettings::h2c_prior_knowledge`).
     pub h2c_prior_knowledge: Option<String>,
@@ -268,6 +271,9 @@ impl App {
         let mut outputs = output.open(&all_ids, &used)?;
         for (id, component) in prepared.iter_mut() {
             component.grants.output = outputs.remove(id).expect("opened for every component");
+            for mount in &mut component.grants.mounts {
+                mount.writable = opts.allow_transient_write;
+            }
         }
 
         let mut targets = Vec::new();
@@ -853,6 +859,7 @@ fn component_grants(
         vec![Mount {
             host: root,
             guest: "/".into(),
+            writable: false,
         }]
     };
     Ok(Grants {

@@ -102,8 +102,8 @@ fn check_own_directory(dir: &Path, state_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Removes the `<sha256>.cwasm` files Waypost wrote itself before it used Wasmtime's
-/// cache: nothing reads them now, and Wasmtime's cleanup does not count them.
+/// Removes the files Waypost wrote itself before it used Wasmtime's cache: nothing
+/// reads them now, and `check_own_directory` would take them for another's.
 fn remove_own_artifacts(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -116,10 +116,16 @@ fn remove_own_artifacts(dir: &Path) {
     }
 }
 
+/// `<sha256>.cwasm`, or `<sha256>.tmp<pid>` left by a write that was cut short.
 fn is_own_artifact(name: &str) -> bool {
-    name.strip_suffix(".cwasm").is_some_and(|stem| {
-        stem.len() == 64 && stem.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    })
+    let Some((stem, extension)) = name.split_once('.') else {
+        return false;
+    };
+    let hash = stem.len() == 64 && stem.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let temporary = extension
+        .strip_prefix("tmp")
+        .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+    hash && (extension == "cwasm" || temporary)
 }
 
 /// The start-up event saying how many of the `loaded` components came from the
@@ -207,8 +213,10 @@ mod tests {
     fn only_the_files_waypost_once_wrote_are_its_own_artifacts() {
         let hash = "0123456789abcdef".repeat(4);
         assert!(is_own_artifact(&format!("{hash}.cwasm")));
+        assert!(is_own_artifact(&format!("{hash}.tmp42")));
         for other in [
-            format!("{hash}.tmp42"),
+            format!("{hash}.tmp"),
+            format!("{hash}.tmpx"),
             format!("{}.cwasm", &hash[1..]),
             format!("{}.cwasm", hash.to_uppercase()),
             "modules".to_string(),

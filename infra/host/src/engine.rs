@@ -71,7 +71,7 @@ pub fn new_engine(opts: &EngineOptions, cache: Option<Cache>) -> anyhow::Result<
     }
     if opts.disable_pooling {
         config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
-        return finish(&config, "on demand");
+        return finish(&config, "with instances allocated on demand");
     }
     let instances = instance_count(std::env::var(INSTANCES_VAR).ok().as_deref())?;
     // A pooled memory may grow to the pool's default, the 4 GiB it can address:
@@ -96,13 +96,16 @@ pub fn new_engine(opts: &EngineOptions, cache: Option<Cache>) -> anyhow::Result<
         .decommit_batch_size(64)
         .pagemap_scan(Enabled::Auto);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
-    finish(&config, &format!("with room for {instances} instances"))
+    finish(
+        &config,
+        &format!("with room for {instances} pooled instances"),
+    )
 }
 
 fn finish(config: &Config, allocation: &str) -> anyhow::Result<Engine> {
     let engine = Engine::new(config)
         .map_err(anyhow::Error::from)
-        .with_context(|| format!("creating the engine, instances allocated {allocation}"))?;
+        .with_context(|| format!("creating the engine {allocation}"))?;
     tick_epochs(&engine)?;
     Ok(engine)
 }

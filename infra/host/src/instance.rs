@@ -14,11 +14,13 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p3::bindings::Service;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-/// A directory mounted read-only into the guest.
+/// A directory mounted into the guest: read-only, unless `up --allow-transient-write`
+/// lets the guest change the copy (`files`), which the next start makes afresh.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
     pub host: PathBuf,
     pub guest: String,
+    pub writable: bool,
 }
 
 /// Everything a component instance is allowed, computed once at start-up.
@@ -112,7 +114,12 @@ impl InstanceState {
             wasi.env(k, v);
         }
         for m in &grants.mounts {
-            wasi.preopened_dir(&m.host, &m.guest, FsPerms::ReadOnly)?;
+            let perms = if m.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            wasi.preopened_dir(&m.host, &m.guest, perms)?;
         }
         Ok(Self {
             table: ResourceTable::new(),

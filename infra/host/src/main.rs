@@ -147,6 +147,10 @@ struct UpArgs {
     /// DWARF debug info for the guests, unoptimised, for gdb or lldb.
     #[arg(long = "debug-info")]
     debug_info: bool,
+    /// Let components write to their `files` (their copies in the state dir,
+    /// made afresh at each start; the app's own files are never changed).
+    #[arg(long = "allow-transient-write")]
+    allow_transient_write: bool,
     /// Run the build commands first.
     #[arg(long)]
     build: bool,
@@ -357,6 +361,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 disable_pooling: args.disable_pooling,
                 debug_info: args.debug_info,
             },
+            allow_transient_write: args.allow_transient_write,
             reuse: workers::Reuse {
                 max_reuse: args.max_instance_reuse_count,
                 max_concurrent: args.max_instance_concurrent_reuse_count,
