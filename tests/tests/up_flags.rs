@@ -709,3 +709,54 @@ async fn allow_transient_write_lets_a_component_change_its_files_until_the_next_
     assert_eq!(get(&host, "/files/new.txt").await.0, 404);
     assert_eq!(get(&host, "/files-write/hello.txt").await.0, 403);
 }
+
+#[tokio::test]
+async fn direct_mounts_serve_the_apps_directories_as_they_are_edited() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("assets")).unwrap();
+    let source = dir.path().join("assets/hello.txt");
+    std::fs::write(&source, "hi").unwrap();
+    let manifest = probe_app(dir.path(), "files = [\"assets\"]\n");
+
+    let host = start(&manifest, &["--direct-mounts"], &[]);
+    assert_eq!(
+        get(&host, "/files/assets/hello.txt").await,
+        (200, "hi".into())
+    );
+    std::fs::write(&source, "edited").unwrap();
+    assert_eq!(
+        get(&host, "/files/assets/hello.txt").await,
+        (200, "edited".into()),
+        "seen without a restart"
+    );
+    assert_eq!(get(&host, "/files-write/assets/new.txt").await.0, 403);
+    assert!(!dir.path().join("assets/new.txt").exists());
+    drop(host);
+
+    // A copy, by default: the edit after start is not seen.
+    let host = start(&manifest, &[], &[]);
+    std::fs::write(&source, "edited again").unwrap();
+    assert_eq!(
+        get(&host, "/files/assets/hello.txt").await,
+        (200, "edited".into())
+    );
+    drop(host);
+
+    let e = up_refused_with(&manifest, &["--direct-mounts", "--allow-transient-write"]);
+    assert!(e.contains("cannot be used with"), "{e}");
+    let excluding = probe_app(
+        dir.path(),
+        "files = [\"assets\"]\nexclude_files = [\"**/*.key\"]\n",
+    );
+    let e = up_refused_with(&excluding, &["--direct-mounts"]);
+    assert!(
+        e.contains("component.probe: exclude_files cannot be used with --direct-mounts"),
+        "{e}"
+    );
+    let a_file = probe_app(dir.path(), "files = [\"assets/hello.txt\"]\n");
+    let e = up_refused_with(&a_file, &["--direct-mounts"]);
+    assert!(
+        e.contains("files[0] `assets/hello.txt`: not a directory"),
+        "{e}"
+    );
+}

@@ -49,9 +49,8 @@ pub struct LoadOptions {
     pub cache: CacheSetting,
     /// `--disable-pooling`, `--debug-info`.
     pub engine: EngineOptions,
-    /// `up --allow-transient-write`: `files` mounted writable; writes change the
-    /// copy in the state dir, which the next start makes afresh.
-    pub allow_transient_write: bool,
+    /// `up --direct-mounts`, `--allow-transient-write`.
+    pub files: FilesOptions,
     pub reuse: Reuse,
     /// `SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE` (`OutboundSettings::h2c_prior_knowledge`).
     pub h2c_prior_knowledge: Option<String>,
@@ -65,6 +64,16 @@ pub struct LoadOptions {
     /// `up --log-dir`, `--follow`, `--quiet`, `--truncate-logs`; a log dir given
     /// here wins over the runtime config's `log_dir`.
     pub output: OutputOptions,
+}
+
+/// How components' `files` are mounted.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FilesOptions {
+    /// `--direct-mounts`: the app's directories as they are, instead of copies.
+    pub direct: bool,
+    /// `--allow-transient-write`: the copies writable; the next start makes them
+    /// afresh. Not with `direct`, where a write would change the app's own files.
+    pub writable: bool,
 }
 
 /// What answers a trigger's route: its chain of components, or the response the
@@ -253,6 +262,7 @@ impl App {
             &stores,
             &runtime.client_tls,
             &state_dir,
+            opts.files,
             &engine,
         )?;
         compile_cache::report(cache.as_ref(), prepared.len());
@@ -271,9 +281,6 @@ impl App {
         let mut outputs = output.open(&all_ids, &used)?;
         for (id, component) in prepared.iter_mut() {
             component.grants.output = outputs.remove(id).expect("opened for every component");
-            for mount in &mut component.grants.mounts {
-                mount.writable = opts.allow_transient_write;
-            }
         }
 
         let mut targets = Vec::new();
@@ -480,6 +487,7 @@ fn prepare_components(
     stores: &StoreManager,
     tls: &ClientTls,
     state_dir: &Path,
+    files: FilesOptions,
     engine: &Engine,
 ) -> anyhow::Result<HashMap<String, Prepared>> {
     let file = manifest.path.display();
@@ -511,7 +519,7 @@ fn prepare_components(
         }
         let pre = pre_instantiate(&linker, &component)
             .with_context(|| format!("{file}: component.{id}"))?;
-        let grants = component_grants(manifest, id, app_values, stores, tls, state_dir)
+        let grants = component_grants(manifest, id, app_values, stores, tls, state_dir, files)
             .with_context(|| format!("{file}: component.{id}"))?;
         let imports = component
             .component_type()
@@ -833,6 +841,7 @@ fn component_grants(
     stores: &StoreManager,
     tls: &ClientTls,
     state_dir: &Path,
+    files: FilesOptions,
 ) -> anyhow::Result<Grants> {
     let c = &manifest.manifest.component[id];
     let mut vars = HashMap::new();
@@ -852,6 +861,15 @@ fn component_grants(
     }
     let mounts = if c.files.is_empty() {
         Vec::new()
+    } else if files.direct {
+        crate::files::direct(&manifest.dir, &c.files, &c.exclude_files)?
+            .into_iter()
+            .map(|(host, guest)| Mount {
+                host,
+                guest,
+                writable: false,
+            })
+            .collect()
     } else {
         let root = state_dir.join("files").join(id);
         crate::files::materialize(&manifest.dir, &c.files, &c.exclude_files, &root)
@@ -859,7 +877,7 @@ fn component_grants(
         vec![Mount {
             host: root,
             guest: "/".into(),
-            writable: false,
+            writable: files.writable,
         }]
     };
     Ok(Grants {

@@ -2,6 +2,8 @@
 //! the state dir and preopened read-only at `/`, as Spin does by default. Files a
 //! directory or a glob brings in are left out when their path in the app matches an
 //! `exclude_files` pattern; a file named on its own is always copied, as on Spin.
+//! With `up --direct-mounts` (Spin's flag) each entry's directory is mounted as it
+//! is instead, so edits to it are seen without a restart.
 
 use crate::manifest::FileMount;
 use anyhow::{Context, bail};
@@ -38,6 +40,50 @@ pub fn materialize(
         }?;
     }
     Ok(())
+}
+
+/// `up --direct-mounts`: each entry's directory in the app and where the guest sees
+/// it (where its copy would be). Only directories, and no `exclude_files`, as on
+/// Spin: there is no copy to leave files out of.
+pub fn direct(
+    app_dir: &Path,
+    mounts: &[FileMount],
+    exclude_files: &[String],
+) -> anyhow::Result<Vec<(PathBuf, String)>> {
+    if !exclude_files.is_empty() {
+        bail!("exclude_files cannot be used with --direct-mounts (directories are mounted whole)");
+    }
+    let mut found = Vec::new();
+    for (i, mount) in mounts.iter().enumerate() {
+        let (source, guest) = match mount {
+            FileMount::Pattern(pattern) => (pattern, pattern),
+            FileMount::Placement {
+                source,
+                destination,
+            } => (source, destination),
+        };
+        if !inside_app(source) {
+            bail!("files[{i}]: source `{source}` is outside the application directory");
+        }
+        let dir = app_dir.join(source);
+        if !dir.is_dir() {
+            bail!(
+                "files[{i}] `{source}`: not a directory (--direct-mounts mounts directories only)"
+            );
+        }
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("files[{i}] `{source}`"))?;
+        found.push((dir, format!("/{}", guest.trim_start_matches('/'))));
+    }
+    Ok(found)
+}
+
+/// Whether `source` names a path in the app's directory: no root, no `..`.
+fn inside_app(source: &str) -> bool {
+    Path::new(source)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
 /// `exclude_files` as glob patterns; an error names the entry.
@@ -89,10 +135,7 @@ impl Copier<'_> {
 
     /// `{ source, destination }`: a file or a directory of the app, nowhere else.
     fn copy_placement(&self, source: &str, dest: &Path) -> anyhow::Result<()> {
-        let inside = Path::new(source)
-            .components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
-        if !inside {
+        if !inside_app(source) {
             bail!("source `{source}` is outside the application directory");
         }
         let src = self.app_dir.join(source);
@@ -207,5 +250,49 @@ mod tests {
         }
         let error = exclude_patterns(&["ok/*".into(), "[".into()]).unwrap_err();
         assert!(error.to_string().contains("exclude_files[1]"), "{error}");
+    }
+
+    #[test]
+    fn direct_mounts_are_the_apps_directories_where_their_copies_would_be() {
+        let app = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(app.path().join("static/css")).unwrap();
+        std::fs::write(app.path().join("static/a.txt"), "a").unwrap();
+        let mounts = [
+            FileMount::Pattern("static".into()),
+            FileMount::Placement {
+                source: "static/css".into(),
+                destination: "/styles".into(),
+            },
+        ];
+        let root = app.path().canonicalize().unwrap();
+        assert_eq!(
+            direct(app.path(), &mounts, &[]).unwrap(),
+            vec![
+                (root.join("static"), "/static".to_string()),
+                (root.join("static/css"), "/styles".to_string()),
+            ]
+        );
+        let refused = |mount: FileMount, exclude: &[String]| {
+            direct(app.path(), &[mount], exclude)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = refused(FileMount::Pattern("static".into()), &["*.key".into()]);
+        assert!(
+            e.starts_with("exclude_files cannot be used with --direct-mounts"),
+            "{e}"
+        );
+        let e = refused(FileMount::Pattern("static/a.txt".into()), &[]);
+        assert!(e.contains("not a directory"), "{e}");
+        let e = refused(FileMount::Pattern("static/*".into()), &[]);
+        assert!(e.contains("not a directory"), "{e}");
+        let e = refused(
+            FileMount::Placement {
+                source: "../elsewhere".into(),
+                destination: "/".into(),
+            },
+            &[],
+        );
+        assert!(e.contains("outside the application directory"), "{e}");
     }
 }

@@ -149,8 +149,12 @@ struct UpArgs {
     debug_info: bool,
     /// Let components write to their `files` (their copies in the state dir,
     /// made afresh at each start; the app's own files are never changed).
-    #[arg(long = "allow-transient-write")]
+    #[arg(long = "allow-transient-write", conflicts_with = "direct_mounts")]
     allow_transient_write: bool,
+    /// Mount each component's `files` directories as they are instead of copies, so
+    /// edits are seen without a restart (directories only, no `exclude_files`).
+    #[arg(long = "direct-mounts")]
+    direct_mounts: bool,
     /// Run the build commands first.
     #[arg(long)]
     build: bool,
@@ -361,7 +365,10 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 disable_pooling: args.disable_pooling,
                 debug_info: args.debug_info,
             },
-            allow_transient_write: args.allow_transient_write,
+            files: app::FilesOptions {
+                direct: args.direct_mounts,
+                writable: args.allow_transient_write,
+            },
             reuse: workers::Reuse {
                 max_reuse: args.max_instance_reuse_count,
                 max_concurrent: args.max_instance_concurrent_reuse_count,
