@@ -63,6 +63,19 @@ pub fn host_binary() -> PathBuf {
         .clone()
 }
 
+/// `waypost` (`binary`, or the dev build) with stdin and stdout closed, sharing
+/// compiled components across the tests' fresh state dirs.
+pub fn host_command(binary: Option<&Path>) -> Command {
+    let mut cmd = Command::new(binary.map_or_else(host_binary, Path::to_path_buf));
+    cmd.env(
+        "WAYPOST_CACHE_DIR",
+        workspace_root().join("target/waypost-test-cache"),
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::null());
+    cmd
+}
+
 /// Builds wasm packages one cargo invocation each (so one package's spin-sdk
 /// features never leak into another's imports) and returns their .wasm paths.
 pub fn wasm(packages: &[&str]) -> Vec<PathBuf> {
@@ -197,7 +210,7 @@ impl Host {
                 (Some(t), p)
             }
         };
-        let mut cmd = Command::new(opts.binary.clone().unwrap_or_else(host_binary));
+        let mut cmd = host_command(opts.binary.as_deref());
         cmd.arg("up")
             .arg("-f")
             .arg(manifest)
@@ -206,14 +219,7 @@ impl Host {
             .arg("--state-dir")
             .arg(&state_dir)
             .args(&opts.args)
-            // Share compiled components across the tests' fresh state dirs.
-            .env(
-                "WAYPOST_CACHE_DIR",
-                workspace_root().join("target/waypost-test-cache"),
-            )
             .envs(opts.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().context("spawn waypost up")?;
         let stderr = child.stderr.take().unwrap();
@@ -460,15 +466,9 @@ pub fn up_refused_with(manifest: &Path, flags: &[&str]) -> String {
 /// after two minutes (an `up` expected to be refused that serves instead) is killed
 /// and fails the test, instead of holding it until CI's limit.
 pub fn run_host(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
-    let mut child = Command::new(host_binary())
+    let mut child = host_command(None)
         .args(args)
-        .env(
-            "WAYPOST_CACHE_DIR",
-            workspace_root().join("target/waypost-test-cache"),
-        )
         .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run waypost");

@@ -6,8 +6,7 @@
 use std::path::{Path, PathBuf};
 use waypost_tests::get_text as get;
 use waypost_tests::{
-    Host, HostOptions, client, free_port, host_binary, run_host, up_refused_with, wasm,
-    workspace_root, write_app,
+    Host, HostOptions, client, free_port, host_command, run_host, up_refused_with, wasm, write_app,
 };
 
 /// The probe on `/...` with `component` after its `source` line.
@@ -645,16 +644,10 @@ async fn a_host_whose_stderr_is_closed_starts_and_serves() {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     let addr = format!("127.0.0.1:{}", free_port());
-    let mut child = std::process::Command::new(host_binary())
+    let mut child = host_command(None)
         .args(["up", "-f", manifest.to_str().unwrap(), "--listen", &addr])
         .arg("--state-dir")
         .arg(dir.path().join("state"))
-        .env(
-            "WAYPOST_CACHE_DIR",
-            workspace_root().join("target/waypost-test-cache"),
-        )
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
         .stderr(writer)
         .spawn()
         .unwrap();
