@@ -36,6 +36,7 @@ async fn a_wrong_method_on_healthz_is_a_405_problem() {
     let r = client().post(host.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 405);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
+    assert_eq!(r.headers()["allow"], "GET, HEAD");
     let p: serde_json::Value = r.json().await.unwrap();
     assert_eq!(p["type"], "https://waypost.dev/problems/method-not-allowed");
     assert_eq!(p["status"], 405);

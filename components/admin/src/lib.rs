@@ -23,7 +23,7 @@ use waypost_core::problem::Problem;
 use waypost_core::snapshot::Pointer;
 use waypost_runtime::config::{DEMO_CONFIG, var};
 use waypost_runtime::identity::operator;
-use waypost_runtime::{Reply, SpinKv, json, problem, problem_body};
+use waypost_runtime::{Reply, SpinKv, json, method_not_allowed, problem, problem_body};
 
 /// Largest config document accepted.
 const MAX_DOCUMENT_BYTES: usize = 4 << 20;
@@ -47,11 +47,9 @@ async fn handle(req: Request) -> Reply {
             Some(refused) => refused,
             None => get_tenant(&id),
         },
-        (_, "/healthz" | "/admin/config", _) => problem(&Problem::new(
-            405,
-            "method-not-allowed",
-            "Method Not Allowed",
-        )),
+        (_, "/healthz", _) => method_not_allowed("GET, HEAD", None),
+        (_, "/admin/config", _) => method_not_allowed("GET, PUT", None),
+        (_, _, Some(_)) => method_not_allowed("GET", None),
         _ => problem(&Problem::new(404, "not-found", "Not Found")),
     }
 }

@@ -28,7 +28,9 @@ use waypost_runtime::carrier::{
 use waypost_runtime::config::{config_store, store_unavailable};
 use waypost_runtime::identity::verified;
 use waypost_runtime::request::{RequestLog, header_pairs, unix_millis, unix_secs};
-use waypost_runtime::{Reply, SpinKv, problem, problem_for, reply, routing_problem};
+use waypost_runtime::{
+    Reply, SpinKv, method_not_allowed, problem, problem_for, reply, routing_problem,
+};
 
 #[http_service]
 async fn handle(req: Request) -> Reply {
@@ -46,11 +48,7 @@ async fn handle(req: Request) -> Reply {
 async fn shop(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply {
     let refuse = |p: Problem| problem_for(p, &identity.request_id);
     if req.method().as_str() != "POST" {
-        return refuse(Problem::new(
-            405,
-            "method-not-allowed",
-            "Method Not Allowed",
-        ));
+        return method_not_allowed("POST", Some(&identity.request_id));
     }
     let Ok(kv) = SpinKv::open_default() else {
         return refuse(store_unavailable());

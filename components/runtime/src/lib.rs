@@ -90,6 +90,16 @@ pub fn problem_for(p: Problem, request_id: &str) -> Reply {
     problem(&p.with_request_id(Some(request_id)))
 }
 
+/// 405 `method-not-allowed` with the `Allow` header RFC 9110 requires in one;
+/// `allow` lists the path's methods (`"GET, PUT"`).
+pub fn method_not_allowed(allow: &'static str, request_id: Option<&str>) -> Reply {
+    let p =
+        Problem::new(405, "method-not-allowed", "Method Not Allowed").with_request_id(request_id);
+    let mut reply = problem(&p);
+    reply.1.insert("allow", HeaderValue::from_static(allow));
+    reply
+}
+
 /// A routing refusal: its problem and its headers (`Retry-After`).
 pub fn routing_problem(e: &RoutingError, request_id: &str) -> Reply {
     with_headers(problem(&e.problem(Some(request_id))), &e.headers())

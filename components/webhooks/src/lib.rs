@@ -29,7 +29,7 @@ use waypost_core::webhooks::{self, IntakeError};
 use waypost_runtime::config::{active_view, config_store, store_unavailable, var};
 use waypost_runtime::identity::operator;
 use waypost_runtime::request::{RequestLog, random_u64, request_id, unix_secs};
-use waypost_runtime::{Reply, SpinKv, json, problem, with_headers};
+use waypost_runtime::{Reply, SpinKv, json, method_not_allowed, problem, with_headers};
 
 /// Largest carrier event accepted.
 const MAX_EVENT_BYTES: usize = 1 << 20;
@@ -49,11 +49,7 @@ async fn handle(req: Request) -> Reply {
     let mut log = RequestLog::start("webhooks", &request_id, &path);
     let reply = match path.strip_prefix("/webhooks/") {
         Some(rest) if method == "POST" => intake(req, rest, &request_id, &mut log).await,
-        Some(_) => problem(&Problem::new(
-            405,
-            "method-not-allowed",
-            "Method Not Allowed",
-        )),
+        Some(_) => method_not_allowed("POST", Some(&request_id)),
         None => problem(&Problem::new(404, "not-found", "Not Found")),
     };
     log.finish(reply.0.as_u16());
@@ -205,6 +201,7 @@ async fn admin(req: Request, method: &str, rest: &str) -> Reply {
             // The same numbers for the host's metrics (it removes the header).
             with_headers(reply, &[report.header()])
         }
+        (_, "/tick") => method_not_allowed("POST", Some(&identity.request_id)),
         ("GET", "/dead") => {
             let tenant = req
                 .uri()
@@ -216,10 +213,12 @@ async fn admin(req: Request, method: &str, rest: &str) -> Reply {
                 Err(_) => problem(&store_unavailable()),
             }
         }
-        ("POST", _) => match rest
+        (_, "/dead") => method_not_allowed("GET", Some(&identity.request_id)),
+        (_, _) => match rest
             .strip_prefix("/dead/")
             .and_then(|r| r.strip_suffix("/replay"))
         {
+            Some(_) if method != "POST" => method_not_allowed("POST", Some(&identity.request_id)),
             Some(id) => match webhooks::replay(&kv, id, now) {
                 Ok(delivery) => json(
                     202,
@@ -229,7 +228,6 @@ async fn admin(req: Request, method: &str, rest: &str) -> Reply {
             },
             None => problem(&Problem::new(404, "not-found", "Not Found")),
         },
-        _ => problem(&Problem::new(404, "not-found", "Not Found")),
     };
     log.finish(reply.0.as_u16());
     reply
