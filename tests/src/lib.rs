@@ -820,3 +820,22 @@ pub fn us_rate_request(ship_date: &str) -> serde_json::Value {
         "ship_date": ship_date,
     })
 }
+
+/// A DHL push (carrier webhook) in DHL's Unified tracking shape, for shipment `shipment`.
+pub fn dhl_event(shipment: &str) -> Vec<u8> {
+    serde_json::json!({
+        "shipments": [{
+            "id": shipment,
+            "service": "express",
+            "status": {
+                "timestamp": "2026-05-04T09:12:00+02:00",
+                "location": { "address": { "addressLocality": "OSLO - NORWAY", "postalCode": "0150", "countryCode": "NO" } },
+                "statusCode": "transit",
+                "status": "TRANSIT",
+                "description": "Arrived at Delivery Facility in OSLO - NORWAY"
+            }
+        }]
+    })
+    .to_string()
+    .into_bytes()
+}

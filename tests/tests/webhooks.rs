@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use waypost_tests::{Host, HostOptions, client, demo_secret, free_port, unix_now};
-use waypost_tests::{demo_document, push_config};
+use waypost_tests::{demo_document, dhl_event, push_config};
 
 const ADMIN_TOKEN: &str = "test-admin-token";
 const PROBLEMS: &str = "https://waypost.dev/problems/";
@@ -463,25 +463,6 @@ fn usps_hmac(secret: &str, notification: &Value) -> String {
         notification["payload"].as_str().unwrap()
     );
     hmac_b64(secret.as_bytes(), message.as_bytes())
-}
-
-/// A DHL push in the Unified tracking shape.
-fn dhl_event(shipment: &str) -> Vec<u8> {
-    json!({
-        "shipments": [{
-            "id": shipment,
-            "service": "express",
-            "status": {
-                "timestamp": "2026-05-04T09:12:00+02:00",
-                "location": { "address": { "addressLocality": "OSLO - NORWAY", "postalCode": "0150", "countryCode": "NO" } },
-                "statusCode": "transit",
-                "status": "TRANSIT",
-                "description": "Arrived at Delivery Facility in OSLO - NORWAY"
-            }
-        }]
-    })
-    .to_string()
-    .into_bytes()
 }
 
 /// A UPS Track Alert event.
