@@ -405,6 +405,62 @@ fn every_schema_in_the_contract_compiles() {
     }
 }
 
+/// The rules of OpenAPI 3.1 a generator trips over: operation ids unique, every
+/// `{param}` of a path declared as a required path parameter and no other path
+/// parameter declared, responses on every operation.
+#[test]
+fn every_operation_is_well_formed() {
+    let contract = Contract::load();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut operations = 0;
+    for (template, item) in contract.at("/paths").as_object().unwrap() {
+        let in_template: std::collections::BTreeSet<&str> = template
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect();
+        let parameters = |list: &Value| -> Vec<Value> {
+            list.as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| match p["$ref"].as_str() {
+                    Some(target) => contract.at(target.trim_start_matches('#')).clone(),
+                    None => p.clone(),
+                })
+                .collect()
+        };
+        let shared = parameters(&item["parameters"]);
+        for (method, operation) in item.as_object().unwrap() {
+            if matches!(method.as_str(), "parameters" | "summary" | "description") {
+                continue;
+            }
+            operations += 1;
+            let id = operation["operationId"].as_str();
+            assert!(
+                id.is_some_and(|id| ids.insert(id.to_string())),
+                "{method} {template}: operationId {id:?} missing or not unique"
+            );
+            let mut declared = std::collections::BTreeSet::new();
+            for p in shared.iter().chain(&parameters(&operation["parameters"])) {
+                assert!(p["name"].is_string(), "{method} {template}: {p}");
+                if p["in"] == "path" {
+                    assert_eq!(p["required"], true, "{method} {template}: {p}");
+                    declared.insert(p["name"].as_str().unwrap().to_string());
+                }
+            }
+            let expected: std::collections::BTreeSet<String> =
+                in_template.iter().map(|s| s.to_string()).collect();
+            assert_eq!(declared, expected, "{method} {template}: path parameters");
+            assert!(
+                operation["responses"]
+                    .as_object()
+                    .is_some_and(|r| !r.is_empty()),
+                "{method} {template}: no responses"
+            );
+        }
+    }
+    assert!(operations >= 15, "{operations} operations");
+}
+
 #[test]
 fn the_contract_has_every_public_route_and_no_other() {
     let contract = Contract::load();
