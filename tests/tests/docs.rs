@@ -75,7 +75,11 @@ fn run_calls(block: &str, authority: &str) -> Vec<(u16, String)> {
 
 #[test]
 fn the_documented_calls_succeed_against_the_demo_app() {
-    let host = start_app(HostOptions::default());
+    // As the README says to start it for the admin API.
+    let host = start_app(HostOptions {
+        env: vec![("SPIN_VARIABLE_ADMIN_TOKEN".into(), "dev-admin".into())],
+        ..Default::default()
+    });
     let base = host.url("/");
     let authority = base
         .trim_start_matches("http://")
