@@ -586,6 +586,20 @@ source = "auth.wasm"
     }
 
     #[test]
+    fn a_misspelt_middleware_key_is_refused_not_ignored() {
+        let text = GOOD.replace(
+            "{ component = \"auth\" }",
+            "{ component = \"auth\", inherit_config = true }",
+        );
+        let Err(err) = load(&text) else {
+            panic!("a misspelt key was taken");
+        };
+        let err = format!("{err:#}");
+        assert!(err.contains("unknown field `inherit_config`"), "{err}");
+        assert!(err.contains("`inherit_configuration`"), "{err}");
+    }
+
+    #[test]
     fn undefined_store_label_is_named() {
         let err = validation_error(&GOOD.replace("[\"default\"]", "[\"cache\"]"));
         assert!(
