@@ -344,6 +344,32 @@ async fn component_output_goes_to_its_own_log_files_and_only_followed_components
     assert!(!read(logs.join("other_stderr.txt")).contains("other-c-err"));
 }
 
+#[test]
+fn a_refused_up_leaves_no_log_files_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    // Refused while the chains are built, after the log files are opened: `plain`
+    // does not import the handler, so it cannot be middleware.
+    let manifest = probe_app(
+        dir.path(),
+        "[component.plain]\nsource = \"PROBE\"\n[[trigger.http]]\nroute = \"/wrapped/...\"\ncomponent = \"probe\"\ndependencies.middleware = [{ component = \"plain\" }]\n",
+    );
+    let logs = dir.path().join("logs");
+    let e = up_refused_with(&manifest, &["--log-dir", logs.to_str().unwrap()]);
+    assert!(e.contains("does not import"), "{e}");
+    assert!(!logs.exists(), "a refused up made {}", logs.display());
+
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(logs.join("probe_stdout.txt"), "from before\n").unwrap();
+    up_refused_with(&manifest, &["--log-dir", logs.to_str().unwrap()]);
+    let left: Vec<_> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["probe_stdout.txt"]);
+    let before = std::fs::read_to_string(logs.join("probe_stdout.txt")).unwrap();
+    assert_eq!(before, "from before\n");
+}
+
 #[tokio::test]
 async fn the_runtime_configs_log_dir_is_used_and_truncate_logs_empties_it_first() {
     let dir = tempfile::tempdir().unwrap();

@@ -278,6 +278,7 @@ impl App {
         };
         let all_ids: Vec<&str> = m.component.keys().map(String::as_str).collect();
         let used: Vec<&str> = prepared.keys().map(String::as_str).collect();
+        let new_logs = output.new_log_files(&used);
         let mut outputs = output.open(&all_ids, &used)?;
         for (id, component) in prepared.iter_mut() {
             component.grants.output = outputs.remove(id).expect("opened for every component");
@@ -321,6 +322,7 @@ impl App {
         let by_component = chaining_targets(m, &targets, &prepared);
         write_key_values(&stores, &opts.key_values)?;
         output.truncate_if_asked()?;
+        new_logs.keep();
 
         Ok(Arc::new(App {
             name: m.application.name.clone(),

@@ -114,6 +114,26 @@ impl OutputOptions {
         Ok(outputs)
     }
 
+    /// The log files of `ids` and the levels of the log directory that do not exist
+    /// yet, which `open` will make: removed again unless the start gets as far as
+    /// [`NewLogFiles::keep`], so a refused `up` leaves no empty logs behind.
+    pub fn new_log_files(&self, ids: &[&str]) -> NewLogFiles {
+        let Some(dir) = self.log_dir() else {
+            return NewLogFiles::default();
+        };
+        let files = ids
+            .iter()
+            .flat_map(|id| ["stdout", "stderr"].map(|suffix| log_path(dir, id, suffix)))
+            .filter(|path| !path.exists())
+            .collect();
+        let dirs = dir
+            .ancestors()
+            .take_while(|level| !level.as_os_str().is_empty() && !level.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        NewLogFiles { files, dirs }
+    }
+
     /// With `truncate`, empties every `*_stdout.txt` and `*_stderr.txt` in the log
     /// directory, as Spin does; called once the app has loaded, so a refused `up`
     /// keeps the logs. The files stay open for appending, so what is written next
@@ -144,8 +164,41 @@ impl OutputOptions {
     }
 }
 
+/// Log files and directories a start made, removed when dropped unless kept.
+#[derive(Debug, Default)]
+#[must_use = "dropping it removes the files at once"]
+pub struct NewLogFiles {
+    files: Vec<PathBuf>,
+    /// The deepest first.
+    dirs: Vec<PathBuf>,
+}
+
+impl NewLogFiles {
+    /// The start succeeded: the files stay.
+    pub fn keep(mut self) {
+        self.files.clear();
+        self.dirs.clear();
+    }
+}
+
+impl Drop for NewLogFiles {
+    fn drop(&mut self) {
+        for file in &self.files {
+            let _ = std::fs::remove_file(file);
+        }
+        // `remove_dir` leaves a directory something else has written to since.
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+fn log_path(dir: &Path, id: &str, suffix: &str) -> PathBuf {
+    dir.join(format!("{id}_{suffix}.txt"))
+}
+
 fn log_file(dir: &Path, id: &str, suffix: &str) -> anyhow::Result<File> {
-    let path = dir.join(format!("{id}_{suffix}.txt"));
+    let path = log_path(dir, id, suffix);
     File::options()
         .append(true)
         .create(true)
@@ -361,6 +414,38 @@ mod tests {
             "as Spin, every log there"
         );
         assert_eq!(read("notes.txt").unwrap(), "kept");
+    }
+
+    #[test]
+    fn log_files_a_refused_start_made_are_removed_and_older_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("a/b");
+        let options = OutputOptions {
+            log_dir: Some(logs.clone()),
+            follow: Follow::None,
+            truncate: false,
+        };
+        let refused = options.new_log_files(&["a"]);
+        options.open(&["a"], &["a"]).unwrap();
+        assert!(logs.join("a_stdout.txt").exists());
+        drop(refused);
+        assert!(
+            !dir.path().join("a").exists(),
+            "every level made is removed"
+        );
+
+        let started = options.new_log_files(&["a"]);
+        options.open(&["a"], &["a"]).unwrap()["a"]
+            .stdout
+            .write(b"kept\n");
+        started.keep();
+        let refused = options.new_log_files(&["a", "b"]);
+        options.open(&["a", "b"], &["a", "b"]).unwrap();
+        drop(refused);
+        let read = |name: &str| std::fs::read_to_string(logs.join(name));
+        assert_eq!(read("a_stdout.txt").unwrap(), "kept\n");
+        assert!(read("a_stderr.txt").is_ok());
+        assert!(read("b_stdout.txt").is_err() && read("b_stderr.txt").is_err());
     }
 
     #[test]
