@@ -13,6 +13,10 @@ use waypost_tests::{
 };
 
 const CONTRACT: &str = "urn:waypost:openapi";
+/// The keys of a path item that are operations.
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
 const ADMIN_TOKEN: &str = "openapi-test-admin";
 const GLOBEX: &str = "globex_WAwrlcp2SyGGIwMdwic5jUZm-cgr1pfNKNsXhXdeYqY";
 const GLOBEX_CARRIERS_ONLY: &str = "globex_n0igoyTYOJ8OueFREuxBfxlQNjur5DsKezoDQsE7Q70";
@@ -54,6 +58,14 @@ impl Contract {
         match self.at(&pointer)["$ref"].as_str() {
             Some(target) => target.strip_prefix('#').expect("a local $ref").to_string(),
             None => pointer,
+        }
+    }
+
+    /// `value`, or what its `$ref` names.
+    fn follow<'a>(&'a self, value: &'a Value) -> &'a Value {
+        match value["$ref"].as_str() {
+            Some(target) => self.at(target.strip_prefix('#').expect("a local $ref")),
+            None => value,
         }
     }
 
@@ -114,10 +126,7 @@ impl Contract {
         let response = self.resolved(format!("{operation}/responses/{listed}"));
         if let Some(headers) = self.at(&response).get("headers").and_then(Value::as_object) {
             for (name, header) in headers {
-                let header = match header["$ref"].as_str() {
-                    Some(target) => self.at(target.trim_start_matches('#')),
-                    None => header,
-                };
+                let header = self.follow(header);
                 if header["required"] == true && !answer.headers.contains_key(name.as_str()) {
                     return Err(format!("the required header {name} is missing"));
                 }
@@ -154,22 +163,14 @@ impl Contract {
     /// A method the path item does not list: 405 with `Allow` naming what it lists
     /// (HEAD may come with GET) and a problem.
     fn check_not_allowed(&mut self, item: &str, answer: &Answer) -> Result<(), String> {
-        const METHODS: [&str; 8] = [
-            "get", "put", "post", "delete", "options", "head", "patch", "trace",
-        ];
         if answer.status != 405 {
             return Err(format!(
                 "{} for a method {item} does not list",
                 answer.status
             ));
         }
-        let mut listed: Vec<String> = self
-            .at(item)
-            .as_object()
-            .unwrap()
-            .keys()
-            .filter(|k| METHODS.contains(&k.as_str()))
-            .map(|k| k.to_uppercase())
+        let mut listed: Vec<String> = operations_of(self.at(item))
+            .map(|(method, _)| method.to_uppercase())
             .collect();
         listed.sort();
         let allow = answer.headers.get("allow").and_then(|v| v.to_str().ok());
@@ -192,6 +193,14 @@ impl Contract {
         let body: Value = serde_json::from_slice(&answer.body).map_err(|e| e.to_string())?;
         self.validate("/components/schemas/Problem", &body)
     }
+}
+
+/// The operations of a path item, by method.
+fn operations_of(item: &Value) -> impl Iterator<Item = (&String, &Value)> {
+    item.as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(key, _)| METHODS.contains(&key.as_str()))
 }
 
 /// A JSON pointer token: `~` and `/` escaped (RFC 6901).
@@ -372,12 +381,14 @@ fn every_schema_in_the_contract_compiles() {
         .map(|name| format!("/components/schemas/{}", escape(name)))
         .collect();
     for (template, item) in contract.at("/paths").as_object().unwrap() {
-        for (method, operation) in item.as_object().unwrap() {
-            let Some(responses) = operation.get("responses").and_then(Value::as_object) else {
-                continue;
-            };
+        for (method, operation) in operations_of(item) {
             let op = format!("/paths/{}/{method}", escape(template));
-            for status in responses.keys() {
+            for status in operation["responses"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|r| r.0)
+            {
                 let response = contract.resolved(format!("{op}/responses/{status}"));
                 for media in contract.at(&response)["content"]
                     .as_object()
@@ -418,21 +429,22 @@ fn every_operation_is_well_formed() {
             .split('/')
             .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .collect();
+        for key in item.as_object().unwrap().keys() {
+            assert!(
+                METHODS.contains(&key.as_str())
+                    || matches!(key.as_str(), "parameters" | "summary" | "description"),
+                "{template}: `{key}` is neither a method nor a path item field"
+            );
+        }
         let parameters = |list: &Value| -> Vec<Value> {
             list.as_array()
                 .into_iter()
                 .flatten()
-                .map(|p| match p["$ref"].as_str() {
-                    Some(target) => contract.at(target.trim_start_matches('#')).clone(),
-                    None => p.clone(),
-                })
+                .map(|p| contract.follow(p).clone())
                 .collect()
         };
         let shared = parameters(&item["parameters"]);
-        for (method, operation) in item.as_object().unwrap() {
-            if matches!(method.as_str(), "parameters" | "summary" | "description") {
-                continue;
-            }
+        for (method, operation) in operations_of(item) {
             operations += 1;
             let id = operation["operationId"].as_str();
             assert!(

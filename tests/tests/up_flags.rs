@@ -18,6 +18,15 @@ fn probe_app(dir: &Path, component: &str) -> PathBuf {
     write_app(dir, &body, &[("PROBE", &probe[0])])
 }
 
+/// The probe app with `assets/hello.txt` (`hi`) in its directory, mounted as `files`
+/// says; returns the manifest and the file.
+fn probe_app_with_assets(dir: &Path, files: &str) -> (PathBuf, PathBuf) {
+    std::fs::create_dir(dir.join("assets")).unwrap();
+    let hello = dir.join("assets/hello.txt");
+    std::fs::write(&hello, "hi").unwrap();
+    (probe_app(dir, files), hello)
+}
+
 fn start(manifest: &Path, args: &[&str], env: &[(&str, &str)]) -> Host {
     let opts = HostOptions {
         args: args.iter().map(|a| a.to_string()).collect(),
@@ -696,10 +705,7 @@ async fn a_host_whose_stderr_is_closed_starts_and_serves() {
 #[tokio::test]
 async fn allow_transient_write_lets_a_component_change_its_files_until_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("assets")).unwrap();
-    let original = dir.path().join("assets/hello.txt");
-    std::fs::write(&original, "hi").unwrap();
-    let manifest = probe_app(
+    let (manifest, original) = probe_app_with_assets(
         dir.path(),
         "files = [{ source = \"assets\", destination = \"/\" }]\n",
     );
@@ -732,10 +738,7 @@ async fn allow_transient_write_lets_a_component_change_its_files_until_the_next_
 #[tokio::test]
 async fn direct_mounts_serve_the_apps_directories_as_they_are_edited() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("assets")).unwrap();
-    let source = dir.path().join("assets/hello.txt");
-    std::fs::write(&source, "hi").unwrap();
-    let manifest = probe_app(dir.path(), "files = [\"assets\"]\n");
+    let (manifest, source) = probe_app_with_assets(dir.path(), "files = [\"assets\"]\n");
 
     let host = start(&manifest, &["--direct-mounts"], &[]);
     assert_eq!(
