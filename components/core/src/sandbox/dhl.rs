@@ -37,15 +37,15 @@ impl CarrierApi for Dhl {
 
     fn route(method: &str, path: &str) -> Route<Endpoint> {
         let is = |m: &str| method.eq_ignore_ascii_case(m);
+        let get = is("GET") || is("HEAD");
         match (
             express_path(path).trim_end_matches('/'),
             path.trim_end_matches('/'),
         ) {
-            ("/rates", _) if is("GET") => Route::Found(Endpoint::RatesQuery),
+            ("/rates", _) if get => Route::Found(Endpoint::RatesQuery),
             ("/rates", _) if is("POST") => Route::Found(Endpoint::RatesBody),
-            ("/rates", _) => Route::WrongMethod("GET, POST"),
-            (_, "/track/shipments") if is("GET") => Route::Found(Endpoint::Track),
-            (_, "/track/shipments") => Route::WrongMethod("GET"),
+            ("/rates", _) => Route::WrongMethod("GET, HEAD, POST"),
+            (_, "/track/shipments") => Route::with_method(method, "GET", Endpoint::Track),
             _ => Route::NotFound,
         }
     }

@@ -26,7 +26,8 @@
 //! | usps | POST `/shipments/v3/options/search` | Bearer | `pricingOptions[].shippingOptions` (delivery dates) |
 //! | usps | GET `/tracking/v3/tracking/{trackingNumber}` | Bearer | tracking object |
 //!
-//! Other paths are a 404 (a known path with another method a 405 with `Allow`), in the
+//! A GET endpoint answers HEAD too, without a body. Other paths are a 404 (a known
+//! path with another method a 405 with `Allow`), in the
 //! carrier's error format (`failure.rs`). Success bodies are `application/json`; errors
 //! too, except DHL's, which are `application/problem+json` as the real API sends them.
 //! Prices, transit days and delivery dates are derived from the request (`pricing.rs`):
@@ -154,12 +155,14 @@ pub(crate) enum Route<E> {
 }
 
 impl<E> Route<E> {
-    /// `endpoint` when `method` is `allow`, else a 405 naming `allow`.
+    /// `endpoint` when `method` is `allow` (or HEAD, for a GET endpoint), else a 405
+    /// naming `allow` (and HEAD beside GET).
     pub(crate) fn with_method(method: &str, allow: &'static str, endpoint: E) -> Self {
-        if method.eq_ignore_ascii_case(allow) {
+        let get = allow == "GET";
+        if method.eq_ignore_ascii_case(allow) || (get && method.eq_ignore_ascii_case("HEAD")) {
             Route::Found(endpoint)
         } else {
-            Route::WrongMethod(allow)
+            Route::WrongMethod(if get { "GET, HEAD" } else { allow })
         }
     }
 }
@@ -202,10 +205,13 @@ fn serve<A: CarrierApi>(call: &Call<'_>, seed: u64) -> Reply {
         Some(Route::NotFound) => Err(not_found(path)),
         Some(Route::WrongMethod(allow)) => Err(wrong_method(call.request.method, allow)),
     };
-    let response = match result {
+    let mut response = match result {
         Ok(body) => success(body, faults.success_status()),
         Err(failure) => render(shape, &failure, call),
     };
+    if call.request.method.eq_ignore_ascii_case("HEAD") {
+        response.body.clear();
+    }
     answer(response, delay_ms)
 }
 

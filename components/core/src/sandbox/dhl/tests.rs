@@ -211,6 +211,27 @@ fn other_paths_and_methods_answer_in_dhl_shape() {
     let missing = req(Dhl, "GET", "/shipments").send().expect(404);
     assert_eq!(missing["status"], "404");
     let res = req(Dhl, "DELETE", "/rates").send();
-    assert_eq!(res.header("allow"), Some("GET, POST"));
+    assert_eq!(res.header("allow"), Some("GET, HEAD, POST"));
     assert_eq!(res.status(), 405);
+    let res = req(Dhl, "POST", "/track/shipments").send();
+    assert_eq!(res.header("allow"), Some("GET, HEAD"));
+    assert_eq!(res.status(), 405);
+}
+
+#[test]
+fn head_answers_as_get_without_a_body() {
+    let track = |method| {
+        req(Dhl, method, "/track/shipments")
+            .header("DHL-API-Key", "key-1")
+            .query("trackingNumber=1234567890")
+            .send()
+    };
+    let (get, head) = (track("GET"), track("HEAD"));
+    assert_eq!((head.status(), get.status()), (200, 200));
+    assert_eq!(head.header("content-type"), get.header("content-type"));
+    assert!(!get.0.body.is_empty());
+    assert!(head.0.body.is_empty(), "{:?}", head.0.body);
+    let refused = req(Dhl, "HEAD", "/track/shipments").send();
+    assert_eq!(refused.status(), 401, "HEAD is checked as GET is");
+    assert!(refused.0.body.is_empty());
 }
