@@ -8,8 +8,8 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 use waypost_tests::{
-    HostOptions, civil_date, client, demo_document, demo_secret, dhl_event, edited, start_app,
-    unix_now, us_rate_request, workspace_root,
+    Host, HostOptions, civil_date, client, demo_document, demo_secret, dhl_event, edited,
+    start_app, unix_now, us_rate_request, workspace_root,
 };
 
 const CONTRACT: &str = "urn:waypost:openapi";
@@ -294,6 +294,53 @@ impl Call {
         self.body = body;
         self
     }
+
+    /// Makes the call with `method` (its own, or HEAD for its GET).
+    async fn send(&self, host: &Host, method: Method) -> reqwest::Response {
+        let mut request = client()
+            .request(method, host.url(&self.path))
+            .body(self.body.clone());
+        for (name, value) in &self.headers {
+            request = request.header(*name, value);
+        }
+        request.send().await.unwrap()
+    }
+}
+
+/// A problem names the request it answers, as `x-request-id` does: what an operator
+/// asks a client for.
+fn names_the_request(answer: &Answer) -> Result<(), String> {
+    if answer.media_type != "application/problem+json" {
+        return Ok(());
+    }
+    let body: Value = serde_json::from_slice(&answer.body).map_err(|e| e.to_string())?;
+    let id = body["request_id"]
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .ok_or("the problem has no request_id")?;
+    match answer.headers.get("x-request-id") {
+        Some(header) if header != id => Err(format!("request_id {id}, x-request-id {header:?}")),
+        _ => Ok(()),
+    }
+}
+
+/// HEAD answers as GET does, without a body (RFC 9110 9.3.2).
+fn head_matches(get: &Answer, head: &Answer) -> Result<(), String> {
+    let same = |name: &str| get.headers.get(name) == head.headers.get(name);
+    if head.status != get.status || head.media_type != get.media_type || !same("allow") {
+        return Err(format!(
+            "{} {} (allow {:?}); GET was {} {}",
+            head.status,
+            head.media_type,
+            head.headers.get("allow"),
+            get.status,
+            get.media_type
+        ));
+    }
+    if !head.body.is_empty() {
+        return Err(format!("a body of {} bytes", head.body.len()));
+    }
+    Ok(())
 }
 
 fn calls() -> Vec<Call> {
@@ -362,6 +409,8 @@ fn calls() -> Vec<Call> {
         call(Method::POST, "/webhooks/no-such-carrier", 404).body(b"{}".to_vec()),
         call(Method::POST, "/admin/webhooks/tick", 200).admin(),
         call(Method::GET, "/admin/webhooks/dead?tenant=nordlicht", 200).admin(),
+        call(Method::GET, "/admin/webhooks/dead?tenant=Nordlicht", 400).admin(),
+        call(Method::GET, "/admin/webhooks/dead?tenat=nordlicht", 400).admin(),
         call(Method::POST, "/admin/webhooks/dead/no-such-id/replay", 404).admin(),
         call(Method::GET, "/admin/webhooks/tick", 405).admin(),
         call(Method::DELETE, "/admin/webhooks/dead", 405).admin(),
@@ -521,13 +570,7 @@ async fn the_apps_answers_are_what_the_contract_says() {
     let mut contract = Contract::load();
     let mut mismatches = Vec::new();
     for c in calls() {
-        let mut request = client()
-            .request(c.method.clone(), host.url(&c.path))
-            .body(c.body.clone());
-        for (name, value) in &c.headers {
-            request = request.header(*name, value);
-        }
-        let answer = Answer::of(request.send().await.unwrap()).await;
+        let answer = Answer::of(c.send(&host, c.method.clone()).await).await;
         let case = format!("{} {} ({})", c.method, c.path, answer.status);
         if answer.status != c.expect {
             mismatches.push(format!("{case}: expected {}: {}", c.expect, answer.text()));
@@ -536,6 +579,15 @@ async fn the_apps_answers_are_what_the_contract_says() {
         let path = c.path.split('?').next().unwrap();
         if let Err(e) = contract.check(&c.method, path, &answer) {
             mismatches.push(format!("{case}: {e}\n  {}", answer.text()));
+        }
+        if let Err(e) = names_the_request(&answer) {
+            mismatches.push(format!("{case}: {e}"));
+        }
+        if c.method == Method::GET {
+            let head = Answer::of(c.send(&host, Method::HEAD).await).await;
+            if let Err(e) = head_matches(&answer, &head) {
+                mismatches.push(format!("HEAD {}: {e}", c.path));
+            }
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));

@@ -7,8 +7,10 @@
 //! - `GET /admin/tenants/{id}`: one tenant as the active version has it, with the
 //!   region record read from the same version (admin token).
 //!
-//! The `/admin` routes sit behind the `auth` middleware, which checks the admin token
-//! and passes the operator's identity; this handler verifies that identity.
+//! Each `GET` also answers `HEAD`; another method gets 405 with `Allow`. The `/admin`
+//! routes sit behind the `auth` middleware, which checks the admin token and passes the
+//! operator's identity; this handler verifies that identity. Every problem names the
+//! request id.
 //!
 //! On an empty store the bundled demo document is applied first when the
 //! `seed_demo_config` variable is `true`.
@@ -23,7 +25,8 @@ use waypost_core::problem::Problem;
 use waypost_core::snapshot::Pointer;
 use waypost_runtime::config::{DEMO_CONFIG, var};
 use waypost_runtime::identity::operator;
-use waypost_runtime::{Reply, SpinKv, json, method_not_allowed, problem, problem_body};
+use waypost_runtime::request::request_id;
+use waypost_runtime::{Reply, SpinKv, json, method_not_allowed, problem_for};
 
 /// Largest config document accepted.
 const MAX_DOCUMENT_BYTES: usize = 4 << 20;
@@ -32,26 +35,30 @@ const MAX_DOCUMENT_BYTES: usize = 4 << 20;
 async fn handle(req: Request) -> Reply {
     let path = req.uri().path().trim_end_matches('/').to_string();
     let method = req.method().as_str().to_string();
-    let tenant = path.strip_prefix("/admin/tenants/").map(str::to_string);
-    match (method.as_str(), path.as_str(), tenant) {
-        ("GET" | "HEAD", "/healthz", _) => healthz().await,
-        ("GET", "/admin/config", _) => match refusal(&req).await {
-            Some(refused) => refused,
-            None => get_config().await,
-        },
-        ("PUT", "/admin/config", _) => match refusal(&req).await {
-            Some(refused) => refused,
-            None => put_config(req).await,
-        },
-        ("GET", _, Some(id)) => match refusal(&req).await {
-            Some(refused) => refused,
-            None => get_tenant(&id),
-        },
-        (_, "/healthz", _) => method_not_allowed("GET, HEAD", None),
-        (_, "/admin/config", _) => method_not_allowed("GET, PUT", None),
-        (_, _, Some(_)) => method_not_allowed("GET", None),
-        _ => problem(&Problem::new(404, "not-found", "Not Found")),
+    // `auth` put its request id on the request; a request that bypassed it gets one.
+    let request_id = request_id(req.headers());
+    let id = Some(request_id.as_str());
+    if path == "/healthz" {
+        return match method.as_str() {
+            "GET" | "HEAD" => healthz(&request_id).await,
+            _ => method_not_allowed("GET, HEAD", id),
+        };
     }
+    if let Err(p) = operator(req.headers()).await {
+        return problem_for(p, &request_id);
+    }
+    // HEAD is GET without the body (the server sends none).
+    let reply = match (method.as_str(), path.as_str()) {
+        ("GET" | "HEAD", "/admin/config") => get_config().await,
+        ("PUT", "/admin/config") => put_config(req).await,
+        (_, "/admin/config") => return method_not_allowed("GET, HEAD, PUT", id),
+        (method, path) => match path.strip_prefix("/admin/tenants/") {
+            Some(tenant) if matches!(method, "GET" | "HEAD") => get_tenant(tenant),
+            Some(_) => return method_not_allowed("GET, HEAD", id),
+            None => Err(Problem::new(404, "not-found", "Not Found")),
+        },
+    };
+    reply.unwrap_or_else(|p| problem_for(p, &request_id))
 }
 
 fn header(req: &Request, name: &str) -> Option<String> {
@@ -61,100 +68,87 @@ fn header(req: &Request, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The answer to an admin call that did not come through `auth` as the operator
-/// (`auth` checks the admin token; this refuses requests that bypassed it).
-async fn refusal(req: &Request) -> Option<Reply> {
-    operator(req.headers()).await.err().map(|p| problem(&p))
+fn store_unavailable() -> Problem {
+    Problem::new(503, "store-unavailable", "Config store unavailable")
+        .with_detail("The key-value store failed. Retry later.")
 }
 
-fn store_unavailable() -> Reply {
-    problem(
-        &Problem::new(503, "store-unavailable", "Config store unavailable")
-            .with_detail("The key-value store failed. Retry later."),
-    )
+fn no_config() -> Problem {
+    Problem::new(404, "no-config", "No config applied")
+        .with_detail("PUT a document to /admin/config.")
 }
 
 /// The active pointer, seeding the demo on an empty store when enabled.
-async fn active() -> Result<Option<Pointer>, ()> {
-    let kv = SpinKv::open_default().map_err(|_| ())?;
+async fn active() -> Result<Option<Pointer>, Problem> {
+    let kv = SpinKv::open_default().map_err(|_| store_unavailable())?;
     let seed = (var("seed_demo_config").await == "true").then_some(DEMO_CONFIG);
-    ConfigStore::new(&kv).active_or_seed(seed).map_err(|_| ())
+    ConfigStore::new(&kv)
+        .active_or_seed(seed)
+        .map_err(|_| store_unavailable())
 }
 
-async fn healthz() -> Reply {
+async fn healthz(request_id: &str) -> Reply {
     let region = var("region").await;
-    let config = match active().await {
-        Ok(pointer) => pointer.map(|p| ConfigVersion {
-            version: p.version,
-            hash: p.hash,
-        }),
-        Err(()) => return store_unavailable(),
-    };
-    json(200, &Health::ok(region, config))
-}
-
-async fn get_config() -> Reply {
     match active().await {
-        Ok(Some(p)) => json(200, &ConfigStatus::from(&p)),
-        Ok(None) => problem(
-            &Problem::new(404, "no-config", "No config applied")
-                .with_detail("PUT a document to /admin/config."),
-        ),
-        Err(()) => store_unavailable(),
+        Ok(pointer) => {
+            let config = pointer.map(|p| ConfigVersion {
+                version: p.version,
+                hash: p.hash,
+            });
+            json(200, &Health::ok(region, config))
+        }
+        Err(p) => problem_for(p, request_id),
     }
 }
 
-fn get_tenant(id: &str) -> Reply {
-    let Ok(kv) = SpinKv::open_default() else {
-        return store_unavailable();
-    };
+async fn get_config() -> Result<Reply, Problem> {
+    let pointer = active().await?.ok_or_else(no_config)?;
+    Ok(json(200, &ConfigStatus::from(&pointer)))
+}
+
+fn get_tenant(id: &str) -> Result<Reply, Problem> {
+    let kv = SpinKv::open_default().map_err(|_| store_unavailable())?;
     let store = ConfigStore::new(&kv);
-    let view = match store.view() {
-        Ok(Some(view)) => view,
-        Ok(None) => return problem(&Problem::new(404, "no-config", "No config applied")),
-        Err(_) => return store_unavailable(),
-    };
-    match (view.tenant(id), view.region()) {
-        (Ok(Some(tenant)), Ok(region)) => json(
-            200,
-            &serde_json::json!({
-                "version": view.pointer.version,
-                "hash": view.pointer.hash,
-                "region": region,
-                "tenant": tenant,
-            }),
-        ),
-        (Ok(None), _) => problem(
-            &Problem::new(404, "unknown-tenant", "Unknown tenant").with_detail(format!(
+    let view = store
+        .view()
+        .map_err(|_| store_unavailable())?
+        .ok_or_else(no_config)?;
+    let tenant = view.tenant(id).map_err(|_| store_unavailable())?;
+    let region = view.region().map_err(|_| store_unavailable())?;
+    let Some(tenant) = tenant else {
+        return Err(
+            Problem::new(404, "unknown-tenant", "Unknown tenant").with_detail(format!(
                 "No tenant `{id}` in config version {}.",
                 view.pointer.version
             )),
-        ),
-        _ => store_unavailable(),
-    }
-}
-
-async fn put_config(req: Request) -> Reply {
-    let if_match = header(&req, "if-match");
-    let Ok(body) = req.into_body().bytes().await else {
-        return problem(&Problem::new(400, "bad-request", "Unreadable body"));
-    };
-    if body.len() > MAX_DOCUMENT_BYTES {
-        return problem(&Problem::new(
-            413,
-            "payload-too-large",
-            "Document too large",
-        ));
-    }
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return problem(
-            &Problem::new(400, "invalid-config", "Invalid config document")
-                .with_detail("The document is not UTF-8 text."),
         );
     };
-    let Ok(kv) = SpinKv::open_default() else {
-        return store_unavailable();
-    };
+    Ok(json(
+        200,
+        &serde_json::json!({
+            "version": view.pointer.version,
+            "hash": view.pointer.hash,
+            "region": region,
+            "tenant": tenant,
+        }),
+    ))
+}
+
+async fn put_config(req: Request) -> Result<Reply, Problem> {
+    let if_match = header(&req, "if-match");
+    let body = req
+        .into_body()
+        .bytes()
+        .await
+        .map_err(|_| Problem::new(400, "bad-request", "Unreadable body"))?;
+    if body.len() > MAX_DOCUMENT_BYTES {
+        return Err(Problem::new(413, "payload-too-large", "Document too large"));
+    }
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        Problem::new(400, "invalid-config", "Invalid config document")
+            .with_detail("The document is not UTF-8 text.")
+    })?;
+    let kv = SpinKv::open_default().map_err(|_| store_unavailable())?;
     let store = ConfigStore::new(&kv);
     let expected = match if_match
         .as_deref()
@@ -162,32 +156,19 @@ async fn put_config(req: Request) -> Reply {
         .map(|v| v.trim_matches('"'))
     {
         None => None,
-        Some(v) => match v.parse::<u64>() {
-            Ok(version) => match store.active() {
-                Ok(Some(p)) if p.version == version => Some(Some(p)),
-                Ok(active) => {
-                    return conflict(active);
-                }
-                Err(_) => return store_unavailable(),
-            },
-            Err(_) => {
-                return problem(
-                    &Problem::new(400, "bad-request", "Bad If-Match")
-                        .with_detail("If-Match takes the active config version number."),
-                );
+        Some(v) => {
+            let version = v.parse::<u64>().map_err(|_| {
+                Problem::new(400, "bad-request", "Bad If-Match")
+                    .with_detail("If-Match takes the active config version number.")
+            })?;
+            match store.active().map_err(|_| store_unavailable())? {
+                Some(p) if p.version == version => Some(p),
+                active => return Err(push_failure(&ApplyConfigError::Conflict { active })),
             }
-        },
-    };
-    match store.apply(text, expected.as_ref().map(|e| e.as_ref())) {
-        Ok(applied) => json(200, &ConfigStatus::from(&applied)),
-        Err(e) => {
-            let (status, body) = push_failure(&e);
-            problem_body(status, body)
         }
-    }
-}
-
-fn conflict(active: Option<Pointer>) -> Reply {
-    let (status, body) = push_failure(&ApplyConfigError::Conflict { active });
-    problem_body(status, body)
+    };
+    let applied = store
+        .apply(text, expected.as_ref().map(Some))
+        .map_err(|e| push_failure(&e))?;
+    Ok(json(200, &ConfigStatus::from(&applied)))
 }

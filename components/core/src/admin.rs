@@ -80,14 +80,7 @@ impl From<&Applied> for ConfigStatus {
     }
 }
 
-/// A problem document with the list of config errors (`errors` member).
-#[derive(Debug, Serialize)]
-pub struct InvalidConfigProblem {
-    #[serde(flatten)]
-    pub problem: Problem,
-    pub errors: Vec<ConfigErrorBody>,
-}
-
+/// One config error as the `errors` member of an `invalid-config` problem lists it.
 #[derive(Debug, Serialize)]
 pub struct ConfigErrorBody {
     pub path: String,
@@ -95,33 +88,28 @@ pub struct ConfigErrorBody {
     pub message: String,
 }
 
-/// What a failed push answers: status and JSON body.
-pub fn push_failure(e: &ApplyConfigError) -> (u16, String) {
+/// The problem a failed push answers (an `invalid-config` one lists every error in
+/// its `errors` member).
+pub fn push_failure(e: &ApplyConfigError) -> Problem {
     match e {
         ApplyConfigError::Invalid(errors) => {
-            let body = InvalidConfigProblem {
-                problem: Problem::new(400, "invalid-config", "Invalid config document")
-                    .with_detail(format!(
-                        "The document has {} error(s); nothing was applied.",
-                        errors.len()
-                    )),
-                errors: errors.iter().map(error_body).collect(),
-            };
-            (400, serde_json::to_string(&body).expect("serializes"))
+            Problem::new(400, "invalid-config", "Invalid config document")
+                .with_detail(format!(
+                    "The document has {} error(s); nothing was applied.",
+                    errors.len()
+                ))
+                .with_extension("errors", errors.iter().map(error_body).collect::<Vec<_>>())
         }
         ApplyConfigError::Conflict { active } => {
             let detail = match active {
                 Some(p) => format!("The active version is now {} ({}).", p.version, p.hash),
                 None => "No version is active.".to_string(),
             };
-            let p = Problem::new(409, "config-conflict", "Config changed concurrently")
-                .with_detail(detail);
-            (409, p.to_json())
+            Problem::new(409, "config-conflict", "Config changed concurrently").with_detail(detail)
         }
         ApplyConfigError::Store(_) => {
-            let p = Problem::new(503, "store-unavailable", "Config store unavailable")
-                .with_detail("The key-value store failed; nothing was applied. Retry later.");
-            (503, p.to_json())
+            Problem::new(503, "store-unavailable", "Config store unavailable")
+                .with_detail("The key-value store failed; nothing was applied. Retry later.")
         }
     }
 }
@@ -184,9 +172,9 @@ mod tests {
                 message: "duplicate".into(),
             },
         ];
-        let (status, body) = push_failure(&ApplyConfigError::Invalid(errors));
-        assert_eq!(status, 400);
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let problem = push_failure(&ApplyConfigError::Invalid(errors));
+        assert_eq!(problem.status, 400);
+        let v: serde_json::Value = serde_json::from_str(&problem.to_json()).unwrap();
         assert_eq!(v["type"], "https://waypost.dev/problems/invalid-config");
         assert_eq!(v["errors"].as_array().unwrap().len(), 2);
         assert_eq!(v["errors"][0]["path"], "tenants[0].plan");

@@ -27,16 +27,14 @@ use waypost_runtime::carrier::{
 };
 use waypost_runtime::config::{config_store, store_unavailable};
 use waypost_runtime::identity::verified;
-use waypost_runtime::request::{RequestLog, header_pairs, unix_millis, unix_secs};
-use waypost_runtime::{
-    Reply, SpinKv, method_not_allowed, problem, problem_for, reply, routing_problem,
-};
+use waypost_runtime::request::{RequestLog, header_pairs, request_id, unix_millis, unix_secs};
+use waypost_runtime::{Reply, SpinKv, method_not_allowed, problem_for, reply, routing_problem};
 
 #[http_service]
 async fn handle(req: Request) -> Reply {
     let identity = match verified(req.headers()).await {
         Ok(identity) => identity,
-        Err(p) => return problem(&p),
+        Err(p) => return problem_for(p, &request_id(req.headers())),
     };
     let mut log = RequestLog::start("rates", &identity.request_id, req.uri().path());
     log.set("tenant", identity.tenant.clone());

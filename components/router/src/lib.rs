@@ -21,14 +21,14 @@ use waypost_core::routing::{
 use waypost_runtime::carrier::{self, CallContext, Outbound, facts, read_body, tenant_records};
 use waypost_runtime::config::{config_store, store_unavailable};
 use waypost_runtime::identity::verified;
-use waypost_runtime::request::{RequestLog, header_pairs, random_u64, unix_millis};
+use waypost_runtime::request::{RequestLog, header_pairs, random_u64, request_id, unix_millis};
 use waypost_runtime::{Reply, SpinKv, problem, problem_for, reply, routing_problem, with_headers};
 
 #[http_service]
 async fn handle(req: Request) -> Reply {
     let identity = match verified(req.headers()).await {
         Ok(identity) => identity,
-        Err(p) => return problem(&p),
+        Err(p) => return problem_for(p, &request_id(req.headers())),
     };
     let path = req.uri().path().to_string();
     let mut log = RequestLog::start("router", &identity.request_id, &path);

@@ -29,7 +29,9 @@ use waypost_core::webhooks::{self, IntakeError};
 use waypost_runtime::config::{active_view, config_store, store_unavailable, var};
 use waypost_runtime::identity::operator;
 use waypost_runtime::request::{RequestLog, random_u64, request_id, unix_secs};
-use waypost_runtime::{Reply, SpinKv, json, method_not_allowed, problem, with_headers};
+use waypost_runtime::{
+    Reply, SpinKv, json, method_not_allowed, problem, problem_for, with_headers,
+};
 
 /// Largest carrier event accepted.
 const MAX_EVENT_BYTES: usize = 1 << 20;
@@ -50,7 +52,7 @@ async fn handle(req: Request) -> Reply {
     let reply = match path.strip_prefix("/webhooks/") {
         Some(rest) if method == "POST" => intake(req, rest, &request_id, &mut log).await,
         Some(_) => method_not_allowed("POST", Some(&request_id)),
-        None => problem(&Problem::new(404, "not-found", "Not Found")),
+        None => problem_for(Problem::new(404, "not-found", "Not Found"), &request_id),
     };
     log.finish(reply.0.as_u16());
     reply
@@ -72,12 +74,12 @@ async fn intake(req: Request, rest: &str, request_id: &str, log: &mut RequestLog
     };
     log.set("carrier", carrier.clone());
     let Ok(kv) = SpinKv::open_default() else {
-        return problem(&store_unavailable());
+        return problem_for(store_unavailable(), request_id);
     };
     let store = config_store(&kv);
     let view = match active_view(&store).await {
         Ok(view) => view,
-        Err(p) => return problem(&p),
+        Err(p) => return problem_for(p, request_id),
     };
     let intake = match webhooks::intake(&view, &carrier) {
         Ok(intake) => intake,
@@ -87,13 +89,16 @@ async fn intake(req: Request, rest: &str, request_id: &str, log: &mut RequestLog
     let body = match req.into_body().bytes().await {
         Ok(body) if body.len() <= MAX_EVENT_BYTES => body,
         Ok(_) => {
-            return problem(
-                &Problem::new(413, "payload-too-large", "Payload Too Large").with_detail(format!(
+            let too_large = Problem::new(413, "payload-too-large", "Payload Too Large")
+                .with_detail(format!(
                     "Carrier events are at most {MAX_EVENT_BYTES} bytes."
-                )),
-            );
+                ));
+            return problem_for(too_large, request_id);
         }
-        Err(_) => return problem(&Problem::new(400, "unreadable-body", "Bad Request")),
+        Err(_) => {
+            let unreadable = Problem::new(400, "unreadable-body", "Bad Request");
+            return problem_for(unreadable, request_id);
+        }
     };
     let mut secrets = Vec::new();
     for name in &intake.secrets {
@@ -118,7 +123,7 @@ async fn intake(req: Request, rest: &str, request_id: &str, log: &mut RequestLog
     log.set("tenant", received.tenant.id.clone());
     // Residency: a strict tenant homed elsewhere gets 421 and nothing is stored here.
     let Ok(Some(region)) = view.region() else {
-        return problem(&store_unavailable());
+        return problem_for(store_unavailable(), request_id);
     };
     if let Err(e) = check_residency(&region, &received.tenant) {
         return problem(&e.problem(Some(request_id)));
@@ -157,22 +162,23 @@ async fn intake(req: Request, rest: &str, request_id: &str, log: &mut RequestLog
 async fn admin(req: Request, method: &str, rest: &str) -> Reply {
     let identity = match operator(req.headers()).await {
         Ok(identity) => identity,
-        Err(p) => return problem(&p),
+        Err(p) => return problem_for(p, &request_id(req.headers())),
     };
     let mut log = RequestLog::start(
         "webhooks",
         &identity.request_id,
         &format!("/admin/webhooks{rest}"),
     );
+    let id = identity.request_id.as_str();
     let Ok(kv) = SpinKv::open_default() else {
-        return problem(&store_unavailable());
+        return problem_for(store_unavailable(), id);
     };
     let now = unix_secs() as u64;
     let reply = match (method, rest) {
         ("POST", "/tick") => {
             let due = match webhooks::due(&kv, now, TICK_BATCH) {
                 Ok(due) => due,
-                Err(_) => return problem(&store_unavailable()),
+                Err(_) => return problem_for(store_unavailable(), id),
             };
             let attempted = due.len();
             let results = deliver::attempt_all(&kv, due, deliver::TICK_DELIVERY).await;
@@ -201,32 +207,28 @@ async fn admin(req: Request, method: &str, rest: &str) -> Reply {
             // The same numbers for the host's metrics (it removes the header).
             with_headers(reply, &[report.header()])
         }
-        (_, "/tick") => method_not_allowed("POST", Some(&identity.request_id)),
-        ("GET", "/dead") => {
-            let tenant = req
-                .uri()
-                .query()
-                .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("tenant=")))
-                .map(str::to_string);
-            match webhooks::dead_letters(&kv, tenant.as_deref(), 1000) {
+        (_, "/tick") => method_not_allowed("POST", Some(id)),
+        ("GET" | "HEAD", "/dead") => match webhooks::tenant_filter(req.uri().query()) {
+            Err(e) => problem(&e.problem(Some(id))),
+            Ok(tenant) => match webhooks::dead_letters(&kv, tenant.as_deref(), 1000) {
                 Ok(letters) => json(200, &serde_json::json!({ "dead_letters": letters })),
-                Err(_) => problem(&store_unavailable()),
-            }
-        }
-        (_, "/dead") => method_not_allowed("GET", Some(&identity.request_id)),
+                Err(_) => problem_for(store_unavailable(), id),
+            },
+        },
+        (_, "/dead") => method_not_allowed("GET, HEAD", Some(id)),
         (_, _) => match rest
             .strip_prefix("/dead/")
             .and_then(|r| r.strip_suffix("/replay"))
         {
-            Some(_) if method != "POST" => method_not_allowed("POST", Some(&identity.request_id)),
-            Some(id) => match webhooks::replay(&kv, id, now) {
+            Some(_) if method != "POST" => method_not_allowed("POST", Some(id)),
+            Some(delivery_id) => match webhooks::replay(&kv, delivery_id, now) {
                 Ok(delivery) => json(
                     202,
                     &serde_json::json!({ "id": delivery.id, "status": "pending", "attempt": delivery.attempt }),
                 ),
-                Err(e) => problem(&e.problem(Some(&identity.request_id))),
+                Err(e) => problem(&e.problem(Some(id))),
             },
-            None => problem(&Problem::new(404, "not-found", "Not Found")),
+            None => problem_for(Problem::new(404, "not-found", "Not Found"), id),
         },
     };
     log.finish(reply.0.as_u16());

@@ -112,9 +112,47 @@ fn listed<K: KeyValue + ?Sized>(kv: &K, entry: &[u8]) -> KvResult<Option<(Delive
     })
 }
 
+/// A dead-letter query that is refused: what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidQuery(pub String);
+
+impl InvalidQuery {
+    /// 400 `invalid-query`, saying what is wrong.
+    pub fn problem(&self, request_id: Option<&str>) -> Problem {
+        Problem::new(400, "invalid-query", "Bad Request")
+            .with_detail(self.0.clone())
+            .with_request_id(request_id)
+    }
+}
+
+/// The tenant `GET /admin/webhooks/dead` lists, from its query string: `tenant=<id>`
+/// (form-encoded), or every tenant without one. An invalid id, a second `tenant`, or
+/// any other parameter is refused, so a typo does not silently list every tenant's
+/// letters.
+pub fn tenant_filter(query: Option<&str>) -> Result<Option<String>, InvalidQuery> {
+    let mut tenant = None;
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match name.as_ref() {
+            "tenant" if tenant.is_some() => {
+                return Err(InvalidQuery("`tenant` is given more than once.".into()));
+            }
+            "tenant" => {
+                check_id(&value, "tenant").map_err(|e| InvalidQuery(format!("`tenant`: {e}.")))?;
+                tenant = Some(value.into_owned());
+            }
+            other => {
+                return Err(InvalidQuery(format!(
+                    "Unknown query parameter {other:?}: the only one is `tenant`."
+                )));
+            }
+        }
+    }
+    Ok(tenant)
+}
+
 /// The newest dead letters, newest first, at most `limit`: of one tenant, or of all
 /// (`None`). Reads the ring's counter, then one slot and one record per letter. A
-/// tenant that is not a valid id (it comes from a query string) has none.
+/// tenant that is not a valid id has none (`_all` is not the all-tenants ring).
 pub fn dead_letters<K: KeyValue + ?Sized>(
     kv: &K,
     tenant: Option<&str>,

@@ -51,7 +51,7 @@ mod testkit;
 #[cfg(test)]
 mod tests;
 
-pub use dead_letter::{DeadLetter, ReplayError, dead_letters, replay};
+pub use dead_letter::{DeadLetter, InvalidQuery, ReplayError, dead_letters, replay, tenant_filter};
 pub use dedup::{Claim, claim, finish_claim, sweep_claims};
 pub use delivery::{AttemptOutcome, Delivery, DeliveryState};
 pub use error::IntakeError;

@@ -466,6 +466,37 @@ fn retries_follow_the_default_schedule_then_dead_letter() {
 }
 
 #[test]
+fn the_dead_letter_query_names_one_valid_tenant_or_none() {
+    use super::dead_letter::tenant_filter;
+    assert_eq!(tenant_filter(None), Ok(None));
+    assert_eq!(tenant_filter(Some("")), Ok(None));
+    assert_eq!(tenant_filter(Some("tenant=acme")), Ok(Some("acme".into())));
+    assert_eq!(
+        tenant_filter(Some("tenant=acme%2Dwest")),
+        Ok(Some("acme-west".into())),
+        "form-encoded"
+    );
+    for (query, says) in [
+        ("tenant=_all", "not a valid tenant id"),
+        ("tenant=", "not a valid tenant id"),
+        ("tenant=Acme", "not a valid tenant id"),
+        ("tenant=acme&tenant=globex", "more than once"),
+        ("tenat=acme", "Unknown query parameter \"tenat\""),
+    ] {
+        let p = tenant_filter(Some(query))
+            .unwrap_err()
+            .problem(Some("req-1"));
+        assert_eq!(p.request_id.as_deref(), Some("req-1"));
+        assert_eq!(
+            (p.status, p.type_uri.rsplit('/').next()),
+            (400, Some("invalid-query"))
+        );
+        let detail = p.detail.unwrap_or_default();
+        assert!(detail.contains(says), "{query}: {detail}");
+    }
+}
+
+#[test]
 fn tiers_set_the_number_of_attempts() {
     let tiers = [
         tier("bulk", &[0, 60, 1800, 21600]),
