@@ -307,20 +307,22 @@ impl Call {
     }
 }
 
-/// A problem names the request it answers, as `x-request-id` does: what an operator
-/// asks a client for.
+/// Every answer names its request in `x-request-id`, and a problem names the same in
+/// `request_id`: what an operator asks a client for.
 fn names_the_request(answer: &Answer) -> Result<(), String> {
+    let header = answer
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| !id.is_empty())
+        .ok_or("no x-request-id")?;
     if answer.media_type != "application/problem+json" {
         return Ok(());
     }
     let body: Value = serde_json::from_slice(&answer.body).map_err(|e| e.to_string())?;
-    let id = body["request_id"]
-        .as_str()
-        .filter(|id| !id.is_empty())
-        .ok_or("the problem has no request_id")?;
-    match answer.headers.get("x-request-id") {
-        Some(header) if header != id => Err(format!("request_id {id}, x-request-id {header:?}")),
-        _ => Ok(()),
+    match body["request_id"].as_str() {
+        Some(id) if id == header => Ok(()),
+        id => Err(format!("request_id {id:?}, x-request-id {header}")),
     }
 }
 

@@ -26,7 +26,7 @@ use waypost_core::snapshot::Pointer;
 use waypost_runtime::config::{DEMO_CONFIG, var};
 use waypost_runtime::identity::operator;
 use waypost_runtime::request::request_id;
-use waypost_runtime::{Reply, SpinKv, json, method_not_allowed, problem_for};
+use waypost_runtime::{Reply, SpinKv, json, method_not_allowed, problem_for, with_request_id};
 
 /// Largest config document accepted.
 const MAX_DOCUMENT_BYTES: usize = 4 << 20;
@@ -39,10 +39,12 @@ async fn handle(req: Request) -> Reply {
     let request_id = request_id(req.headers());
     let id = Some(request_id.as_str());
     if path == "/healthz" {
-        return match method.as_str() {
+        let reply = match method.as_str() {
             "GET" | "HEAD" => healthz(&request_id).await,
             _ => method_not_allowed("GET, HEAD", id),
         };
+        // `/healthz` is public (no `auth` in front to add it).
+        return with_request_id(reply, &request_id);
     }
     if let Err(p) = operator(req.headers()).await {
         return problem_for(p, &request_id);

@@ -125,6 +125,12 @@ pub fn reply(status: u16, headers: &[(String, String)], body: Bytes) -> Reply {
     )
 }
 
+/// `reply` naming its request in `x-request-id` (`auth` does this for the routes
+/// behind it).
+pub fn with_request_id(reply: Reply, request_id: &str) -> Reply {
+    with_headers(reply, &[("x-request-id".into(), request_id.into())])
+}
+
 /// `reply` with `headers` appended (pairs that are not valid HTTP are left out).
 pub fn with_headers(mut reply: Reply, headers: &[(String, String)]) -> Reply {
     for (name, value) in headers {

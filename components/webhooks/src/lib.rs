@@ -30,7 +30,7 @@ use waypost_runtime::config::{active_view, config_store, store_unavailable, var}
 use waypost_runtime::identity::operator;
 use waypost_runtime::request::{RequestLog, random_u64, request_id, unix_secs};
 use waypost_runtime::{
-    Reply, SpinKv, json, method_not_allowed, problem, problem_for, with_headers,
+    Reply, SpinKv, json, method_not_allowed, problem, problem_for, with_headers, with_request_id,
 };
 
 /// Largest carrier event accepted.
@@ -55,7 +55,8 @@ async fn handle(req: Request) -> Reply {
         None => problem_for(Problem::new(404, "not-found", "Not Found"), &request_id),
     };
     log.finish(reply.0.as_u16());
-    reply
+    // The intake is public (no `auth` in front to add it).
+    with_request_id(reply, &request_id)
 }
 
 async fn intake(req: Request, rest: &str, request_id: &str, log: &mut RequestLog) -> Reply {
