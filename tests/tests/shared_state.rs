@@ -146,6 +146,25 @@ async fn redis_down_fails_closed_with_a_clear_error_and_recovers_without_restart
         503,
         "healthz says the store is down"
     );
+    // The operator's calls fail the same way, named and logged like any other answer.
+    let r = client()
+        .get(host.url("/admin/webhooks/dead"))
+        .bearer_auth(ADMIN)
+        .header("x-request-id", "redis-down-dead-letters")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let p: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "https://waypost.dev/problems/store-unavailable");
+    assert_eq!(p["request_id"], "redis-down-dead-letters");
+    // The component's own line (the access log's route is the manifest's).
+    assert!(host.logged_line(&[
+        "\"component\":\"webhooks\"",
+        "\"route\":\"/admin/webhooks/dead\"",
+        "\"request_id\":\"redis-down-dead-letters\"",
+        "\"status\":503",
+    ]));
 
     redis.restart();
     // A fresh Redis (no persistence): the demo config is seeded again on first use.

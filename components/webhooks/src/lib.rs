@@ -170,46 +170,28 @@ async fn admin(req: Request, method: &str, rest: &str) -> Reply {
         &identity.request_id,
         &format!("/admin/webhooks{rest}"),
     );
-    let id = identity.request_id.as_str();
+    let query = req.uri().query();
+    let reply = admin_reply(method, rest, query, &identity.request_id, &mut log).await;
+    log.finish(reply.0.as_u16());
+    reply
+}
+
+/// The answer to one operator call (`admin` logs it).
+async fn admin_reply(
+    method: &str,
+    rest: &str,
+    query: Option<&str>,
+    id: &str,
+    log: &mut RequestLog,
+) -> Reply {
     let Ok(kv) = SpinKv::open_default() else {
         return problem_for(store_unavailable(), id);
     };
     let now = unix_secs() as u64;
-    let reply = match (method, rest) {
-        ("POST", "/tick") => {
-            let due = match webhooks::due(&kv, now, TICK_BATCH) {
-                Ok(due) => due,
-                Err(_) => return problem_for(store_unavailable(), id),
-            };
-            let attempted = due.len();
-            let results = deliver::attempt_all(&kv, due, deliver::TICK_DELIVERY).await;
-            let swept = webhooks::sweep_claims(&kv, now, 1000).unwrap_or(0);
-            let report = DeliveryReport {
-                outbox_depth: webhooks::outbox_depth(&kv).ok(),
-                dead_letters: webhooks::dead_letter_count(&kv).ok(),
-                ..DeliveryReport::of_results(results.iter().map(String::as_str))
-            };
-            log.set("attempted", attempted);
-            log.set("retried", report.retried);
-            log.set("dead_lettered", report.dead_lettered);
-            let reply = json(
-                200,
-                &serde_json::json!({
-                    "attempted": attempted,
-                    "results": results,
-                    "claims_swept": swept,
-                    "delivered": report.delivered,
-                    "retried": report.retried,
-                    "dead_lettered": report.dead_lettered,
-                    "outbox_depth": report.outbox_depth,
-                    "dead_letters": report.dead_letters,
-                }),
-            );
-            // The same numbers for the host's metrics (it removes the header).
-            with_headers(reply, &[report.header()])
-        }
+    match (method, rest) {
+        ("POST", "/tick") => tick(&kv, now, id, log).await,
         (_, "/tick") => method_not_allowed("POST", Some(id)),
-        ("GET" | "HEAD", "/dead") => match webhooks::tenant_filter(req.uri().query()) {
+        ("GET" | "HEAD", "/dead") => match webhooks::tenant_filter(query) {
             Err(e) => problem(&e.problem(Some(id))),
             Ok(tenant) => match webhooks::dead_letters(&kv, tenant.as_deref(), 1000) {
                 Ok(letters) => json(200, &serde_json::json!({ "dead_letters": letters })),
@@ -231,7 +213,39 @@ async fn admin(req: Request, method: &str, rest: &str) -> Reply {
             },
             None => problem_for(Problem::new(404, "not-found", "Not Found"), id),
         },
+    }
+}
+
+/// `POST /admin/webhooks/tick`: the due deliveries attempted, expired claims swept.
+async fn tick(kv: &SpinKv, now: u64, id: &str, log: &mut RequestLog) -> Reply {
+    let due = match webhooks::due(kv, now, TICK_BATCH) {
+        Ok(due) => due,
+        Err(_) => return problem_for(store_unavailable(), id),
     };
-    log.finish(reply.0.as_u16());
-    reply
+    let attempted = due.len();
+    let results = deliver::attempt_all(kv, due, deliver::TICK_DELIVERY).await;
+    let swept = webhooks::sweep_claims(kv, now, 1000).unwrap_or(0);
+    let report = DeliveryReport {
+        outbox_depth: webhooks::outbox_depth(kv).ok(),
+        dead_letters: webhooks::dead_letter_count(kv).ok(),
+        ..DeliveryReport::of_results(results.iter().map(String::as_str))
+    };
+    log.set("attempted", attempted);
+    log.set("retried", report.retried);
+    log.set("dead_lettered", report.dead_lettered);
+    let reply = json(
+        200,
+        &serde_json::json!({
+            "attempted": attempted,
+            "results": results,
+            "claims_swept": swept,
+            "delivered": report.delivered,
+            "retried": report.retried,
+            "dead_lettered": report.dead_lettered,
+            "outbox_depth": report.outbox_depth,
+            "dead_letters": report.dead_letters,
+        }),
+    );
+    // The same numbers for the host's metrics (it removes the header).
+    with_headers(reply, &[report.header()])
 }
