@@ -426,8 +426,8 @@ async fn a_hedged_carrier_gets_a_second_request_when_the_first_is_slow() {
     // UPS hedges after 50 ms; FedEx does not hedge.
     let doc = replaced(
         &demo(),
-        "fallback = [\"fedex\"]",
-        "fallback = [\"fedex\"]\nhedge_after_ms = 50",
+        "retry = { max_retries = 1, budget_percent = 20 }",
+        "retry = { max_retries = 1, budget_percent = 20 }\nhedge_after_ms = 50",
     );
     push(&host, &doc).await;
     let r = rates(&host, GLOBEX, &shipment())

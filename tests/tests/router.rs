@@ -521,6 +521,28 @@ async fn a_carrier_401_refreshes_the_token_once_and_retries() {
 
 // ---------------------------------------------------------------------------- 6
 
+/// Five POSTs UPS answers 503 (`x-sandbox-fail`), enough to open the demo's breaker of
+/// the upstream they reach (POST is never retried, so each is one failure): each
+/// answer's headers, the status checked.
+async fn fail_ups_five_times(
+    host: &Host,
+    key: &str,
+    path: &str,
+) -> Vec<reqwest::header::HeaderMap> {
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        let r = call(host, reqwest::Method::POST, key, path)
+            .header("x-sandbox-fail", "ups=503")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503, "the carrier's own 503");
+        answers.push(r.headers().clone());
+    }
+    answers
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn breakers_open_carrier_wide_on_failures_and_per_tenant_on_credentials() {
     let host = start();
@@ -596,21 +618,9 @@ async fn breakers_open_carrier_wide_on_failures_and_per_tenant_on_credentials() 
 
     // --- Carrier failures (5xx) open the upstream's breaker for every tenant
     // (failures = 5). POST is never retried, so each request is one failure.
-    for _ in 0..5 {
-        let r = call(
-            &host,
-            reqwest::Method::POST,
-            GLOBEX,
-            "/v1/carriers/ups/_echo/fail",
-        )
-        .header("x-sandbox-fail", "ups=503")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-        assert_eq!(r.status(), 503, "the carrier's own 503");
+    for headers in fail_ups_five_times(&host, GLOBEX, "/v1/carriers/ups/_echo/fail").await {
         assert!(
-            r.headers()["content-type"] != "application/problem+json",
+            headers["content-type"] != "application/problem+json",
             "passed through in the carrier's format"
         );
     }
@@ -665,6 +675,67 @@ async fn breakers_open_carrier_wide_on_failures_and_per_tenant_on_credentials() 
         assert_eq!(r.status(), 200, "closed after a good probe");
     }
     assert_eq!(settled_calls(&host, "/ups/_echo/open", 2).await, 2);
+}
+
+/// The demo with a second UPS carrier, `ups-reserve` (the same API, US only), as UPS's
+/// fallback, enabled for Prairie Supply.
+fn demo_with_a_ups_fallback() -> String {
+    let doc = replaced(
+        &demo(),
+        "retry = { max_retries = 1, budget_percent = 20 }",
+        "retry = { max_retries = 1, budget_percent = 20 }\nfallback = [\"ups-reserve\"]",
+    );
+    let doc = replaced(
+        &doc,
+        "[[carriers]]\nid = \"fedex\"",
+        r#"[[carriers]]
+id = "ups-reserve"
+adapter = "ups"
+token_url = "http://sandbox.spin.internal/ups/security/v1/oauth/token"
+platform = { account_number = "W4YP06", credentials = { client_id = "ups_client_id", client_secret = "ups_client_secret" } }
+upstreams = [{ id = "sandbox-us", region = "us", url = "http://sandbox.spin.internal/ups" }]
+
+[[carriers]]
+id = "fedex""#,
+    );
+    replaced(
+        &doc,
+        "  { carrier = \"ups\", account = \"platform\" },",
+        "  { carrier = \"ups\", account = \"platform\" },\n  { carrier = \"ups-reserve\", account = \"platform\" },",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_open_carrier_falls_back_to_a_carrier_of_the_same_api() {
+    let host = start();
+    push(&host, &demo_with_a_ups_fallback()).await;
+    // UPS's US upstream fails 5 times (its breaker: failures = 5); the carrier's own
+    // answers pass through, from UPS itself.
+    for headers in fail_ups_five_times(&host, PRAIRIE, "/v1/carriers/ups/_echo/failing").await {
+        assert!(headers.get("x-waypost-served-by").is_none());
+    }
+    // Open now: Prairie Supply's request goes to its fallback as it came.
+    let r = call(
+        &host,
+        reqwest::Method::GET,
+        PRAIRIE,
+        "/v1/carriers/ups/_echo/fallen-back?x=1",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200, "served by the fallback");
+    assert_eq!(r.headers()["x-waypost-served-by"], "ups-reserve");
+    let echo: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(echo["method"], "GET", "{echo}");
+    assert_eq!(echo["path"], "/_echo/fallen-back", "{echo}");
+    assert_eq!(echo["query"], "x=1", "{echo}");
+    assert!(
+        log_lines(&host, "router")
+            .iter()
+            .any(|l| l["served_by"] == "ups-reserve" && l["carrier"] == "ups"),
+        "the router's line names the carrier that served"
+    );
 }
 
 // ---------------------------------------------------------------------------- 7

@@ -24,6 +24,9 @@ use waypost_runtime::identity::verified;
 use waypost_runtime::request::{RequestLog, header_pairs, random_u64, request_id, unix_millis};
 use waypost_runtime::{Reply, SpinKv, problem, problem_for, reply, routing_problem, with_headers};
 
+/// On an answer from a fallback carrier: the carrier that answered.
+const SERVED_BY: &str = "x-waypost-served-by";
+
 #[http_service]
 async fn handle(req: Request) -> Reply {
     let identity = match verified(req.headers()).await {
@@ -108,7 +111,9 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
         &ctx,
         &carrier_id,
         facts(&rest, host.as_deref(), &headers),
-        false,
+        // A fallback carrier speaks the same API (the config checks), so the request
+        // goes to it as it came.
+        true,
         |_, _| {
             Ok(Outbound {
                 method: method.clone(),
@@ -138,6 +143,10 @@ async fn route(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply
         Ok(response) => {
             let mut out = downstream_response_headers(&response.headers);
             out.extend(deprecated(route.as_ref(), log));
+            if response.fell_back_from.is_some() {
+                log.set("served_by", response.carrier.clone());
+                out.push((SERVED_BY.into(), response.carrier.clone()));
+            }
             if let Some(claim) = &claim {
                 let stored = StoredResponse::new(response.status, &out, &response.body);
                 let _ = idempotency::complete(&kv, claim, &stored);

@@ -454,7 +454,8 @@ pub struct Carrier {
     pub breaker: Breaker,
     #[serde(default)]
     pub retry: Retry,
-    /// Carriers tried (at most one hop) when this one's breaker is open.
+    /// Carriers of the same API (adapter) that serve this one's pass-through requests
+    /// (at most one hop) when every upstream of this one is open.
     #[serde(default)]
     pub fallback: Vec<String>,
     /// Rate shopping: send a second, identical rate request when the first has not

@@ -1405,7 +1405,21 @@ impl<'d> Checker<'d> {
                         fp,
                         format!("carrier {fallback:?} cannot be its own fallback"),
                     );
-                } else if doc.carrier(fallback).is_none() {
+                } else if let Some(other) = doc.carrier(fallback) {
+                    // The router passes a request on as it came, in the carrier's API.
+                    if other.adapter != carrier.adapter {
+                        self.error(
+                            fp,
+                            format!(
+                                "carrier {fallback:?} speaks the `{}` API, not `{}`: a \
+                                 fallback answers the requests of this carrier's API as they \
+                                 came, so it must have the same adapter",
+                                other.adapter.as_str(),
+                                carrier.adapter.as_str()
+                            ),
+                        );
+                    }
+                } else {
                     let msg = format!(
                         "unknown carrier {fallback:?} ({})",
                         known(doc.carriers.iter().map(|c| c.id.as_str()))

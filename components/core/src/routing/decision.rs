@@ -27,12 +27,14 @@
 //! weight; if its breaker is open the answer is `circuit-open`: the tenant is never
 //! moved silently to another upstream. Otherwise the pin does not apply.
 //!
-//! **Fallback** (only when the request allows it: the router's raw pass-through cannot
-//! be answered by another carrier's API, rates can): when every upstream of the carrier
-//! is open, the carrier's `fallback` carriers that the tenant has enabled are tried in
-//! order, one hop only (a fallback's own fallbacks are not followed). When more than
-//! half of these carriers (the requested one included) are open, the request fails fast
-//! with `circuit-open` instead of piling the load on the survivors.
+//! **Fallback** (only when the request allows it: the router's pass-through does;
+//! rates does not, as it asks every carrier the tenant uses anyway): when every upstream
+//! of the carrier is open, the carrier's `fallback` carriers that the tenant has enabled
+//! are tried in order, one hop only (a fallback's own fallbacks are not followed). The
+//! config lets a carrier fall back only to carriers of the same API (adapter), so the
+//! request goes on as it came. When more than half of these carriers (the requested one
+//! included) are open, the request fails fast with `circuit-open` instead of piling the
+//! load on the survivors.
 //!
 //! Breaker records that cannot be read (a key-value fault) count as closed: a store
 //! outage must not take every carrier down. The decision says so

@@ -61,7 +61,13 @@ id = "dhl"
 adapter = "dhl"
 platform = {{ credentials = {{ username = "dhl_user", password = "dhl_password" }} }}
 upstreams = [{{ id = "eu", region = "eu", url = "https://dhl.example" }}]
-fallback = ["ups"]
+fallback = ["dhl-backup"]
+
+[[carriers]]
+id = "dhl-backup"
+adapter = "dhl"
+platform = {{ account_number = "B1", credentials = {{ username = "dhl_user", password = "dhl_password" }} }}
+upstreams = [{{ id = "eu", region = "eu", url = "https://backup.dhl.example" }}]
 
 [[plans]]
 id = "basic"
@@ -659,7 +665,7 @@ fn unknown_carrier_of_a_tenant_displays_path_and_line() {
         &[(
             "tenants[0].carriers[0].carrier",
             line,
-            "unknown carrier \"upz\" (known: dhl, ups)",
+            "unknown carrier \"upz\" (known: dhl, dhl-backup, ups)",
         )],
     );
     let shown = errors(&text)[0].to_string();
@@ -681,7 +687,11 @@ fn dangling_references() {
         "issuers = [\"idp\", \"okta\"]",
     );
     text = edit(&text, "home = \"us\"", "home = \"apac\"");
-    text = edit(&text, "fallback = [\"ups\"]", "fallback = [\"fedx\"]");
+    text = edit(
+        &text,
+        "fallback = [\"dhl-backup\"]",
+        "fallback = [\"fedx\"]",
+    );
     text = edit(
         &text,
         "carrier = \"dhl\"\nsignature",
@@ -1122,6 +1132,23 @@ fn key_scopes_must_be_required_by_some_route() {
 }
 
 #[test]
+fn a_fallback_must_speak_the_same_api() {
+    let text = edit(
+        &base(),
+        "fallback = [\"dhl-backup\"]",
+        "fallback = [\"dhl-backup\", \"ups\"]",
+    );
+    assert_errors(
+        &text,
+        &[(
+            "carriers[1].fallback[1]",
+            line_of(&text, "\"ups\"]"),
+            "carrier \"ups\" speaks the `ups` API, not `dhl`",
+        )],
+    );
+}
+
+#[test]
 fn limits_and_timeouts_in_range() {
     let text = edit(
         &base(),
@@ -1130,8 +1157,8 @@ fn limits_and_timeouts_in_range() {
     );
     let text = edit(
         &text,
-        "fallback = [\"ups\"]",
-        "fallback = [\"ups\"]\nconnect_timeout_ms = 20000\ntimeout_ms = 5000",
+        "fallback = [\"dhl-backup\"]",
+        "fallback = [\"dhl-backup\"]\nconnect_timeout_ms = 20000\ntimeout_ms = 5000",
     );
     assert_errors(
         &text,
@@ -1325,8 +1352,8 @@ fn every_kind_of_error_at_once_in_document_order() {
 fn a_hedge_must_come_before_the_carrier_timeout() {
     let text = edit(
         &base(),
-        "fallback = [\"ups\"]",
-        "fallback = [\"ups\"]\ntimeout_ms = 5000\nhedge_after_ms = 6000",
+        "fallback = [\"dhl-backup\"]",
+        "fallback = [\"dhl-backup\"]\ntimeout_ms = 5000\nhedge_after_ms = 6000",
     );
     assert_errors(
         &text,
@@ -1338,8 +1365,8 @@ fn a_hedge_must_come_before_the_carrier_timeout() {
     );
     let ok = edit(
         &base(),
-        "fallback = [\"ups\"]",
-        "fallback = [\"ups\"]\nhedge_after_ms = 200",
+        "fallback = [\"dhl-backup\"]",
+        "fallback = [\"dhl-backup\"]\nhedge_after_ms = 200",
     );
     assert!(crate::config::parse_and_validate(&ok).is_ok());
 }
