@@ -53,10 +53,10 @@ async fn handle(req: Request) -> Reply {
     let reply = match (method.as_str(), path.as_str()) {
         ("GET" | "HEAD", "/admin/config") => get_config().await,
         ("PUT", "/admin/config") => put_config(req).await,
-        (_, "/admin/config") => return method_not_allowed("GET, HEAD, PUT", id),
+        (_, "/admin/config") => Ok(method_not_allowed("GET, HEAD, PUT", id)),
         (method, path) => match path.strip_prefix("/admin/tenants/") {
             Some(tenant) if matches!(method, "GET" | "HEAD") => get_tenant(tenant),
-            Some(_) => return method_not_allowed("GET, HEAD", id),
+            Some(_) => Ok(method_not_allowed("GET, HEAD", id)),
             None => Err(Problem::new(404, "not-found", "Not Found")),
         },
     };

@@ -71,17 +71,12 @@ impl KeyValue for SpinKv {
 pub type Reply = (StatusCode, HeaderMap, FullBody<Bytes>);
 
 pub fn problem(p: &Problem) -> Reply {
-    problem_body(p.status, p.to_json())
-}
-
-/// A problem+json response from an already serialized problem document.
-pub fn problem_body(status: u16, body: String) -> Reply {
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
     (
-        status_code(status),
+        status_code(p.status),
         headers,
-        FullBody::new(Bytes::from(body)),
+        FullBody::new(Bytes::from(p.to_json())),
     )
 }
 

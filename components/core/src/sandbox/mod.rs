@@ -27,9 +27,9 @@
 //! | usps | GET `/tracking/v3/tracking/{trackingNumber}` | Bearer | tracking object |
 //!
 //! A GET endpoint answers HEAD too, without a body. Other paths are a 404 (a known
-//! path with another method a 405 with `Allow`), in the
-//! carrier's error format (`failure.rs`). Success bodies are `application/json`; errors
-//! too, except DHL's, which are `application/problem+json` as the real API sends them.
+//! path with another method a 405 with `Allow`), in the carrier's error format
+//! (`failure.rs`). Success bodies are `application/json`; errors too, except DHL's,
+//! which are `application/problem+json` as the real API sends them.
 //! Prices, transit days and delivery dates are derived from the request (`pricing.rs`):
 //! the same request always gets the same answer, a heavier one a higher price.
 //! Credentials are checked for presence only ([`credentials`]). Tracking histories are
