@@ -25,7 +25,8 @@
 //! A pinned upstream (the tenant's `upstream`) is used whenever its region is usable
 //! from here and its `path_prefix` (if any) fits the path, whatever the header, host or
 //! weight; if its breaker is open the answer is `circuit-open`: the tenant is never
-//! moved silently to another upstream. Otherwise the pin does not apply.
+//! moved silently to another upstream of the carrier (a fallback carrier the tenant
+//! has enabled may serve, and the answer names it). Otherwise the pin does not apply.
 //!
 //! **Fallback** (only when the request allows it: the router's pass-through does;
 //! rates does not, as it asks every carrier the tenant uses anyway): when every upstream

@@ -355,6 +355,13 @@ fn a_pinned_upstream_is_used_whatever_the_weights_and_never_swapped_silently() {
     }
     w.break_upstream("ups", "ups-eu-dedicated");
     assert_eq!(w.refuse(&t, &ask("ups"), NOW).kind(), "circuit-open");
+    // Not to another UPS upstream; to the fallback carrier the tenant enabled, which
+    // the answer names (`fell_back_from`).
+    let r = w.route(&t, &ask("ups").with_fallback(), 0, NOW);
+    assert_eq!(
+        (r.carrier.id.as_str(), r.fell_back_from.as_deref()),
+        ("fedex", Some("ups"))
+    );
 }
 
 #[test]
@@ -549,7 +556,7 @@ fn an_open_carrier_falls_back_one_hop_when_allowed() {
     assert_eq!(
         w.refuse(&nordlicht(), &ask("ups"), NOW).kind(),
         "circuit-open",
-        "the pass-through does not fall back"
+        "a request that does not allow it (rates) does not fall back"
     );
     let r = w.route(&nordlicht(), &ask("ups").with_fallback(), 0, NOW);
     assert_eq!(r.carrier.id, "fedex");
