@@ -25,7 +25,7 @@ use waypost_core::problem::Problem;
 use waypost_core::snapshot::Pointer;
 use waypost_runtime::config::{DEMO_CONFIG, var};
 use waypost_runtime::identity::operator;
-use waypost_runtime::request::request_id;
+use waypost_runtime::request::{header, request_id};
 use waypost_runtime::{Reply, SpinKv, json, method_not_allowed, problem_for, with_request_id};
 
 /// Largest config document accepted.
@@ -37,11 +37,10 @@ async fn handle(req: Request) -> Reply {
     let method = req.method().as_str().to_string();
     // `auth` put its request id on the request; a request that bypassed it gets one.
     let request_id = request_id(req.headers());
-    let id = Some(request_id.as_str());
     if path == "/healthz" {
         let reply = match method.as_str() {
             "GET" | "HEAD" => healthz(&request_id).await,
-            _ => method_not_allowed("GET, HEAD", id),
+            _ => method_not_allowed("GET, HEAD", &request_id),
         };
         // `/healthz` is public (no `auth` in front to add it).
         return with_request_id(reply, &request_id);
@@ -53,21 +52,14 @@ async fn handle(req: Request) -> Reply {
     let reply = match (method.as_str(), path.as_str()) {
         ("GET" | "HEAD", "/admin/config") => get_config().await,
         ("PUT", "/admin/config") => put_config(req).await,
-        (_, "/admin/config") => Ok(method_not_allowed("GET, HEAD, PUT", id)),
+        (_, "/admin/config") => Ok(method_not_allowed("GET, HEAD, PUT", &request_id)),
         (method, path) => match path.strip_prefix("/admin/tenants/") {
             Some(tenant) if matches!(method, "GET" | "HEAD") => get_tenant(tenant),
-            Some(_) => Ok(method_not_allowed("GET, HEAD", id)),
+            Some(_) => Ok(method_not_allowed("GET, HEAD", &request_id)),
             None => Err(Problem::new(404, "not-found", "Not Found")),
         },
     };
     reply.unwrap_or_else(|p| problem_for(p, &request_id))
-}
-
-fn header(req: &Request, name: &str) -> Option<String> {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
 }
 
 fn store_unavailable() -> Problem {
@@ -137,7 +129,7 @@ fn get_tenant(id: &str) -> Result<Reply, Problem> {
 }
 
 async fn put_config(req: Request) -> Result<Reply, Problem> {
-    let if_match = header(&req, "if-match");
+    let if_match = header(req.headers(), "if-match").map(str::to_string);
     let body = req
         .into_body()
         .bytes()

@@ -46,7 +46,7 @@ async fn handle(req: Request) -> Reply {
 async fn shop(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply {
     let refuse = |p: Problem| problem_for(p, &identity.request_id);
     if req.method().as_str() != "POST" {
-        return method_not_allowed("POST", Some(&identity.request_id));
+        return method_not_allowed("POST", &identity.request_id);
     }
     let Ok(kv) = SpinKv::open_default() else {
         return refuse(store_unavailable());

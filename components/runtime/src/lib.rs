@@ -87,10 +87,9 @@ pub fn problem_for(p: Problem, request_id: &str) -> Reply {
 
 /// 405 `method-not-allowed` with the `Allow` header RFC 9110 requires in one;
 /// `allow` lists the path's methods (`"GET, PUT"`).
-pub fn method_not_allowed(allow: &'static str, request_id: Option<&str>) -> Reply {
-    let p =
-        Problem::new(405, "method-not-allowed", "Method Not Allowed").with_request_id(request_id);
-    let mut reply = problem(&p);
+pub fn method_not_allowed(allow: &'static str, request_id: &str) -> Reply {
+    let p = Problem::new(405, "method-not-allowed", "Method Not Allowed");
+    let mut reply = problem_for(p, request_id);
     reply.1.insert("allow", HeaderValue::from_static(allow));
     reply
 }

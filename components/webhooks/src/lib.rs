@@ -51,7 +51,7 @@ async fn handle(req: Request) -> Reply {
     let mut log = RequestLog::start("webhooks", &request_id, &path);
     let reply = match path.strip_prefix("/webhooks/") {
         Some(rest) if method == "POST" => intake(req, rest, &request_id, &mut log).await,
-        Some(_) => method_not_allowed("POST", Some(&request_id)),
+        Some(_) => method_not_allowed("POST", &request_id),
         None => problem_for(Problem::new(404, "not-found", "Not Found"), &request_id),
     };
     log.finish(reply.0.as_u16());
@@ -190,7 +190,7 @@ async fn admin_reply(
     let now = unix_secs() as u64;
     match (method, rest) {
         ("POST", "/tick") => tick(&kv, now, id, log).await,
-        (_, "/tick") => method_not_allowed("POST", Some(id)),
+        (_, "/tick") => method_not_allowed("POST", id),
         ("GET" | "HEAD", "/dead") => match webhooks::tenant_filter(query) {
             Err(e) => problem(&e.problem(Some(id))),
             Ok(tenant) => match webhooks::dead_letters(&kv, tenant.as_deref(), 1000) {
@@ -198,12 +198,12 @@ async fn admin_reply(
                 Err(_) => problem_for(store_unavailable(), id),
             },
         },
-        (_, "/dead") => method_not_allowed("GET, HEAD", Some(id)),
+        (_, "/dead") => method_not_allowed("GET, HEAD", id),
         (_, _) => match rest
             .strip_prefix("/dead/")
             .and_then(|r| r.strip_suffix("/replay"))
         {
-            Some(_) if method != "POST" => method_not_allowed("POST", Some(id)),
+            Some(_) if method != "POST" => method_not_allowed("POST", id),
             Some(delivery_id) => match webhooks::replay(&kv, delivery_id, now) {
                 Ok(delivery) => json(
                     202,
