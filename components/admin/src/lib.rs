@@ -136,7 +136,10 @@ async fn put_config(req: Request) -> Result<Reply, Problem> {
         .await
         .map_err(|_| Problem::new(400, "bad-request", "Unreadable body"))?;
     if body.len() > MAX_DOCUMENT_BYTES {
-        return Err(Problem::new(413, "payload-too-large", "Document too large"));
+        return Err(Problem::payload_too_large(
+            "A config document",
+            MAX_DOCUMENT_BYTES,
+        ));
     }
     let text = std::str::from_utf8(&body).map_err(|_| {
         Problem::new(400, "invalid-config", "Invalid config document")

@@ -48,6 +48,12 @@ impl Problem {
         }
     }
 
+    /// 413 for a body over `max_bytes`; `what` names the body ("A rate request").
+    pub fn payload_too_large(what: &str, max_bytes: usize) -> Self {
+        Self::new(413, "payload-too-large", "Payload Too Large")
+            .with_detail(format!("{what} is at most {max_bytes} bytes."))
+    }
+
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self

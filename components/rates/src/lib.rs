@@ -18,8 +18,8 @@ use waypost_core::problem::Problem;
 use waypost_core::rates::adapters::RateAdapter;
 use waypost_core::rates::carrier::{CarrierContext, CarrierResponse, retry_after_secs};
 use waypost_core::rates::{
-    CarrierOutcome, RateRequest, answer, invalid_request_problem, parse_rate_request,
-    select_carriers,
+    CarrierOutcome, RateRequest, answer, invalid_request_problem, oversized_body_problem,
+    parse_rate_request, select_carriers,
 };
 use waypost_core::routing::{Deadline, RoutingError};
 use waypost_runtime::carrier::{
@@ -68,6 +68,9 @@ async fn shop(req: Request, identity: &Identity, log: &mut RequestLog) -> Reply 
         Ok(body) => body,
         Err(p) => return refuse(p),
     };
+    if let Some(p) = oversized_body_problem(&body) {
+        return refuse(p);
+    }
     let request = match parse_rate_request(&body, unix_secs()) {
         Ok(request) => request,
         Err(errors) => return refuse(invalid_request_problem(&errors)),

@@ -90,10 +90,7 @@ async fn intake(req: Request, rest: &str, request_id: &str, log: &mut RequestLog
     let body = match req.into_body().bytes().await {
         Ok(body) if body.len() <= MAX_EVENT_BYTES => body,
         Ok(_) => {
-            let too_large = Problem::new(413, "payload-too-large", "Payload Too Large")
-                .with_detail(format!(
-                    "Carrier events are at most {MAX_EVENT_BYTES} bytes."
-                ));
+            let too_large = Problem::payload_too_large("A carrier event", MAX_EVENT_BYTES);
             return problem_for(too_large, request_id);
         }
         Err(_) => {

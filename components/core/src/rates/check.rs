@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-/// Largest body read; the component refuses longer ones before parsing.
+/// Largest rate request body; a longer one is refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Most parcels in one request.
 pub const MAX_PARCELS: usize = 50;
@@ -36,16 +36,17 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// 413 for a body over [`MAX_BODY_BYTES`]: checked before [`parse_rate_request`],
+/// which parses whatever it is given.
+pub fn oversized_body_problem(body: &[u8]) -> Option<Problem> {
+    (body.len() > MAX_BODY_BYTES)
+        .then(|| Problem::payload_too_large("A rate request", MAX_BODY_BYTES))
+}
+
 /// Reads and checks a rate request. `now_unix` (seconds) dates the ship-date check:
 /// a ship date may be from yesterday (UTC; the caller's local day may lag) up to
 /// [`MAX_SHIP_DAYS_AHEAD`] days ahead.
 pub fn parse_rate_request(body: &[u8], now_unix: i64) -> Result<RateRequest, Vec<FieldError>> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(vec![FieldError {
-            path: String::new(),
-            message: format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-        }]);
-    }
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         vec![FieldError {
             path: String::new(),

@@ -2,7 +2,8 @@
 //! one adapter per carrier API, carrier authentication, and the assembled answer.
 //!
 //! How the `rates` component uses it, per request:
-//! 1. [`parse_rate_request`] the body (400 [`invalid_request_problem`] on errors).
+//! 1. [`oversized_body_problem`] (413), then [`parse_rate_request`] the body (400
+//!    [`invalid_request_problem`] on errors).
 //! 2. [`select_carriers`] from the tenant record and the request's `carriers` filter;
 //!    start the outcomes with `selection.not_enabled`.
 //! 3. Per carrier asked (in parallel, each under the remaining deadline): read its
@@ -56,7 +57,9 @@ pub use carrier::{
     BuildError, CarrierContext, CarrierError, CarrierHttpRequest, CarrierResponse, Method,
     retry_after_secs,
 };
-pub use check::{FieldError, MAX_BODY_BYTES, invalid_request_problem, parse_rate_request};
+pub use check::{
+    FieldError, MAX_BODY_BYTES, invalid_request_problem, oversized_body_problem, parse_rate_request,
+};
 pub use money::Money;
 pub use quote::{Quote, ServiceLevel};
 pub use request::{Address, Dimensions, LengthUnit, Parcel, RateRequest, Sort, Weight, WeightUnit};

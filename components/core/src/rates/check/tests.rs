@@ -141,8 +141,19 @@ fn syntax_errors_and_non_objects_are_one_error_on_the_body() {
             message: "must be a JSON object".into()
         }]
     );
-    let e = parse_rate_request(&vec![b' '; MAX_BODY_BYTES + 1], NOW).unwrap_err();
-    assert!(e[0].message.contains("larger than"));
+}
+
+#[test]
+fn a_body_over_the_limit_is_413_and_one_at_it_is_read() {
+    assert_eq!(oversized_body_problem(&vec![b' '; MAX_BODY_BYTES]), None);
+    let p = oversized_body_problem(&vec![b' '; MAX_BODY_BYTES + 1]).unwrap();
+    assert_eq!(p.status, 413);
+    assert!(p.to_json().contains("payload-too-large"), "{}", p.to_json());
+    assert!(
+        p.to_json().contains("at most 65536 bytes"),
+        "{}",
+        p.to_json()
+    );
 }
 
 #[test]
