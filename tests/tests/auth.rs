@@ -176,6 +176,43 @@ async fn a_route_needs_its_scopes() {
     assert_eq!(status, 200);
 }
 
+/// Spin routes `/v1/rates/` (a trailing `/`) and `/v1/carriers/ups` to the chains, but no
+/// route of the config serves them: they go no further than auth, so no route's scopes
+/// or limits can be stepped around.
+#[tokio::test(flavor = "multi_thread")]
+async fn what_no_configured_route_serves_goes_no_further_than_auth() {
+    let host = start_app(HostOptions::default());
+    let rates = client()
+        .post(host.url("/v1/rates/"))
+        .header("x-api-key", GLOBEX_SCANNER)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rates.status(), 404);
+    let p: Value = rates.json().await.unwrap();
+    assert_eq!(p["type"], "https://waypost.dev/problems/no-route", "{p}");
+    assert_eq!(p["detail"], "No route of this gateway serves /v1/rates/.");
+
+    let (status, _, body) = get(&host, "/v1/carriers/ups?x=1", &[("x-api-key", PRAIRIE)]).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        problem(&body)["type"],
+        "https://waypost.dev/problems/no-route"
+    );
+
+    let (status, headers, body) = get(&host, "/v1/rates", &[("x-api-key", PRAIRIE)]).await;
+    assert_eq!(status, 405, "{body}");
+    assert_eq!(headers["allow"], "POST");
+    assert_eq!(problem(&body)["detail"], "/v1/rates takes POST, not GET.");
+    assert!(host.logged_line(&[
+        "\"component\":\"auth\"",
+        "\"route\":\"/v1/rates\"",
+        "\"refusal\":\"Method Not Allowed\"",
+        "\"status\":405",
+    ]));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn identity_headers_sent_by_a_client_are_ignored() {
     let host = start_app(HostOptions::default());

@@ -16,6 +16,7 @@ use waypost_core::admin::{access_problem, admin_access};
 use waypost_core::auth::{
     self, AuthError, AuthRequest, Identity, IdentityKey, authorize, strip_incoming,
 };
+use waypost_core::config::serving_route;
 use waypost_core::config::store::RegionRecord;
 use waypost_core::problem::Problem;
 use waypost_core::routing::check_residency;
@@ -75,11 +76,11 @@ async fn handle(req: Request) -> Result<types::Response, ErrorCode> {
     relay::response(Response::from_parts(parts, body))
 }
 
-/// Why a request was refused: the problem for the client, the reason for the log
-/// (never the credential).
+/// Why a request was refused: the problem for the client with its headers
+/// (`WWW-Authenticate`, `Allow`), the reason for the log (never the credential).
 struct Refusal {
     problem: Problem,
-    challenge: Option<String>,
+    headers: Vec<(&'static str, String)>,
     reason: String,
 }
 
@@ -87,7 +88,11 @@ impl From<AuthError> for Refusal {
     fn from(e: AuthError) -> Self {
         Refusal {
             problem: e.problem(None),
-            challenge: e.www_authenticate(),
+            headers: e
+                .www_authenticate()
+                .map(|c| ("www-authenticate", c))
+                .into_iter()
+                .collect(),
             reason: e.to_string(),
         }
     }
@@ -98,7 +103,7 @@ impl From<Problem> for Refusal {
         Refusal {
             reason: problem.title.clone(),
             problem,
-            challenge: None,
+            headers: Vec::new(),
         }
     }
 }
@@ -119,11 +124,16 @@ async fn operator(req: &Request, request_id: &str) -> Result<(Identity, Identity
         .and_then(|v| v.to_str().ok());
     let access = admin_access(authorization, &var("admin_token").await);
     if let Some(problem) = access_problem(&access) {
-        let challenge = (problem.status == 401).then(|| "Bearer realm=\"waypost-admin\"".into());
+        let challenge = (problem.status == 401).then(|| {
+            (
+                "www-authenticate",
+                "Bearer realm=\"waypost-admin\"".to_string(),
+            )
+        });
         return Err(Refusal {
             reason: problem.title.clone(),
             problem,
-            challenge,
+            headers: challenge.into_iter().collect(),
         });
     }
     Ok((Identity::operator(request_id), identity_key().await?))
@@ -167,9 +177,20 @@ async fn authenticate(req: &Request, request_id: &str) -> Result<(Identity, Iden
     check_residency(&region, &authenticated.tenant).map_err(|e| Refusal {
         reason: e.kind().to_string(),
         problem: e.problem(None),
-        challenge: None,
+        headers: Vec::new(),
     })?;
-    authorize(&authenticated, &routes, method, path)?;
+    // Only what a configured route serves goes on: its scopes, weight and deadline
+    // apply to every request behind auth.
+    let route = serving_route(&routes, method, path).map_err(|e| Refusal {
+        reason: e.problem(method, path).title,
+        problem: e.problem(method, path),
+        headers: e
+            .allow()
+            .map(|allow| ("allow", allow))
+            .into_iter()
+            .collect(),
+    })?;
+    authorize(&authenticated, route)?;
     Ok((Identity::of(&authenticated, request_id), identity_key))
 }
 
@@ -187,12 +208,10 @@ fn public_url(req: &Request, region: &RegionRecord) -> String {
 fn refused(refusal: &Refusal, request_id: &str) -> Response<BoxBody> {
     let problem = refusal.problem.clone().with_request_id(Some(request_id));
     let (status, mut headers, body) = waypost_runtime::problem(&problem);
-    if let Some(challenge) = refusal
-        .challenge
-        .as_deref()
-        .and_then(|c| HeaderValue::from_str(c).ok())
-    {
-        headers.insert("www-authenticate", challenge);
+    for (name, value) in &refusal.headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(*name, value);
+        }
     }
     set_request_id(&mut headers, request_id);
     let mut response = Response::new(box_body(body));

@@ -10,7 +10,7 @@ use spin_sdk::http::{
 };
 use spin_sdk::http_service;
 use spin_sdk::wasip3::http::types::{self, ErrorCode};
-use waypost_core::config::route_for;
+use waypost_core::config::serving_route;
 use waypost_core::problem::Problem;
 use waypost_core::quota::{Decision, Subject, admit};
 use waypost_runtime::config::{active_view, config_store, store_unavailable};
@@ -27,14 +27,10 @@ async fn handle(req: Request) -> Result<types::Response, ErrorCode> {
     let mut log = RequestLog::start("quota", &identity.request_id, req.uri().path());
     log.set("tenant", identity.tenant.clone());
     let decision = match decide(&req, &identity).await {
-        Ok(Some(decision)) => decision,
-        // No route in the config matches: nothing to count; the handler answers.
-        Ok(None) => {
-            return relay::response(next(relay::request(req)?).await?);
-        }
-        Err(p) => {
+        Ok(decision) => decision,
+        Err((p, headers)) => {
             log.finish(p.status);
-            return reply(problem_for(p, &identity.request_id), &[]).into_response();
+            return reply(problem_for(p, &identity.request_id), &headers).into_response();
         }
     };
     if !decision.unchecked.is_empty() {
@@ -54,28 +50,38 @@ async fn handle(req: Request) -> Result<types::Response, ErrorCode> {
     relay::response(Response::from_parts(parts, body))
 }
 
-/// The decision for this request, or `None` when no configured route matches.
+/// A refusal before any limit is charged, with its headers (`Allow`).
+type Refused = (Problem, Vec<(&'static str, String)>);
+
+/// The decision for this request. A request no configured route serves is refused as
+/// auth refuses it (auth read an older config if this one serves it no more): nothing
+/// goes on uncounted.
 async fn decide(
     req: &Request,
     identity: &waypost_core::auth::Identity,
-) -> Result<Option<Decision>, Problem> {
-    let kv = SpinKv::open_default().map_err(|_| store_unavailable())?;
+) -> Result<Decision, Refused> {
+    let no_headers = |p: Problem| (p, Vec::new());
+    let kv = SpinKv::open_default().map_err(|_| no_headers(store_unavailable()))?;
     let store = config_store(&kv);
-    let view = active_view(&store).await?;
-    let routes = view.routes().map_err(|_| store_unavailable())?;
-    let Some(route) = route_for(&routes, req.method().as_str(), req.uri().path()) else {
-        return Ok(None);
-    };
+    let view = active_view(&store).await.map_err(no_headers)?;
+    let routes = view.routes().map_err(|_| no_headers(store_unavailable()))?;
+    let (method, path) = (req.method().as_str(), req.uri().path());
+    let route = serving_route(&routes, method, path).map_err(|e| {
+        let allow = e.allow().map(|allow| ("allow", allow));
+        (e.problem(method, path), allow.into_iter().collect())
+    })?;
     let tenant = view
         .tenant(&identity.tenant)
-        .map_err(|_| store_unavailable())?
-        .ok_or_else(unknown_tenant)?;
+        .map_err(|_| store_unavailable())
+        .and_then(|t| t.ok_or_else(unknown_tenant))
+        .map_err(no_headers)?;
     let plan = view
         .plan(&tenant.plan)
-        .map_err(|_| store_unavailable())?
-        .ok_or_else(unknown_tenant)?;
+        .map_err(|_| store_unavailable())
+        .and_then(|p| p.ok_or_else(unknown_tenant))
+        .map_err(no_headers)?;
     let subject = Subject::new(identity, route);
-    Ok(Some(admit(&kv, &plan, &subject, unix_millis() as u64)))
+    Ok(admit(&kv, &plan, &subject, unix_millis() as u64))
 }
 
 /// The identity names a tenant (or plan) the active config no longer has: a config

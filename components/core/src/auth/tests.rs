@@ -6,6 +6,7 @@ use crate::auth::identity::{IDENTITY_MAC, PRINCIPAL, SCOPES, TENANT};
 use crate::auth::testkit::{
     ACME_KEY, NOW, ProofKey, claims, mint, mint_with_kid, solo_claims, variables, with_view,
 };
+use crate::config::serving_route;
 use crate::kv::MemoryKv;
 use serde_json::json;
 
@@ -254,7 +255,7 @@ fn an_agent_passes_its_identity_to_the_next_component() {
         )
     });
     let auth = auth.unwrap();
-    authorize(&auth, &routes, "POST", "/v1/rates").unwrap();
+    authorize(&auth, serving_route(&routes, "POST", "/v1/rates").unwrap()).unwrap();
 
     // What the component does: strip, then set the identity headers.
     let stripped = strip_incoming(&incoming);
@@ -291,7 +292,7 @@ fn an_agent_passes_its_identity_to_the_next_component() {
 fn a_carriers_only_key_is_refused_rate_shopping() {
     let auth = post_rates(&[("x-api-key", ACME_KEY)], &MemoryKv::new()).unwrap();
     let routes = with_view(|view, _| view.routes().unwrap());
-    let err = authorize(&auth, &routes, "POST", "/v1/rates").unwrap_err();
+    let err = authorize(&auth, serving_route(&routes, "POST", "/v1/rates").unwrap()).unwrap_err();
     assert_eq!(err.status(), 403);
     assert_eq!(
         err.www_authenticate().unwrap(),

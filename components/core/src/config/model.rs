@@ -1185,14 +1185,16 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> Option<i64> {
 // --------------------------------------------------------------------------- lookups
 
 /// The route a request matches among `routes` (the document's, or the `routes` record a
-/// request reads): the most specific pattern whose methods allow it; between equally
-/// specific patterns, one that names the method beats one that allows any.
+/// request reads): the most specific pattern whose methods allow it (a route allowing
+/// GET allows HEAD, RFC 9110 9.3.2); between equally specific patterns, one that names
+/// the method beats one that allows any.
 pub fn route_for<'r>(routes: &'r [Route], method: &str, path: &str) -> Option<&'r Route> {
+    let head = method.eq_ignore_ascii_case("HEAD");
+    let allows =
+        |m: &String| m.eq_ignore_ascii_case(method) || (head && m.eq_ignore_ascii_case("GET"));
     routes
         .iter()
-        .filter(|r| {
-            r.methods.is_empty() || r.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
-        })
+        .filter(|r| r.methods.is_empty() || r.methods.iter().any(allows))
         .filter_map(|r| {
             let pattern = PathPattern::parse(&r.path).ok()?;
             pattern.matches(path)?;
