@@ -455,6 +455,11 @@ fn usps_notification(tracking_number: &str, timestamp: &str) -> Value {
     })
 }
 
+/// RFC 3339 for now plus `offset_secs`: when a USPS notification says it was sent.
+fn sent_at(offset_secs: i64) -> String {
+    waypost_core::webhooks::event::format_rfc3339(unix_now() + offset_secs)
+}
+
 /// `X-HMAC` = base64(HMAC-SHA256(secret, timestamp value + payload value)).
 fn usps_hmac(secret: &str, notification: &Value) -> String {
     let message = format!(
@@ -570,7 +575,7 @@ async fn usps_events_verify_by_hmac_over_timestamp_and_payload() {
     let gw = Gateway::start(SHORT).await;
     let secret = demo_secret("usps_webhook_secret");
     let path = "/webhooks/usps/prairie-supply";
-    let notification = usps_notification("9400111899223100000001", "2026-03-12T17:35:02Z");
+    let notification = usps_notification("9400111899223100000001", &sent_at(0));
     let body = notification.to_string().into_bytes();
     let signed = vec![("X-HMAC", usps_hmac(&secret, &notification))];
 
@@ -586,10 +591,21 @@ async fn usps_events_verify_by_hmac_over_timestamp_and_payload() {
     .await
     .problem(401, "bad-signature");
     let mut other_time = notification.clone();
-    other_time["timestamp"] = json!("2026-03-12T17:35:03Z");
+    other_time["timestamp"] = json!(sent_at(1));
     carrier_post(&gw.host, path, &signed, other_time.to_string().as_bytes())
         .await
         .problem(401, "bad-signature");
+    // Signed, but sent longer ago than the intake's tolerance (300 s): a replay.
+    let captured = usps_notification("9400111899223100000001", &sent_at(-301));
+    let signed_then = vec![("X-HMAC", usps_hmac(&secret, &captured))];
+    carrier_post(
+        &gw.host,
+        path,
+        &signed_then,
+        captured.to_string().as_bytes(),
+    )
+    .await
+    .problem(401, "stale-timestamp");
     // Signed over the raw body instead of the two fields.
     let raw = vec![("X-HMAC", hmac_b64(secret.as_bytes(), &body))];
     carrier_post(&gw.host, path, &raw, &body)
@@ -1118,7 +1134,7 @@ async fn a_strict_tenants_event_in_another_region_is_refused_and_not_stored() {
     .await
     .problem(421, "wrong-region");
     // A US tenant is at home here.
-    let notification = usps_notification("9400111899223100000009", "2026-03-12T17:35:02Z");
+    let notification = usps_notification("9400111899223100000009", &sent_at(0));
     carrier_post(
         &gw.host,
         "/webhooks/usps/prairie-supply",
@@ -1155,7 +1171,7 @@ async fn a_usps_replay_with_unsigned_changes_is_a_duplicate() {
     ));
     gw.push(&doc).await;
     let path = "/webhooks/usps/prairie-supply";
-    let notification = usps_notification("9400111899223100000077", "2026-03-12T17:35:02Z");
+    let notification = usps_notification("9400111899223100000077", &sent_at(0));
     let signed = vec![(
         "X-HMAC",
         usps_hmac(&demo_secret("usps_webhook_secret"), &notification),

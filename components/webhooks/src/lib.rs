@@ -3,9 +3,9 @@
 //! - `POST /webhooks/{carrier}[/{tenant}]` (public; carriers sign their requests):
 //!   the signature on the raw body, the event id, the tenant, residency, one normalized
 //!   tracking event recorded exactly once with one outbox delivery per matching
-//!   subscription (`waypost_core::webhooks`). The carrier gets its 2xx only after that
-//!   is durable; then the deliveries due now are attempted (each at most
-//!   [`INLINE_DELIVERY`]); whatever fails is retried by the tick.
+//!   subscription (`waypost_core::webhooks`); then the deliveries due now are attempted
+//!   (each at most [`INLINE_DELIVERY`]), and only then does the carrier get its 2xx,
+//!   which waits for those attempts; whatever fails is retried by the tick.
 //! - `POST /admin/webhooks/tick` (operator, behind auth): attempts the deliveries that
 //!   are due, on each subscription tier's schedule, and sweeps expired dedup claims. A
 //!   scheduler calls it (SpinKube CronJob, systemd timer, `waypost up --tick`). It

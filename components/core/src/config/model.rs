@@ -748,6 +748,11 @@ pub enum Signature {
         prefix: String,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         signed_fields: Vec<JsonPointer>,
+        /// One of `signed_fields` holding when the carrier sent the event (RFC 3339, or
+        /// Unix seconds): further than `tolerance_secs` from now is refused, so a
+        /// captured event cannot be replayed later (USPS signs `/timestamp`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timestamp: Option<JsonPointer>,
     },
     /// Standard Webhooks v1: `webhook-id`, `webhook-timestamp`, `webhook-signature`
     /// (`v1,<base64>` entries, space separated) over `id.timestamp.body`; `whsec_` secrets.

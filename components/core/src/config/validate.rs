@@ -1578,11 +1578,24 @@ impl<'d> Checker<'d> {
                 Signature::HmacSha256 {
                     header,
                     signed_fields,
+                    timestamp,
                     ..
                 } => {
                     self.header(sp.key("header"), header);
                     for (f, field) in signed_fields.iter().enumerate() {
                         self.pointer(sp.key("signed_fields").index(f), field);
+                    }
+                    if let Some(timestamp) = timestamp
+                        && !signed_fields.contains(timestamp)
+                    {
+                        self.error(
+                            sp.key("timestamp"),
+                            format!(
+                                "{:?} is not one of `signed_fields`: an unsigned time could \
+                                 be changed by anyone replaying the event",
+                                timestamp.as_str()
+                            ),
+                        );
                     }
                 }
                 Signature::StaticToken { header, .. } => self.header(sp.key("header"), header),

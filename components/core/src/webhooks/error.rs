@@ -25,6 +25,8 @@ pub enum IntakeError {
     InvalidPayload(String),
     /// Neither the path nor the payload names a tenant that uses this carrier: 404.
     UnknownTenant,
+    /// The path names one tenant and the payload an account another tenant owns: 403.
+    AccountOfAnotherTenant,
     /// The intake cannot verify anything (no secret is set, a `whsec_` secret is not
     /// base64): 500, for the operator. The reason is for logs only.
     Misconfigured(String),
@@ -40,6 +42,7 @@ impl IntakeError {
             | IntakeError::BadSignature
             | IntakeError::StaleTimestamp => 401,
             IntakeError::InvalidPayload(_) => 400,
+            IntakeError::AccountOfAnotherTenant => 403,
             IntakeError::Misconfigured(_) => 500,
             IntakeError::Unavailable(_) => 503,
         }
@@ -54,6 +57,7 @@ impl IntakeError {
             IntakeError::StaleTimestamp => "stale-timestamp",
             IntakeError::InvalidPayload(_) => "invalid-payload",
             IntakeError::UnknownTenant => "unknown-tenant",
+            IntakeError::AccountOfAnotherTenant => "account-of-another-tenant",
             IntakeError::Misconfigured(_) => "internal",
             IntakeError::Unavailable(_) => "store-unavailable",
         }
@@ -63,6 +67,7 @@ impl IntakeError {
         match self.status() {
             400 => "Bad Request",
             401 => "Unauthorized",
+            403 => "Forbidden",
             404 => "Not Found",
             503 => "Service Unavailable",
             _ => "Internal Server Error",
@@ -85,6 +90,9 @@ impl IntakeError {
             IntakeError::InvalidPayload(what) => format!("The payload is not readable: {what}."),
             IntakeError::UnknownTenant => {
                 "No tenant using this carrier is named by the path or the payload.".into()
+            }
+            IntakeError::AccountOfAnotherTenant => {
+                "The payload names a carrier account of another tenant than the path.".into()
             }
             IntakeError::Misconfigured(_) => "The webhook intake is misconfigured.".into(),
             IntakeError::Unavailable(_) => "Webhook intake is temporarily unavailable.".into(),

@@ -5,9 +5,9 @@
 //! Intake, in order (see [`receive`]): the carrier's [`signature`] on the raw body,
 //! the carrier's [`event_id`], the [`tenant`], one normalized [`TrackingEvent`]
 //! ([`normalize`]); then [`fanout::record`]: an exactly-once [`dedup`] claim and one
-//! [`outbox`] delivery per matching subscription. The carrier gets its 2xx after
-//! that; then the deliveries due now are sent, signed with [`standard_webhooks`]
-//! ([`signing`]). The tick leases due retries ([`outbox::due`]), records outcomes
+//! [`outbox`] delivery per matching subscription. Then the deliveries due now are
+//! sent, signed with [`standard_webhooks`] ([`signing`]), and the carrier gets its 2xx
+//! (the record is durable before either). The tick leases due retries ([`outbox::due`]), records outcomes
 //! ([`outbox::record_result`]) on the tier's [`schedule`], and sweeps expired claims
 //! ([`dedup::sweep_claims`]); exhausted deliveries become [`dead_letter`]s.
 //!

@@ -117,7 +117,7 @@ fn is_traceparent(v: &str) -> bool {
 
 /// Puts `event` into the outbox for `subscription` with `schedule`. When the first
 /// delay is 0 the delivery comes back leased to the caller, who attempts it right away
-/// (after answering the carrier). Idempotent: enqueuing the same event for the same
+/// (before answering the carrier, at most `INLINE_DELIVERY`). Idempotent: enqueuing the same event for the same
 /// subscription again changes nothing. Writes `webhooks:delivery:<tenant>:<hash>` and
 /// an index entry. `traceparent` (the intake request's) goes with every attempt.
 pub fn enqueue<K: KeyValue + ?Sized>(

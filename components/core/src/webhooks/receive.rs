@@ -1,8 +1,8 @@
 //! The intake phase of `POST /webhooks/{carrier}[/{tenant}]`, as the component runs
 //! it: [`intake`] (which carrier, which secrets to resolve), then [`receive`] (verify
 //! the raw body, parse, identify, find the tenant, normalize), then
-//! [`record_received`] (exactly-once recording), then answer the carrier, then
-//! deliver. Everything up to `record_received` only reads: bad input stores nothing
+//! [`record_received`] (exactly-once recording), then the first delivery attempts,
+//! then answer the carrier. Everything up to `record_received` only reads: bad input stores nothing
 //! and claims nothing.
 
 use super::error::IntakeError;

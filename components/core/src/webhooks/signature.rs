@@ -5,7 +5,8 @@
 //!   body (FedEx `fdx-signature`, base64; EasyPost `X-Hmac-Signature`,
 //!   `hmac-sha256-hex=` + hex), or of the concatenated values of `signed_fields` (USPS
 //!   `X-HMAC` over `timestamp` + `payload`; the only case where the body is parsed
-//!   first, to find what was signed).
+//!   first, to find what was signed). A signed `timestamp` field further than the
+//!   intake's `tolerance_secs` from now is refused (401 `stale-timestamp`).
 //! - `static-token`: the configured header holds `prefix` + a shared token (DHL push,
 //!   UPS Track Alert's bearer credential).
 //! - `standard-webhooks`: see [`super::standard_webhooks`].
@@ -16,7 +17,7 @@
 
 use super::error::IntakeError;
 use super::standard_webhooks;
-use crate::config::{Encoding, JsonPointer, Signature, WebhookIntake};
+use crate::config::{Encoding, JsonPointer, Signature, WebhookIntake, parse_rfc3339};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use hmac::{Hmac, Mac};
@@ -52,6 +53,7 @@ pub fn verify(
             encoding,
             prefix,
             signed_fields,
+            timestamp,
         } => {
             let value = single_header(headers, header)?;
             let encoded = value
@@ -67,7 +69,13 @@ pub fn verify(
                 .iter()
                 .flat_map(|s| key_forms(s))
                 .any(|key| hmac_matches(key.as_bytes(), &message, &signature));
-            matched.then_some(()).ok_or(IntakeError::BadSignature)
+            if !matched {
+                return Err(IntakeError::BadSignature);
+            }
+            match timestamp {
+                Some(field) => within_tolerance(body, field, now, intake.tolerance_secs),
+                None => Ok(()),
+            }
         }
         Signature::StaticToken { header, prefix } => {
             let value = single_header(headers, header)?;
@@ -83,6 +91,32 @@ pub fn verify(
             standard_webhooks::verify(headers, body, &secrets, now, intake.tolerance_secs)
         }
     }
+}
+
+/// The signed time at `field` (RFC 3339, or Unix seconds as a number or text) must be
+/// within `tolerance_secs` of `now`, either way.
+fn within_tolerance(
+    body: &[u8],
+    field: &JsonPointer,
+    now: u64,
+    tolerance_secs: u32,
+) -> Result<(), IntakeError> {
+    let json: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|_| IntakeError::InvalidPayload("the body is not JSON".into()))?;
+    let signed_at = match json.pointer(field.as_str()) {
+        Some(serde_json::Value::String(text)) => text
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .or_else(|| parse_rfc3339(text)),
+        Some(serde_json::Value::Number(n)) => n.as_i64(),
+        _ => None,
+    }
+    .ok_or_else(|| IntakeError::InvalidPayload(format!("`{}` is not a time", field.as_str())))?;
+    if (now as i64).abs_diff(signed_at) > u64::from(tolerance_secs) {
+        return Err(IntakeError::StaleTimestamp);
+    }
+    Ok(())
 }
 
 /// Whether `signature` is the HMAC-SHA256 of `message` under `key` (constant time).
@@ -213,6 +247,7 @@ mod tests {
             encoding: Encoding::Base64,
             prefix: String::new(),
             signed_fields: vec![],
+            timestamp: None,
         })
     }
 
@@ -287,6 +322,7 @@ mod tests {
             encoding: Encoding::Hex,
             prefix: "hmac-sha256-hex=".into(),
             signed_fields: vec![],
+            timestamp: None,
         })
     }
 
@@ -349,7 +385,60 @@ mod tests {
                 JsonPointer("/timestamp".into()),
                 JsonPointer("/payload".into()),
             ],
+            timestamp: Some(JsonPointer("/timestamp".into())),
         })
+    }
+
+    /// A USPS notification sent at `timestamp`, and its `X-HMAC` headers.
+    fn usps_signed(timestamp: &str) -> (String, HeaderMap) {
+        let payload = r#"{"trackingNumber":"9400100000000000000000"}"#;
+        let body = serde_json::json!({"timestamp": timestamp, "payload": payload}).to_string();
+        let message = format!("{timestamp}{payload}");
+        let h = with("x-hmac", &hmac_b64(USPS_SECRET, message.as_bytes()));
+        (body, h)
+    }
+
+    const USPS_SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_signed_timestamp_outside_the_tolerance_is_stale() {
+        let check = |timestamp: &str| {
+            let (body, h) = usps_signed(timestamp);
+            verify(&usps(), &secrets(&[USPS_SECRET]), &h, body.as_bytes(), NOW)
+        };
+        // NOW is 2026-09-21T14:13:20Z; the tolerance is 300 s either way.
+        assert_eq!(check("2026-09-21T14:08:20Z"), Ok(()));
+        assert_eq!(check("2026-09-21T14:18:20Z"), Ok(()));
+        assert_eq!(
+            check("2026-09-21T14:08:19Z"),
+            Err(IntakeError::StaleTimestamp)
+        );
+        assert_eq!(
+            check("2026-09-21T14:18:21Z"),
+            Err(IntakeError::StaleTimestamp)
+        );
+        assert_eq!(
+            check("2026-03-01T10:00:00Z"),
+            Err(IntakeError::StaleTimestamp)
+        );
+        assert_eq!(check("1790000000"), Ok(()));
+        assert!(matches!(
+            check("yesterday"),
+            Err(IntakeError::InvalidPayload(_))
+        ));
+        // A forged time fails the signature before the time is read.
+        let (body, h) = usps_signed("2026-09-21T14:13:20Z");
+        let replayed = body.replace("2026-09-21T14:13:20Z", "2026-09-21T14:13:21Z");
+        assert_eq!(
+            verify(
+                &usps(),
+                &secrets(&[USPS_SECRET]),
+                &h,
+                replayed.as_bytes(),
+                NOW
+            ),
+            Err(IntakeError::BadSignature)
+        );
     }
 
     #[test]
@@ -358,13 +447,13 @@ mod tests {
         let body = serde_json::json!({
             "subscriptionId": "s1",
             "subscriptionType": "TRACKING",
-            "timestamp": "2026-03-01T10:00:00Z",
+            "timestamp": "2026-09-21T14:13:00Z",
             "payload": payload,
             "links": [],
         })
         .to_string();
         let secret = "0123456789abcdef0123456789abcdef";
-        let message = format!("2026-03-01T10:00:00Z{payload}");
+        let message = format!("2026-09-21T14:13:00Z{payload}");
         let h = with("x-hmac", &hmac_b64(secret, message.as_bytes()));
         assert_eq!(
             verify(&usps(), &secrets(&[secret]), &h, body.as_bytes(), NOW),

@@ -1,8 +1,11 @@
 //! Which tenant a carrier event belongs to: the one the path names
 //! (`/webhooks/{carrier}/{tenant}`), or the owner of the carrier account the payload
 //! names (the intake's `account_pointer`, looked up in the `account/<carrier>/<account>`
-//! config record). Either way the tenant must use the carrier. Residency is the
-//! component's call, with the tenant returned here.
+//! config record). Either way the tenant must use the carrier. When the path names the
+//! tenant and the payload names an account another tenant owns, the event is refused:
+//! a carrier's secret is shared by every tenant, so the path alone must not move a
+//! signed event to another tenant. Residency is the component's call, with the tenant
+//! returned here.
 
 use super::error::IntakeError;
 use super::normalize::text_at;
@@ -19,7 +22,12 @@ pub fn resolve_tenant<K: KeyValue + ?Sized>(
     payload: &Value,
 ) -> Result<Tenant, IntakeError> {
     let id = match path_tenant {
-        Some(id) => id.to_string(),
+        Some(id) => {
+            if account_owner(view, intake, payload)?.is_some_and(|owner| owner != id) {
+                return Err(IntakeError::AccountOfAnotherTenant);
+            }
+            id.to_string()
+        }
         None => {
             let account = payload_account(intake, payload)?;
             view.account_tenant(&intake.carrier, &account)?
@@ -34,6 +42,22 @@ pub fn resolve_tenant<K: KeyValue + ?Sized>(
         return Err(IntakeError::UnknownTenant);
     }
     Ok(tenant)
+}
+
+/// The tenant owning the account the payload names, if the intake reads accounts and
+/// the payload names one that a tenant owns (not a shared platform account).
+fn account_owner<K: KeyValue + ?Sized>(
+    view: &ConfigView<'_, '_, K>,
+    intake: &WebhookIntake,
+    payload: &Value,
+) -> Result<Option<String>, IntakeError> {
+    if intake.account_pointer.is_none() {
+        return Ok(None);
+    }
+    match payload_account(intake, payload) {
+        Ok(account) => Ok(view.account_tenant(&intake.carrier, &account)?),
+        Err(_) => Ok(None),
+    }
 }
 
 /// The carrier account named by the payload. No `account_pointer`: no tenant can be
@@ -137,6 +161,32 @@ mod tests {
             resolve(&kv, &intake, None, json!({})),
             Err(IntakeError::InvalidPayload(_))
         ));
+    }
+
+    #[test]
+    fn the_path_cannot_take_an_event_of_another_tenants_account() {
+        let kv = demo();
+        let intake = ups_intake(&kv, Some("/shipperAccountNumber"));
+        let named = |account: &str| json!({"shipperAccountNumber": account});
+        assert_eq!(
+            resolve(&kv, &intake, Some("prairie-supply"), named("G10B3X")),
+            Err(IntakeError::AccountOfAnotherTenant),
+            "G10B3X is globex's own account"
+        );
+        assert_eq!(
+            resolve(&kv, &intake, Some("globex"), named("G10B3X")),
+            Ok("globex".into())
+        );
+        assert_eq!(
+            resolve(&kv, &intake, Some("prairie-supply"), named("W4YP05")),
+            Ok("prairie-supply".into()),
+            "the platform account is shared: the path decides"
+        );
+        assert_eq!(
+            resolve(&kv, &intake, Some("prairie-supply"), json!({})),
+            Ok("prairie-supply".into()),
+            "no account in the payload: the path decides"
+        );
     }
 
     #[test]

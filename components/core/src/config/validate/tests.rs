@@ -376,6 +376,32 @@ fn unknown_top_level_table() {
 }
 
 #[test]
+fn a_signed_timestamp_must_be_one_of_the_signed_fields() {
+    let hmac = |fields: &str| {
+        edit(
+            &base(),
+            "signature = {{ scheme = \"static-token\", header = \"x-token\" }}"
+                .replace("{{", "{")
+                .replace("}}", "}")
+                .as_str(),
+            &format!(
+                "signature = {{ scheme = \"hmac-sha256\", header = \"x-hmac\", \
+                 encoding = \"base64\", {fields} }}"
+            ),
+        )
+    };
+    let signed = hmac("signed_fields = [\"/ts\", \"/payload\"], timestamp = \"/ts\"");
+    assert!(parse_and_validate(&signed).is_ok());
+    let unsigned = hmac("signed_fields = [\"/payload\"], timestamp = \"/sent\"");
+    assert_one(
+        &unsigned,
+        "webhooks[0].signature.timestamp",
+        "timestamp = ",
+        "\"/sent\" is not one of `signed_fields`",
+    );
+}
+
+#[test]
 fn unknown_field_inside_a_tagged_signature() {
     let text = edit(
         &base(),
