@@ -103,6 +103,11 @@ async fn the_admin_api_needs_the_admin_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Bearer realm=\"waypost-admin\", error=\"invalid_token\", \
+         error_description=\"The token is not the admin token.\""
+    );
     let body = r.text().await.unwrap();
     assert!(
         !body.contains("wrong") && !body.contains(ADMIN_TOKEN),

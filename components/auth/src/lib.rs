@@ -12,7 +12,7 @@ use spin_sdk::http::{BoxBody, HeaderValue, IntoResponse, Request, Response, box_
 use spin_sdk::http_service;
 use spin_sdk::wasip3::http::types::{self, ErrorCode};
 use std::collections::HashMap;
-use waypost_core::admin::{access_problem, admin_access};
+use waypost_core::admin::{access_problem, admin_access, admin_challenge};
 use waypost_core::auth::{
     self, AuthError, AuthRequest, Identity, IdentityKey, authorize, strip_incoming,
 };
@@ -124,12 +124,8 @@ async fn operator(req: &Request, request_id: &str) -> Result<(Identity, Identity
         .and_then(|v| v.to_str().ok());
     let access = admin_access(authorization, &var("admin_token").await);
     if let Some(problem) = access_problem(&access) {
-        let challenge = (problem.status == 401).then(|| {
-            (
-                "www-authenticate",
-                "Bearer realm=\"waypost-admin\"".to_string(),
-            )
-        });
+        let challenge =
+            (problem.status == 401).then(|| ("www-authenticate", admin_challenge(authorization)));
         return Err(Refusal {
             reason: problem.title.clone(),
             problem,
@@ -164,21 +160,24 @@ async fn authenticate(req: &Request, request_id: &str) -> Result<(Identity, Iden
         url: &url,
         headers: &headers,
     };
-    let authenticated = auth::authenticate(
+    let (authenticated, proof) = auth::authenticate_unclaimed(
         &request,
         &view,
-        &kv,
         |name| secrets.get(name).cloned(),
         unix_secs(),
     )?;
     let routes = view.routes().map_err(AuthError::from)?;
-    // Residency, before anything behind auth counts, stores or forwards anything of a
-    // tenant that is not served in this region: 421 naming its region's URL.
+    // Residency, before anything counts, stores or forwards anything of a tenant that
+    // is not served in this region (its DPoP replay record included): 421 naming its
+    // region's URL.
     check_residency(&region, &authenticated.tenant).map_err(|e| Refusal {
         reason: e.kind().to_string(),
         problem: e.problem(None),
         headers: Vec::new(),
     })?;
+    if let Some(proof) = proof {
+        proof.claim(&kv)?;
+    }
     // Only what a configured route serves goes on: its scopes, weight and deadline
     // apply to every request behind auth.
     let route = serving_route(&routes, method, path).map_err(|e| Refusal {

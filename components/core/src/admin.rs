@@ -35,6 +35,24 @@ pub fn admin_access(authorization: Option<&str>, configured: &str) -> AdminAcces
     }
 }
 
+/// The `WWW-Authenticate` of a 401 from the admin API (RFC 6750 3.1): no error code
+/// when no credential was sent, `invalid_request` for one that is not a bearer token,
+/// `invalid_token` for a token that is not the admin token.
+pub fn admin_challenge(authorization: Option<&str>) -> String {
+    const REALM: &str = "Bearer realm=\"waypost-admin\"";
+    match authorization {
+        None => REALM.to_string(),
+        Some(h) if !h.starts_with("Bearer ") => format!(
+            "{REALM}, error=\"invalid_request\", \
+             error_description=\"The admin API takes a bearer token.\""
+        ),
+        Some(_) => format!(
+            "{REALM}, error=\"invalid_token\", \
+             error_description=\"The token is not the admin token.\""
+        ),
+    }
+}
+
 /// The problem for a refused admin call.
 pub fn access_problem(access: &AdminAccess) -> Option<Problem> {
     match access {
@@ -148,6 +166,18 @@ mod tests {
         assert_eq!(
             admin_access(Some("Basic czNjcmV0"), "s3cret"),
             AdminAccess::Denied
+        );
+    }
+
+    #[test]
+    fn a_refused_admin_call_says_why_in_its_challenge() {
+        assert_eq!(admin_challenge(None), "Bearer realm=\"waypost-admin\"");
+        assert!(admin_challenge(Some("Basic czNjcmV0")).contains("error=\"invalid_request\""));
+        let wrong = admin_challenge(Some("Bearer nope"));
+        assert!(wrong.contains("error=\"invalid_token\""), "{wrong}");
+        assert!(
+            !wrong.contains("nope"),
+            "the token is never echoed: {wrong}"
         );
     }
 

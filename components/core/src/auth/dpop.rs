@@ -21,10 +21,12 @@
 //! `iat` check only while `now < (b + 2) * PROOF_WINDOW_SECS`; after that its record
 //! can never be hit again. That instant is also stored in the value
 //! (`{"expires": <unix seconds>}`). Purging: the store has no TTL through the
-//! `KeyValue` trait, so a sweep lists the keys under [`REPLAY_PREFIX`] (Spin's
-//! `get_keys`) and passes them to [`purge_replay_records`], which deletes the dead
-//! ones by their bucket, without reading them. Storage is bounded by the proofs of
-//! about two windows plus the sweep interval.
+//! `KeyValue` trait, and nothing sweeps these records yet: [`purge_replay_records`]
+//! deletes the dead ones among keys it is given (by their bucket, without reading
+//! them), but no caller lists them (the `KeyValue` trait cannot list keys, and the
+//! webhooks tick's time index covers its own claims only). So each accepted DPoP
+//! request leaves one record of about 100 bytes; on Redis, `SCAN MATCH dpop-jti/*`
+//! finds them for an operator's cleanup.
 //!
 //! Proof signatures are checked with `p256` and `ed25519-compact` (the crates
 //! `jwt-simple` itself uses): a proof carries its key as a JSON object in the header,
@@ -77,6 +79,15 @@ pub fn verify_proof<R: KeyValue + ?Sized>(
     replays: &R,
     now: i64,
 ) -> Result<(), AuthError> {
+    check_proof(proof, expected, now)?.claim(replays)
+}
+
+/// Every check of [`verify_proof`] but the replay check, which the returned claim makes.
+pub fn check_proof(
+    proof: &str,
+    expected: &ProofExpectation<'_>,
+    now: i64,
+) -> Result<ProofClaim, AuthError> {
     let refused = |r| AuthError::Proof(r);
     let malformed = || refused(ProofRefusal::Malformed);
     if proof.len() > MAX_PROOF_LEN {
@@ -146,12 +157,33 @@ pub fn verify_proof<R: KeyValue + ?Sized>(
     if jti.is_empty() || jti.len() > MAX_JTI_LEN {
         return Err(refused(ProofRefusal::MissingClaim("jti")));
     }
-    let key = replay_key(expected.tenant, expected.jkt, jti, iat);
-    let record = serde_json::json!({ "expires": replay_expiry(iat) }).to_string();
-    if !replays.compare_and_swap(&key, None, record.as_bytes())? {
-        return Err(refused(ProofRefusal::Replayed));
+    Ok(ProofClaim {
+        key: replay_key(expected.tenant, expected.jkt, jti, iat),
+        expires: replay_expiry(iat),
+    })
+}
+
+/// A proof that passed every check but the replay check: its `jti` is claimed with
+/// [`ProofClaim::claim`], which a second use of the proof fails. Claiming is left to
+/// the caller so that nothing is stored for a request refused on other grounds
+/// (residency: a tenant's records stay out of regions that do not serve it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a proof is not checked for replay until it is claimed"]
+pub struct ProofClaim {
+    key: String,
+    expires: i64,
+}
+
+impl ProofClaim {
+    /// Records the proof's `jti` (compare-and-swap on an absent key): refused as
+    /// replayed when it was recorded before.
+    pub fn claim<R: KeyValue + ?Sized>(&self, replays: &R) -> Result<(), AuthError> {
+        let record = serde_json::json!({ "expires": self.expires }).to_string();
+        if !replays.compare_and_swap(&self.key, None, record.as_bytes())? {
+            return Err(AuthError::Proof(ProofRefusal::Replayed));
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// `ath`: base64url(SHA-256(access token)).

@@ -67,8 +67,31 @@ where
     R: KeyValue + ?Sized,
     V: Fn(&str) -> Option<String>,
 {
+    let (authenticated, proof) = authenticate_unclaimed(request, config, variables, now)?;
+    if let Some(proof) = proof {
+        proof.claim(replays)?;
+    }
+    Ok(authenticated)
+}
+
+/// [`authenticate`] without the DPoP replay check: a bound token's proof comes back as
+/// a [`dpop::ProofClaim`] the caller must claim before it lets the request in, after
+/// its own checks (the auth component checks residency first, so that a tenant's
+/// replay records are never stored in a region that does not serve it).
+pub fn authenticate_unclaimed<K, V>(
+    request: &AuthRequest<'_>,
+    config: &ConfigView<'_, '_, K>,
+    variables: V,
+    now: i64,
+) -> Result<(Authenticated, Option<dpop::ProofClaim>), AuthError>
+where
+    K: KeyValue + ?Sized,
+    V: Fn(&str) -> Option<String>,
+{
     let (scheme, token) = match credential(request.headers)? {
-        Credential::ApiKey(key) => return api_key::authenticate_api_key(key, config, now),
+        Credential::ApiKey(key) => {
+            return api_key::authenticate_api_key(key, config, now).map(|a| (a, None));
+        }
         Credential::Token { scheme, token } => (scheme, token),
     };
     let verified = jwt::verify_token(token, config, variables, now)?;
@@ -86,7 +109,8 @@ where
                 jkt,
                 tenant: &verified.authenticated.tenant.id,
             };
-            dpop::verify_proof(proof, &expected, replays, now)?;
+            let claim = dpop::check_proof(proof, &expected, now)?;
+            return Ok((verified.authenticated, Some(claim)));
         }
         (None, Scheme::Dpop) => return refused(Refusal::UnboundTokenWithDpopScheme),
         (None, Scheme::Bearer) if verified.dpop == DpopPolicy::Required => {
@@ -94,7 +118,7 @@ where
         }
         (None, Scheme::Bearer) => {}
     }
-    Ok(verified.authenticated)
+    Ok((verified.authenticated, None))
 }
 
 /// The Spin variables [`authenticate`] will ask `variables` for on this request: the

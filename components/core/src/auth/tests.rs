@@ -103,6 +103,31 @@ fn a_replayed_proof_is_refused() {
 }
 
 #[test]
+fn a_proof_is_claimed_only_when_the_caller_claims_it() {
+    let key = ProofKey::es256();
+    let token = mint("ES256", &claims(json!({ "cnf": { "jkt": key.jkt() } })));
+    let proof = key.proof("POST", URL, &token, json!({}));
+    let headers = headers(&[("authorization", &dpop(&token)), ("dpop", &proof)]);
+    let request = AuthRequest {
+        method: "POST",
+        url: URL,
+        headers: &headers,
+    };
+    let (auth, claim) =
+        with_view(|view, _| authenticate_unclaimed(&request, view, variables, NOW)).unwrap();
+    assert_eq!(auth.tenant.id, "acme");
+    let claim = claim.expect("a bound token's proof is to be claimed");
+    let replays = MemoryKv::new();
+    assert!(replays.keys().is_empty());
+    claim.claim(&replays).unwrap();
+    assert_eq!(replays.keys().len(), 1);
+    assert_eq!(
+        claim.claim(&replays),
+        Err(AuthError::Proof(ProofRefusal::Replayed))
+    );
+}
+
+#[test]
 fn a_bound_token_without_a_proof_is_refused() {
     let key = ProofKey::es256();
     let token = mint("ES256", &claims(json!({ "cnf": { "jkt": key.jkt() } })));
