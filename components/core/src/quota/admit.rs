@@ -13,8 +13,9 @@ use crate::kv::KeyValue;
 ///
 /// - All fit: admitted, reporting the tightest budget.
 /// - One is over: 429 naming it; the units already taken from the limits before it
-///   are given back, so a refused request costs nothing (the limits after it are not
-///   charged at all).
+///   are given back, so a refused request costs nothing. The limits after it are
+///   tried too (and given back at once), only for `Retry-After`: it is the latest
+///   moment any of them frees up, so a request after it passes.
 /// - The store fails on a limit: a fail-open limit is skipped and named in
 ///   [`Decision::unchecked`]; a fail-closed one answers 503, and what was taken is
 ///   given back.
@@ -35,7 +36,12 @@ pub fn admit<K: KeyValue + ?Sized>(
             unchecked,
         };
     }
-    for limit in plan.limits.iter().filter(|l| subject.counted_by(l)) {
+    let counting: Vec<_> = plan
+        .limits
+        .iter()
+        .filter(|l| subject.counted_by(l))
+        .collect();
+    for (i, limit) in counting.iter().enumerate() {
         let key = subject.budget(limit);
         let budget = Budget {
             key: &key,
@@ -57,7 +63,12 @@ pub fn admit<K: KeyValue + ?Sized>(
             Ok(Checked::Over(usage, retry_after_secs)) => Outcome::Limited {
                 scope: Scope::Plan,
                 usage,
-                retry_after_secs,
+                retry_after_secs: retry_after_secs.max(latest_reset(
+                    kv,
+                    &counting[i + 1..],
+                    subject,
+                    now_ms,
+                )),
             },
             Err(_) if limit.fail == FailMode::Open => {
                 unchecked.push(limit.id.clone());
@@ -74,6 +85,33 @@ pub fn admit<K: KeyValue + ?Sized>(
         outcome: Outcome::Admitted { tightest },
         unchecked,
     }
+}
+
+/// For a refused request: the seconds until the last of `limits` that are also over
+/// frees up (0 when none is). What fits is given back at once; a store failure tells
+/// nothing, and is skipped.
+fn latest_reset<K: KeyValue + ?Sized>(
+    kv: &K,
+    limits: &[&crate::config::Limit],
+    subject: &Subject,
+    now_ms: u64,
+) -> u32 {
+    let mut latest = 0;
+    for limit in limits {
+        let key = subject.budget(limit);
+        let budget = Budget {
+            key: &key,
+            name: &limit.id,
+            quota: limit.rate,
+            window_secs: limit.window_secs,
+        };
+        match budget.check(kv, subject.weight, now_ms) {
+            Ok(Checked::Within(_, taken)) => give_back(kv, &[taken]),
+            Ok(Checked::Over(_, secs)) => latest = latest.max(secs),
+            Err(_) => {}
+        }
+    }
+    latest
 }
 
 /// The key prefix of a carrier account's budget: `quota/account/<carrier>/<account>`.

@@ -147,6 +147,28 @@ fn a_request_after_retry_after_passes() {
 }
 
 #[test]
+fn with_two_limits_spent_retry_after_waits_for_the_later_one() {
+    let kv = MemoryKv::new();
+    // The demo's order: a per-key limit per second first, the tenant's per minute next.
+    let plan = plan(vec![
+        limit("per-key", LimitKey::ApiKey, 2, 1),
+        limit("tenant", LimitKey::Tenant, 3, 60),
+    ]);
+    let s = acme_key();
+    assert_eq!(admitted(&kv, &plan, &s, 1, T0 + 1_500), 1);
+    // Second 2: per-key's 2, the second of them the tenant's last one.
+    assert_eq!(admitted(&kv, &plan, &s, 2, T0 + 2_100), 2);
+    let refused = admit(&kv, &plan, &s, T0 + 2_200);
+    assert_eq!(refused_by(&refused), Some("per-key"));
+    // per-key frees up in 0.8 s, the tenant's minute in 57.8 s: a retry after 1 s would
+    // be refused by the tenant's limit.
+    assert_eq!(retry_after(&refused), 58);
+    assert!(!admit(&kv, &plan, &s, T0 + 3_200).admitted());
+    let after = T0 + 2_200 + retry_after(&refused) * 1000;
+    assert!(admit(&kv, &plan, &s, after).admitted());
+}
+
+#[test]
 fn a_route_costs_its_weight_and_a_heavy_refusal_leaves_room_for_light_requests() {
     let kv = MemoryKv::new();
     let plan = plan(vec![limit("tenant", LimitKey::Tenant, 10, 60)]);
