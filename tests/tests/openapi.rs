@@ -708,6 +708,23 @@ async fn the_rate_request_schema_accepts_what_the_gateway_accepts() {
         ("an unknown service level", |r| {
             r["service_levels"] = json!(["teleport"])
         }),
+        ("null options", |r| {
+            for name in ["carriers", "service_levels", "currency", "sort"] {
+                r[name] = Value::Null;
+            }
+            r["destination"]["residential"] = Value::Null;
+            r["destination"]["address_lines"] = Value::Null;
+        }),
+        ("a blank city", |r| r["origin"]["city"] = json!("   ")),
+        ("a blank postal code", |r| {
+            r["origin"]["postal_code"] = json!("  ")
+        }),
+        ("a control character in a city", |r| {
+            r["origin"]["city"] = json!("Alpha\u{7}retta")
+        }),
+        ("a blank address line", |r| {
+            r["destination"]["address_lines"] = json!([" "])
+        }),
     ];
     for (what, edit) in edits {
         let mut request = valid.clone();

@@ -76,11 +76,13 @@ impl CarrierOutcome {
         Self::error(carrier, error.message())
     }
 
+    /// `message` is cut to [`super::carrier::MAX_MESSAGE_CHARS`] whatever its source
+    /// (a failure of the call itself adds the carrier's name to the carrier's words).
     pub fn error(carrier: &str, message: impl Into<String>) -> Self {
         Self::with(
             carrier,
             CarrierStatus::Error {
-                message: message.into(),
+                message: super::carrier::sanitize_message(&message.into()),
             },
         )
     }

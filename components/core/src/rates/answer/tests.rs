@@ -215,3 +215,15 @@ fn errors_that_cannot_build_a_call_are_error_statuses() {
         }
     );
 }
+
+#[test]
+fn an_error_message_is_cut_to_the_contracts_length() {
+    let long = format!("ups: token endpoint: {}", "x".repeat(300));
+    let outcome = CarrierOutcome::error("ups", long);
+    let CarrierStatus::Error { message } = &outcome.status else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(message.chars().count(), 200);
+    assert!(message.starts_with("ups: token endpoint: xxx"), "{message}");
+    assert!(message.ends_with('…'), "{message}");
+}
