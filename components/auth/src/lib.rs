@@ -1,8 +1,8 @@
 //! The auth middleware, in front of every `/v1` and `/admin` route: it decides who the
 //! caller is (API key, JWT, agent token, DPoP-bound token; the admin token on `/admin`),
-//! checks the route's scopes, strips the caller's credential and every incoming
-//! `x-waypost-*` header, sets the identity headers with their MAC, and calls the next
-//! handler. The rules are in `waypost_core::auth`; this is the Spin glue.
+//! refuses what no configured route serves, checks the route's scopes, strips the
+//! caller's credential and every incoming `x-waypost-*` header, sets the identity
+//! headers with their MAC, and calls the next handler. The rules are in `waypost_core::auth`; this is the Spin glue.
 //!
 //! Spin middleware has no variables or stores of its own: it inherits the primary
 //! component's (`inherit_configuration`), so each handler behind auth declares
@@ -180,14 +180,17 @@ async fn authenticate(req: &Request, request_id: &str) -> Result<(Identity, Iden
     }
     // Only what a configured route serves goes on: its scopes, weight and deadline
     // apply to every request behind auth.
-    let route = serving_route(&routes, method, path).map_err(|e| Refusal {
-        reason: e.problem(method, path).title,
-        problem: e.problem(method, path),
-        headers: e
-            .allow()
-            .map(|allow| ("allow", allow))
-            .into_iter()
-            .collect(),
+    let route = serving_route(&routes, method, path).map_err(|e| {
+        let problem = e.problem(method, path);
+        Refusal {
+            reason: problem.title.clone(),
+            problem,
+            headers: e
+                .allow()
+                .map(|allow| ("allow", allow))
+                .into_iter()
+                .collect(),
+        }
     })?;
     authorize(&authenticated, route)?;
     Ok((Identity::of(&authenticated, request_id), identity_key))
