@@ -185,11 +185,7 @@ async fn authenticate(req: &Request, request_id: &str) -> Result<(Identity, Iden
         Refusal {
             reason: problem.title.clone(),
             problem,
-            headers: e
-                .allow()
-                .map(|allow| ("allow", allow))
-                .into_iter()
-                .collect(),
+            headers: e.headers(),
         }
     })?;
     authorize(&authenticated, route)?;

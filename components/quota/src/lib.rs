@@ -66,10 +66,8 @@ async fn decide(
     let view = active_view(&store).await.map_err(no_headers)?;
     let routes = view.routes().map_err(|_| no_headers(store_unavailable()))?;
     let (method, path) = (req.method().as_str(), req.uri().path());
-    let route = serving_route(&routes, method, path).map_err(|e| {
-        let allow = e.allow().map(|allow| ("allow", allow));
-        (e.problem(method, path), allow.into_iter().collect())
-    })?;
+    let route =
+        serving_route(&routes, method, path).map_err(|e| (e.problem(method, path), e.headers()))?;
     let tenant = view
         .tenant(&identity.tenant)
         .map_err(|_| store_unavailable())

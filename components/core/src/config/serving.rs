@@ -60,6 +60,14 @@ impl Unrouted {
             Unrouted::Method { allow } => Some(allow.join(", ")),
         }
     }
+
+    /// The headers of the refusal: `Allow` on a 405, none on a 404.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        self.allow()
+            .map(|allow| ("allow", allow))
+            .into_iter()
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -110,6 +118,7 @@ mod tests {
             (404, "https://waypost.dev/problems/no-route")
         );
         assert_eq!(Unrouted::Path.allow(), None);
+        assert!(Unrouted::Path.headers().is_empty());
     }
 
     #[test]
@@ -122,6 +131,7 @@ mod tests {
             }
         );
         assert_eq!(refused.allow().as_deref(), Some("POST"));
+        assert_eq!(refused.headers(), [("allow", "POST".to_string())]);
         let p = refused.problem("GET", "/v1/rates");
         assert_eq!(p.status, 405);
         assert_eq!(p.detail.as_deref(), Some("/v1/rates takes POST, not GET."));

@@ -5,8 +5,8 @@
 use super::budget::{Budget, Checked, give_back};
 use super::decision::{Decision, Outcome, Scope};
 use super::subject::{Subject, key_segment};
-use crate::config::{AccountLimit, FailMode, Plan};
-use crate::kv::KeyValue;
+use crate::config::{AccountLimit, FailMode, Limit, Plan};
+use crate::kv::{KeyValue, KvResult};
 
 /// Charges the request to every limit of `plan` that counts it ([`Subject::counted_by`]),
 /// in the plan's order, `subject.weight` units each; `now_ms` is Unix ms.
@@ -42,14 +42,7 @@ pub fn admit<K: KeyValue + ?Sized>(
         .filter(|l| subject.counted_by(l))
         .collect();
     for (i, limit) in counting.iter().enumerate() {
-        let key = subject.budget(limit);
-        let budget = Budget {
-            key: &key,
-            name: &limit.id,
-            quota: limit.rate,
-            window_secs: limit.window_secs,
-        };
-        let outcome = match budget.check(kv, subject.weight, now_ms) {
+        let outcome = match charge(kv, subject, limit, now_ms) {
             Ok(Checked::Within(usage, t)) => {
                 taken.push(t);
                 if tightest
@@ -92,26 +85,36 @@ pub fn admit<K: KeyValue + ?Sized>(
 /// nothing, and is skipped.
 fn latest_reset<K: KeyValue + ?Sized>(
     kv: &K,
-    limits: &[&crate::config::Limit],
+    limits: &[&Limit],
     subject: &Subject,
     now_ms: u64,
 ) -> u32 {
     let mut latest = 0;
     for limit in limits {
-        let key = subject.budget(limit);
-        let budget = Budget {
-            key: &key,
-            name: &limit.id,
-            quota: limit.rate,
-            window_secs: limit.window_secs,
-        };
-        match budget.check(kv, subject.weight, now_ms) {
+        match charge(kv, subject, limit, now_ms) {
             Ok(Checked::Within(_, taken)) => give_back(kv, &[taken]),
             Ok(Checked::Over(_, secs)) => latest = latest.max(secs),
             Err(_) => {}
         }
     }
     latest
+}
+
+/// Charges the request's weight to `subject`'s budget of `limit`.
+fn charge<K: KeyValue + ?Sized>(
+    kv: &K,
+    subject: &Subject,
+    limit: &Limit,
+    now_ms: u64,
+) -> KvResult<Checked> {
+    let key = subject.budget(limit);
+    let budget = Budget {
+        key: &key,
+        name: &limit.id,
+        quota: limit.rate,
+        window_secs: limit.window_secs,
+    };
+    budget.check(kv, subject.weight, now_ms)
 }
 
 /// The key prefix of a carrier account's budget: `quota/account/<carrier>/<account>`.

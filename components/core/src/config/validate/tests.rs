@@ -380,10 +380,7 @@ fn a_signed_timestamp_must_be_one_of_the_signed_fields() {
     let hmac = |fields: &str| {
         edit(
             &base(),
-            "signature = {{ scheme = \"static-token\", header = \"x-token\" }}"
-                .replace("{{", "{")
-                .replace("}}", "}")
-                .as_str(),
+            "signature = { scheme = \"static-token\", header = \"x-token\" }",
             &format!(
                 "signature = {{ scheme = \"hmac-sha256\", header = \"x-hmac\", \
                  encoding = \"base64\", {fields} }}"
